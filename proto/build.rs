@@ -1,0 +1,26 @@
+//! Compiles every .proto under proto/konsul into OUT_DIR with tonic-prost-build, using the
+//! vendored protoc so that no system protoc is needed, and writes one descriptor set that the
+//! server hands to tonic-reflection.
+
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::var_os("PROTOC").is_none() {
+        // SAFETY: build scripts are single-threaded; nothing else reads the environment here.
+        unsafe { std::env::set_var("PROTOC", protoc_bin_vendored::protoc_bin_path()?) };
+    }
+    let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    let files = [
+        "konsul/v1/common.proto",
+        "konsul/v1/kv.proto",
+        "konsul/raft/v1/command.proto",
+        "konsul/raft/v1/raft.proto",
+    ];
+    for f in &files {
+        println!("cargo:rerun-if-changed={f}");
+    }
+    tonic_prost_build::configure()
+        .file_descriptor_set_path(out.join("konsul_descriptor.bin"))
+        .compile_protos(&files, &["."])?;
+    Ok(())
+}

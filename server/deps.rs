@@ -1,0 +1,139 @@
+//! The seams between server code and the outside world (DESIGN.md §4): the wall clock,
+//! randomness, blocking work, the disk behind redb, and dialing peers. Production code gets
+//! the real ones from [`Deps::production`]; a deterministic simulation (turmoil, planned) will
+//! hand [`crate::Server::start`] its own. Nothing here is global: two servers in one process
+//! (the in-process test cluster) each own their `Deps`.
+//!
+//! `clippy.toml` forbids `SystemTime::now`, `Instant::now`, thread RNGs and
+//! `tokio::task::spawn_blocking` everywhere else, so this file is the one place they appear.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use rand::{RngCore, SeedableRng};
+
+/// Everything the server needs from its environment, bundled so tests and a simulator can
+/// swap any of it.
+#[derive(Clone)]
+pub struct Deps {
+    /// Wall-clock time (for timestamps shown to humans and, later, TTL deadlines the leader
+    /// stamps into commands). Timers use tokio time, which a simulator controls already.
+    pub clock: Arc<dyn Clock>,
+    /// The single source of randomness of the node.
+    pub rng: Arc<dyn Entropy>,
+    /// Where blocking calls (redb commits, fsync, snapshot files) run.
+    pub blocking: BlockingExecutor,
+    /// The disk under the Raft log.
+    pub disk: Arc<dyn Disk>,
+}
+
+impl Deps {
+    /// Real clock, OS-seeded randomness, `spawn_blocking` and real files.
+    pub fn production() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            rng: Arc::new(SeededEntropy::from_os()),
+            blocking: BlockingExecutor::ThreadPool,
+            disk: Arc::new(FileDisk),
+        }
+    }
+}
+
+/// Wall-clock time, injectable.
+pub trait Clock: Send + Sync + 'static {
+    /// The current wall-clock time.
+    fn now(&self) -> SystemTime;
+}
+
+/// The operating system's clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods)] // the one sanctioned wall-clock read
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// A source of random numbers, injectable and seedable.
+pub trait Entropy: Send + Sync + 'static {
+    /// A uniformly random u64.
+    fn next_u64(&self) -> u64;
+}
+
+/// A seeded PRNG behind a mutex: deterministic for a given seed.
+pub struct SeededEntropy(Mutex<rand::rngs::StdRng>);
+
+impl SeededEntropy {
+    /// Deterministic entropy for simulation and tests.
+    pub fn from_seed(seed: u64) -> Self {
+        Self(Mutex::new(rand::rngs::StdRng::seed_from_u64(seed)))
+    }
+
+    /// Entropy seeded from the operating system.
+    pub fn from_os() -> Self {
+        Self(Mutex::new(rand::rngs::StdRng::from_os_rng()))
+    }
+}
+
+impl Entropy for SeededEntropy {
+    fn next_u64(&self) -> u64 {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).next_u64()
+    }
+}
+
+/// Runs blocking work (disk I/O) without stalling the async runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockingExecutor {
+    /// tokio's blocking thread pool: production.
+    ThreadPool,
+    /// On the calling task: for a single-threaded deterministic simulation.
+    Inline,
+}
+
+impl BlockingExecutor {
+    /// Runs `f` according to the executor and returns its result.
+    #[allow(clippy::disallowed_methods)] // the one sanctioned spawn_blocking
+    pub async fn run<F, R>(&self, f: F) -> R
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        match self {
+            BlockingExecutor::ThreadPool => match tokio::task::spawn_blocking(f).await {
+                Ok(r) => r,
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            },
+            BlockingExecutor::Inline => f(),
+        }
+    }
+}
+
+/// The disk under redb: real files in production, memory (or a fault-injecting backend)
+/// under simulation.
+pub trait Disk: Send + Sync + 'static {
+    /// Opens (creating if needed) the redb database at `path`.
+    fn open_database(&self, path: &Path) -> Result<redb::Database, redb::DatabaseError>;
+}
+
+/// Real files through redb's default file backend.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FileDisk;
+
+impl Disk for FileDisk {
+    fn open_database(&self, path: &Path) -> Result<redb::Database, redb::DatabaseError> {
+        redb::Database::create(path)
+    }
+}
+
+/// Memory only: for tests and simulation. Nothing survives the process.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct MemoryDisk;
+
+impl Disk for MemoryDisk {
+    fn open_database(&self, _path: &Path) -> Result<redb::Database, redb::DatabaseError> {
+        redb::Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())
+    }
+}

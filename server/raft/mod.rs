@@ -1,0 +1,87 @@
+//! The openraft glue: the layer between the API and the deterministic store.
+//!
+//! ```text
+//!  api/ ──client_write(Command)──► openraft::Raft ──append──► log_store (redb, fsync)
+//!                                      │  replicate ──► network ──gRPC──► peer's service
+//!                                      ▼  once committed on a quorum
+//!                                 state_machine ──► store::Store::apply(index, Command)
+//!                                      │
+//!  api/ ◄──────── (log index, Response) ┘
+//!
+//!  reads: api/ ──► node (stale: local; leader: lease check; strong: ensure_linearizable)
+//!         ──► state_machine's Store
+//! ```
+//!
+//! This module owns the type configuration and the node identity; the files below it each
+//! do one job: `codec` (the only proto ⇄ openraft conversions), `log_store`, `state_machine`,
+//! `network` (outbound peer RPCs), `service` (inbound peer RPCs) and `node` (the running Raft
+//! node the API talks to).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+openraft::declare_raft_types!(
+    /// Konsul's openraft type configuration.
+    pub TypeConfig:
+        D = crate::store::Command,
+        R = crate::store::Response,
+        NodeId = NodeId,
+        Node = Member,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = tokio::fs::File,
+        AsyncRuntime = openraft::TokioRuntime,
+        Responder = openraft::impls::OneshotResponder<TypeConfig>,
+);
+
+/// openraft's numeric node id. Derived from the node's name by [`node_id_for_name`].
+pub type NodeId = u64;
+
+/// How to reach a cluster member; stored in the membership, hence in the log.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// The node's name (KONSUL_RAFT_NODE_ID), as shown to operators.
+    pub name: String,
+    /// Peer (Raft) address, host:port.
+    pub raft_addr: String,
+    /// Client (gRPC and REST) address, host:port, used for leader redirects.
+    pub client_addr: String,
+}
+
+impl fmt::Display for Member {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{} (client {})", self.name, self.raft_addr, self.client_addr)
+    }
+}
+
+/// Maps a node name to openraft's numeric id, the same on every node and across restarts.
+///
+/// A name that is a decimal number is its own id (so `KONSUL_RAFT_NODE_ID=3` is node 3);
+/// any other name is hashed with 64-bit FNV-1a and the top bit set, which keeps hashed ids
+/// apart from every small numeric one.
+pub fn node_id_for_name(name: &str) -> NodeId {
+    if let Ok(n) = name.parse::<u64>() {
+        if n < (1 << 63) {
+            return n;
+        }
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h | (1 << 63)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_names_are_their_own_id_and_others_hash_high() {
+        assert_eq!(node_id_for_name("3"), 3);
+        assert_eq!(node_id_for_name("node1"), node_id_for_name("node1"));
+        assert_ne!(node_id_for_name("node1"), node_id_for_name("node2"));
+        assert!(node_id_for_name("node1") >= 1 << 63);
+    }
+}
