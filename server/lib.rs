@@ -23,3 +23,9 @@ pub mod raft;
 pub mod store;
 
 pub use error::{Error, Result};
+pub mod api;
+pub mod gateway;
+pub mod server;
+pub mod telemetry;
+
+pub use server::{Listeners, RunningServer, Server};

@@ -85,3 +85,4 @@ mod tests {
         assert!(node_id_for_name("node1") >= 1 << 63);
     }
 }
+pub mod node;

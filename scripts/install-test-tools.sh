@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the tools the test suite needs beyond Rust, idempotently, into the repo's own
+# .bin-npm/ (buf, from the npm package @bufbuild/buf) and Go's bin dir (grpcurl, from the
+# Go module proxy). `make test` and .ci/run call this, so a fresh machine needs nothing else.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUF_VERSION=1.75.0
+GRPCURL_VERSION=v1.9.4
+
+if [ ! -x .bin-npm/node_modules/.bin/buf ] || ! .bin-npm/node_modules/.bin/buf --version 2>/dev/null | grep -qx "$BUF_VERSION"; then
+  echo "installing buf $BUF_VERSION (npm @bufbuild/buf)"
+  npm install --silent --no-audit --no-fund --prefix .bin-npm "@bufbuild/buf@$BUF_VERSION" >/dev/null
+fi
+
+GOBIN_DIR="$(go env GOPATH)/bin"
+if ! "$GOBIN_DIR/grpcurl" -version >/dev/null 2>&1; then
+  echo "installing grpcurl $GRPCURL_VERSION (go install)"
+  go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION"
+fi

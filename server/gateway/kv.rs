@@ -1,0 +1,289 @@
+//! REST routes for single keys and listing (`/kv/...`), as views over `api::kv::KvApi`.
+//!
+//! Reads are served `stale` by default, as the Go server did (any node answers from its own
+//! state); `?consistent=true` or `?consistency=strong` asks for a linearizable read and
+//! `?consistency=leader` for a leader-lease read.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use konsul_proto::v1 as pb;
+use konsul_proto::v1::kv_service_server::KvService;
+use serde::{Deserialize, Serialize};
+use tonic::{Request, Status};
+use utoipa::ToSchema;
+
+use crate::error::Error;
+use crate::gateway::Gateway;
+use crate::gateway::body::JsonBody;
+use crate::gateway::context::Ctx;
+use crate::gateway::error::HttpError;
+
+/// A value as JSON: UTF-8 text as is; other bytes base64-encoded with `encoding: "base64"`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KvValue {
+    /// The key.
+    pub key: String,
+    /// The value (text, or base64 when `encoding` says so).
+    pub value: String,
+    /// Present as "base64" only when the stored bytes are not valid UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<&'static str>,
+    /// Raft index of the last change (only with `?metadata=true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modify_index: Option<u64>,
+    /// Raft index of the creation (only with `?metadata=true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub create_index: Option<u64>,
+    /// Client flags (only with `?metadata=true`; 0 when unset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flags: Option<u64>,
+}
+
+/// Renders stored bytes for JSON: text when possible, else base64.
+pub fn text_or_base64(value: Vec<u8>) -> (String, Option<&'static str>) {
+    match String::from_utf8(value) {
+        Ok(s) => (s, None),
+        Err(e) => (
+            base64::engine::general_purpose::STANDARD.encode(e.into_bytes()),
+            Some("base64"),
+        ),
+    }
+}
+
+/// Body of PUT /kv/{key}.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PutBody {
+    /// The new value (a JSON string).
+    pub value: String,
+    /// New flags; omitted or 0 keeps the existing flags.
+    #[serde(default)]
+    pub flags: Option<u64>,
+    /// Compare-and-swap: 0 = create only, N = only if modify_index is N.
+    #[serde(default)]
+    pub cas: Option<u64>,
+}
+
+/// Answer of PUT /kv/{key}.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PutAnswer {
+    /// Always "key set".
+    pub message: &'static str,
+    /// The key.
+    pub key: String,
+    /// Raft index of this write.
+    pub modify_index: u64,
+}
+
+/// Answer of DELETE /kv/{key}.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeleteAnswer {
+    /// Always "key deleted".
+    pub message: &'static str,
+    /// The key.
+    pub key: String,
+}
+
+/// Parses the read-consistency query parameters shared by every read route.
+pub fn read_consistency(q: &HashMap<String, String>) -> Result<pb::Consistency, Error> {
+    if let Some(v) = q.get("consistency") {
+        return match v.as_str() {
+            "stale" => Ok(pb::Consistency::Stale),
+            "leader" | "default" => Ok(pb::Consistency::Leader),
+            "strong" | "linearizable" => Ok(pb::Consistency::Strong),
+            other => Err(Error::invalid(
+                "consistency",
+                format!("must be stale, leader or strong (got '{other}')"),
+            )),
+        };
+    }
+    Ok(match q.get("consistent").map(String::as_str) {
+        Some("true") => pb::Consistency::Strong,
+        _ => pb::Consistency::Stale,
+    })
+}
+
+/// Parses a boolean query flag; only the exact string "true" turns it on (contract).
+fn flag(q: &HashMap<String, String>, name: &str) -> bool {
+    q.get(name).map(String::as_str) == Some("true")
+}
+
+fn fail(ctx: &Ctx, e: impl Into<Status>) -> HttpError {
+    HttpError::new(e.into(), ctx)
+}
+
+/// List every key (optionally under `?prefix=`), as a JSON array of strings.
+#[utoipa::path(get, path = "/kv/", tag = "kv",
+    params(
+        ("prefix" = Option<String>, Query, description = "Only keys starting with this prefix"),
+        ("consistent" = Option<bool>, Query, description = "true: linearizable read"),
+        ("consistency" = Option<String>, Query, description = "stale (default), leader or strong"),
+    ),
+    responses((status = 200, description = "Keys in order", body = Vec<String>)))]
+pub async fn list(
+    State(g): State<Gateway>,
+    ctx: Ctx,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<String>>, HttpError> {
+    let consistency = read_consistency(&q).map_err(|e| fail(&ctx, e))?;
+    let req = pb::ListRequest {
+        prefix: q.get("prefix").cloned().unwrap_or_default(),
+        keys_only: true,
+        consistency: consistency as i32,
+        limit: 0,
+    };
+    let resp = g.kv.list(Request::new(req)).await.map_err(|s| fail(&ctx, s))?;
+    Ok(Json(resp.into_inner().kvs.into_iter().map(|kv| kv.key).collect()))
+}
+
+/// The same listing at `/kv` (no trailing slash), as the Go server answered both.
+#[utoipa::path(get, path = "/kv", tag = "kv",
+    responses((status = 200, description = "Keys in order", body = Vec<String>)))]
+pub async fn list_no_slash(
+    state: State<Gateway>,
+    ctx: Ctx,
+    query: Query<HashMap<String, String>>,
+) -> Result<Json<Vec<String>>, HttpError> {
+    list(state, ctx, query).await
+}
+
+/// Read one key; `?metadata=true` adds indices and flags.
+#[utoipa::path(get, path = "/kv/{key}", tag = "kv",
+    params(
+        ("key" = String, Path, description = "The key; may contain slashes"),
+        ("metadata" = Option<bool>, Query, description = "true: include indices and flags"),
+        ("consistent" = Option<bool>, Query, description = "true: linearizable read"),
+        ("consistency" = Option<String>, Query, description = "stale (default), leader or strong"),
+    ),
+    responses(
+        (status = 200, description = "The value", body = KvValue),
+        (status = 404, description = "Key not found", body = crate::gateway::error::ErrorEnvelope),
+    ))]
+pub async fn get(
+    State(g): State<Gateway>,
+    ctx: Ctx,
+    Path(key): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<KvValue>, HttpError> {
+    let consistency = read_consistency(&q).map_err(|e| fail(&ctx, e))?;
+    let req = pb::GetRequest {
+        key,
+        consistency: consistency as i32,
+    };
+    let kv = g
+        .kv
+        .get(Request::new(req))
+        .await
+        .map_err(|s| fail(&ctx, s))?
+        .into_inner()
+        .kv
+        .unwrap_or_default();
+    let metadata = flag(&q, "metadata");
+    let (value, encoding) = text_or_base64(kv.value);
+    Ok(Json(KvValue {
+        key: kv.key,
+        value,
+        encoding,
+        modify_index: metadata.then_some(kv.modify_index),
+        create_index: metadata.then_some(kv.create_index),
+        flags: metadata.then_some(kv.flags),
+    }))
+}
+
+/// Write one key; `cas` in the body makes it a compare-and-swap.
+#[utoipa::path(put, path = "/kv/{key}", tag = "kv",
+    params(("key" = String, Path, description = "The key; may contain slashes")),
+    request_body = PutBody,
+    responses(
+        (status = 200, description = "Written", body = PutAnswer),
+        (status = 400, description = "Bad input", body = crate::gateway::error::ErrorEnvelope),
+        (status = 404, description = "CAS on a missing key", body = crate::gateway::error::ErrorEnvelope),
+        (status = 409, description = "CAS conflict", body = crate::gateway::error::ShortError),
+        (status = 307, description = "Not the leader", body = crate::gateway::error::ShortError),
+    ))]
+pub async fn put(
+    State(g): State<Gateway>,
+    ctx: Ctx,
+    Path(key): Path<String>,
+    RawQuery(query): RawQuery,
+    JsonBody(body): JsonBody<PutBody>,
+) -> Result<Json<PutAnswer>, HttpError> {
+    let req = pb::PutRequest {
+        key,
+        value: body.value.into_bytes(),
+        flags: body.flags.unwrap_or(0),
+        cas: body.cas,
+    };
+    let kv = g
+        .kv
+        .put(Request::new(req))
+        .await
+        .map_err(|s| fail(&ctx, s).with_query(query))?
+        .into_inner()
+        .kv
+        .unwrap_or_default();
+    Ok(Json(PutAnswer {
+        message: "key set",
+        key: kv.key,
+        modify_index: kv.modify_index,
+    }))
+}
+
+/// Delete one key; `?cas=N` makes it conditional on modify_index N.
+#[utoipa::path(delete, path = "/kv/{key}", tag = "kv",
+    params(
+        ("key" = String, Path, description = "The key; may contain slashes"),
+        ("cas" = Option<u64>, Query, description = "Only delete if modify_index equals this"),
+    ),
+    responses(
+        (status = 200, description = "Deleted (or absent, without cas)", body = DeleteAnswer),
+        (status = 400, description = "Bad input", body = crate::gateway::error::ErrorEnvelope),
+        (status = 404, description = "CAS on a missing key", body = crate::gateway::error::ErrorEnvelope),
+        (status = 409, description = "CAS conflict", body = crate::gateway::error::ShortError),
+    ))]
+pub async fn delete(
+    State(g): State<Gateway>,
+    ctx: Ctx,
+    Path(key): Path<String>,
+    RawQuery(query): RawQuery,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<DeleteAnswer>, HttpError> {
+    let cas = match q.get("cas") {
+        None => None,
+        Some(v) => Some(v.parse::<u64>().map_err(|_| {
+            fail(
+                &ctx,
+                Error::invalid(
+                    "cas",
+                    format!("Invalid CAS parameter: expected an unsigned 64-bit integer, got '{v}'"),
+                ),
+            )
+        })?),
+    };
+    let req = pb::DeleteRequest { key: key.clone(), cas };
+    g.kv
+        .delete(Request::new(req))
+        .await
+        .map_err(|s| fail(&ctx, s).with_query(query))?;
+    Ok(Json(DeleteAnswer {
+        message: "key deleted",
+        key,
+    }))
+}
+
+/// PUT or DELETE on `/kv/` itself: the key is empty, which is bad input.
+#[utoipa::path(put, path = "/kv/", tag = "kv",
+    responses((status = 400, description = "key: must not be empty", body = crate::gateway::error::ErrorEnvelope)))]
+pub async fn empty_key(ctx: Ctx) -> Response {
+    fail(&ctx, Error::invalid("key", "must not be empty")).into_response()
+}
+
+/// DELETE on `/kv/` itself: the key is empty, which is bad input.
+#[utoipa::path(delete, path = "/kv/", tag = "kv",
+    responses((status = 400, description = "key: must not be empty", body = crate::gateway::error::ErrorEnvelope)))]
+pub async fn empty_key_delete(ctx: Ctx) -> Response {
+    empty_key(ctx).await
+}

@@ -1,0 +1,35 @@
+//! The OpenAPI 3 document of every REST route, generated from the handlers' annotations and
+//! served at `GET /openapi.json`. `routes::tests` fails if a route in the table is missing
+//! from this document.
+
+use axum::Json;
+use utoipa::OpenApi;
+
+use crate::gateway::{error, health, kv, kv_batch};
+
+/// The generated document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Konsul REST API", description = "REST/JSON view of Konsul's gRPC API; see docs/api.md."),
+    paths(
+        kv::list, kv::list_no_slash, kv::get, kv::put, kv::delete, kv::empty_key, kv::empty_key_delete,
+        kv_batch::get, kv_batch::set, kv_batch::delete, kv_batch::set_cas, kv_batch::delete_cas,
+        health::health, health::live, health::ready,
+        openapi_json,
+    ),
+    components(schemas(error::ErrorEnvelope, error::ShortError)),
+    tags(
+        (name = "kv", description = "Keys and values"),
+        (name = "batch", description = "Atomic multi-key operations"),
+        (name = "health", description = "Liveness, readiness and summary"),
+        (name = "meta", description = "This document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// This OpenAPI document.
+#[utoipa::path(get, path = "/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3 document")))]
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

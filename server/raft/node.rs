@@ -1,0 +1,286 @@
+//! The running Raft node, as the API layer sees it.
+//!
+//! `api/` never touches openraft directly: it hands a [`Command`] to [`RaftNode::write`] and
+//! gets back the log index and the state machine's [`Response`]; it asks
+//! [`RaftNode::read_barrier`] to make a read as fresh as the client asked, then reads the
+//! store through [`RaftNode::view`]. Everything openraft-specific about starting, bootstrapping,
+//! leadership and shutdown stays in this file.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{CheckIsLeaderError, ClientWriteError, ForwardToLeader, RaftError};
+use openraft::storage::RaftLogStorage;
+use openraft::{Raft, ServerState};
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::deps::Deps;
+use crate::error::{Error, Result};
+use crate::raft::log_store::LogStore;
+use crate::raft::network::{NetworkFactory, TcpDialer};
+use crate::raft::state_machine::{StateMachine, StoreView};
+use crate::raft::{Member, NodeId, TypeConfig, node_id_for_name};
+use crate::store::{Command, Response};
+
+/// How fresh a read must be; mirrors `konsul.v1.Consistency`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadConsistency {
+    /// Local state of whichever node answers.
+    Stale,
+    /// The leader answers while its lease holds, else it confirms leadership first.
+    #[default]
+    Leader,
+    /// The leader confirms leadership with a quorum round first (linearizable).
+    Strong,
+}
+
+/// What the API layer reports back in every response header.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderInfo {
+    /// Log index applied to this node's state machine.
+    pub applied_index: u64,
+    /// This node's current term.
+    pub term: u64,
+    /// The leader's name, empty when unknown.
+    pub leader_name: String,
+    /// This node's name.
+    pub served_by: String,
+}
+
+/// The outcome of a replicated write.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// Log index of the entry that carried the command.
+    pub index: u64,
+    /// What the state machine answered.
+    pub response: Response,
+}
+
+/// One Konsul node's Raft instance with its storage, ready for the API to use.
+#[derive(Clone)]
+pub struct RaftNode {
+    raft: Raft<TypeConfig>,
+    view: StoreView,
+    id: NodeId,
+    me: Member,
+    lease: Duration,
+    ready: watch::Receiver<bool>,
+}
+
+impl RaftNode {
+    /// Opens the log and state machine under the configured Raft data dir, starts openraft,
+    /// and bootstraps a one-node cluster when this node runs standalone (or is told to
+    /// bootstrap) and has no state yet. A node that already has state never bootstraps again.
+    pub async fn start(
+        config: &Config,
+        deps: &Deps,
+        client_addr: String,
+        raft_addr: String,
+    ) -> Result<Self> {
+        let raft_cfg = &config.raft;
+        let dir = raft_cfg.data_dir.clone();
+        deps.blocking
+            .run({
+                let dir = dir.clone();
+                move || std::fs::create_dir_all(dir.join("snapshots"))
+            })
+            .await
+            .map_err(|e| Error::Storage(format!("creating {}: {e}", dir.display())))?;
+
+        let mut log_store = LogStore::open(&dir.join("raft-log.redb"), deps).await?;
+        let committed_at_start = log_store
+            .read_committed()
+            .await
+            .map_err(|e| Error::Storage(e.to_string()))?
+            .map(|l| l.index)
+            .unwrap_or(0);
+        let state_machine = StateMachine::open(
+            &dir.join("snapshots"),
+            deps,
+            raft_cfg.snapshot_retention as usize,
+        )
+        .await?;
+        let view = state_machine.view();
+
+        let name = raft_cfg.node_id.clone();
+        let id = node_id_for_name(&name);
+        let me = Member {
+            name,
+            raft_addr,
+            client_addr,
+        };
+        let network = NetworkFactory::new(Arc::new(TcpDialer::default()));
+        let raft = Raft::new(
+            id,
+            Arc::new(config.to_openraft()?),
+            network,
+            log_store,
+            state_machine,
+        )
+        .await
+        .map_err(|e| Error::Internal(format!("starting raft: {e}")))?;
+
+        let initialized = raft
+            .is_initialized()
+            .await
+            .map_err(|e| Error::Internal(format!("raft: {e}")))?;
+        let bootstrap = !raft_cfg.enabled || raft_cfg.bootstrap;
+        if bootstrap && !initialized {
+            tracing::info!(node = %me, "bootstrapping a new one-node cluster");
+            raft.initialize(BTreeMap::from([(id, me.clone())]))
+                .await
+                .map_err(|e| Error::Internal(format!("bootstrapping raft: {e}")))?;
+        }
+
+        let ready = spawn_readiness(raft.clone(), view.clone(), committed_at_start);
+        Ok(Self {
+            raft,
+            view,
+            id,
+            me,
+            lease: raft_cfg.leader_lease_timeout,
+            ready,
+        })
+    }
+
+    /// Proposes `command` through the Raft log and waits until it is committed on a quorum
+    /// and applied here. Only the leader accepts writes.
+    pub async fn write(&self, command: Command) -> Result<Written> {
+        match self.raft.client_write(command).await {
+            Ok(resp) => Ok(Written {
+                index: resp.log_id.index,
+                response: resp.data,
+            }),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(self.not_leader(f))
+            }
+            Err(RaftError::APIError(e)) => Err(Error::Internal(e.to_string())),
+            Err(RaftError::Fatal(e)) => Err(Error::Unavailable(format!("raft stopped: {e}"))),
+        }
+    }
+
+    /// Makes a following read of [`Self::view`] as fresh as `consistency` asks.
+    pub async fn read_barrier(&self, consistency: ReadConsistency) -> Result<()> {
+        match consistency {
+            ReadConsistency::Stale => Ok(()),
+            ReadConsistency::Leader if self.lease_valid() => Ok(()),
+            ReadConsistency::Leader | ReadConsistency::Strong => {
+                match self.raft.ensure_linearizable().await {
+                    Ok(_) => Ok(()),
+                    Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
+                        Err(self.not_leader(f))
+                    }
+                    Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(q))) => Err(
+                        Error::Unavailable(format!("leader cannot reach a quorum: {q}")),
+                    ),
+                    Err(RaftError::Fatal(e)) => {
+                        Err(Error::Unavailable(format!("raft stopped: {e}")))
+                    }
+                }
+            }
+        }
+    }
+
+    /// True while this node is leader and a quorum acknowledged it within the lease.
+    fn lease_valid(&self) -> bool {
+        let m = self.raft.metrics().borrow().clone();
+        m.state == ServerState::Leader
+            && m
+                .millis_since_quorum_ack
+                .is_some_and(|ms| u128::from(ms) < self.lease.as_millis())
+    }
+
+    /// Read access to the applied state.
+    pub fn view(&self) -> &StoreView {
+        &self.view
+    }
+
+    /// The facts every response header carries.
+    pub fn header(&self) -> HeaderInfo {
+        let m = self.raft.metrics().borrow().clone();
+        let leader_name = m
+            .current_leader
+            .and_then(|l| m.membership_config.membership().get_node(&l).cloned())
+            .map(|n| n.name)
+            .unwrap_or_default();
+        HeaderInfo {
+            applied_index: self.view.applied_index(),
+            term: m.current_term,
+            leader_name,
+            served_by: self.me.name.clone(),
+        }
+    }
+
+    /// True once a leader is known and everything committed before start is applied; false
+    /// again whenever the leader is lost. Drives tonic-health and /health/ready.
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow()
+    }
+
+    /// A receiver that changes whenever readiness changes.
+    pub fn readiness(&self) -> watch::Receiver<bool> {
+        self.ready.clone()
+    }
+
+    /// This node's openraft id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// This node's member record (name and addresses).
+    pub fn member(&self) -> &Member {
+        &self.me
+    }
+
+    /// The underlying openraft handle, for the peer service and cluster administration.
+    pub fn raft(&self) -> &Raft<TypeConfig> {
+        &self.raft
+    }
+
+    /// Stops Raft: no more appends or elections; the log is closed cleanly.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!("raft shutdown: {e}");
+        }
+    }
+
+    fn not_leader(&self, f: ForwardToLeader<NodeId, Member>) -> Error {
+        match (f.leader_id, f.leader_node) {
+            (Some(_), Some(node)) => Error::NotLeader {
+                leader_name: node.name,
+                leader_client_addr: node.client_addr,
+                leader_raft_addr: node.raft_addr,
+            },
+            _ => Error::NoLeader,
+        }
+    }
+}
+
+/// Follows Raft metrics and publishes readiness: leader known and the state machine caught up
+/// with everything that was committed when the node started.
+fn spawn_readiness(
+    raft: Raft<TypeConfig>,
+    view: StoreView,
+    committed_at_start: u64,
+) -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    let mut metrics = raft.metrics();
+    tokio::spawn(async move {
+        loop {
+            let ready = {
+                let m = metrics.borrow_and_update();
+                m.running_state.is_ok()
+                    && m.current_leader.is_some()
+                    && view.applied_index() >= committed_at_start
+            };
+            tx.send_if_modified(|r| std::mem::replace(r, ready) != ready);
+            if metrics.changed().await.is_err() {
+                tx.send_replace(false);
+                return;
+            }
+        }
+    });
+    rx
+}

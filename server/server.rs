@@ -1,0 +1,244 @@
+//! Assembles one Konsul node from already-bound listeners: the Raft node, the gRPC services
+//! and the REST gateway on the client listener, and the Raft peer service on the peer
+//! listener. No global state: tests start many servers in one process.
+//!
+//! gRPC and REST share the client port: a request whose content type is `application/grpc`
+//! goes to the tonic services, anything else to the REST router.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::Router;
+use axum::body::Body;
+use axum::serve::ListenerExt;
+use futures::future::BoxFuture;
+use http::Request;
+use konsul_proto::raft::v1::raft_service_server::RaftServiceServer;
+use konsul_proto::v1::kv_service_server::KvServiceServer;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tower::{Service, ServiceExt};
+
+use crate::api::health::follow_readiness;
+use crate::api::kv::KvApi;
+use crate::api::validate::Limits;
+use crate::config::Config;
+use crate::deps::Deps;
+use crate::error::{Error, Result};
+use crate::gateway::{self, Gateway};
+use crate::raft::node::RaftNode;
+use crate::raft::service::RaftPeerService;
+
+/// Server version reported by /health and the startup line.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The two listeners a node serves on, bound by the caller (main binds the configured
+/// addresses; tests bind `127.0.0.1:0`).
+pub struct Listeners {
+    /// Client port: gRPC and REST.
+    pub client: TcpListener,
+    /// Peer port: the internal Raft service.
+    pub raft: TcpListener,
+}
+
+impl Listeners {
+    /// Binds the addresses the configuration names.
+    pub async fn bind(config: &Config) -> Result<Self> {
+        let client_addr = config.client_addr();
+        let client = TcpListener::bind(&client_addr)
+            .await
+            .map_err(|e| Error::Config(format!("cannot listen on {client_addr} (KONSUL_HOST/KONSUL_PORT): {e}")))?;
+        let raft = TcpListener::bind(&config.raft.bind_addr).await.map_err(|e| {
+            Error::Config(format!(
+                "cannot listen on {} (KONSUL_RAFT_BIND_ADDR): {e}",
+                config.raft.bind_addr
+            ))
+        })?;
+        Ok(Self { client, raft })
+    }
+}
+
+/// Entry point: builds and starts a node.
+pub struct Server;
+
+impl Server {
+    /// Starts a node on `listeners` and returns once it is serving. Readiness (leader known,
+    /// log applied) follows asynchronously; see [`RaftNode::is_ready`].
+    pub async fn start(config: Config, deps: Deps, listeners: Listeners) -> Result<RunningServer> {
+        config.validate()?;
+        let client_addr = listeners.client.local_addr()?;
+        let raft_addr = listeners.raft.local_addr()?;
+        let advertised_raft = if config.raft.advertise_addr.is_empty() {
+            raft_addr.to_string()
+        } else {
+            config.raft.advertise_addr.clone()
+        };
+        let node = RaftNode::start(&config, &deps, client_addr.to_string(), advertised_raft).await?;
+        let limits = limits(&config);
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+
+        // Client port: gRPC + REST.
+        let kv = KvApi::new(node.clone(), limits);
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        follow_readiness(&node, health_reporter);
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(konsul_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| Error::Internal(format!("reflection: {e}")))?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(konsul_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
+            .map_err(|e| Error::Internal(format!("reflection: {e}")))?;
+        let grpc = tonic::service::Routes::new(
+            KvServiceServer::new(kv.clone())
+                .max_decoding_message_size(limits.max_request_bytes),
+        )
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .into_axum_router();
+        let rest = gateway::routes::router(Gateway {
+            kv,
+            node: node.clone(),
+            deps: deps.clone(),
+            limits,
+            started: tokio::time::Instant::now(),
+            version: Arc::from(VERSION),
+        });
+        let app = Router::new().fallback_service(Multiplex { grpc, rest });
+        let client_listener = listeners.client.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let mut stop = stop_rx.clone();
+        tasks.spawn(async move {
+            axum::serve(client_listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+                .map_err(|e| Error::Internal(format!("client listener: {e}")))
+        });
+
+        // Peer port: the internal Raft service.
+        let peer = RaftPeerService::new(node.raft().clone(), config.raft.data_dir.join("snapshots"));
+        let mut stop = stop_rx.clone();
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listeners.raft);
+        tasks.spawn(async move {
+            tonic::transport::Server::builder()
+                .tcp_nodelay(true)
+                .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
+                .add_service(
+                    RaftServiceServer::new(peer)
+                        .max_decoding_message_size(usize::MAX)
+                        .max_encoding_message_size(usize::MAX),
+                )
+                .serve_with_incoming_shutdown(incoming, async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+                .map_err(|e| Error::Internal(format!("peer listener: {e}")))
+        });
+
+        Ok(RunningServer {
+            node,
+            client_addr,
+            raft_addr,
+            stop: stop_tx,
+            tasks,
+        })
+    }
+}
+
+/// The configured limits as the API enforces them.
+fn limits(config: &Config) -> Limits {
+    Limits {
+        max_key_bytes: config.limits.max_key_bytes,
+        max_value_bytes: config.limits.max_value_bytes,
+        max_batch_kv: config.limits.max_batch_kv,
+        max_request_bytes: config.limits.max_request_bytes,
+    }
+}
+
+/// A node that is serving. Dropping it without [`RunningServer::shutdown`] leaves its tasks
+/// running until the runtime ends.
+pub struct RunningServer {
+    node: RaftNode,
+    client_addr: SocketAddr,
+    raft_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<Result<()>>,
+}
+
+impl RunningServer {
+    /// The address gRPC and REST clients connect to.
+    pub fn client_addr(&self) -> SocketAddr {
+        self.client_addr
+    }
+
+    /// The address peers connect to.
+    pub fn raft_addr(&self) -> SocketAddr {
+        self.raft_addr
+    }
+
+    /// The node, for readiness and introspection.
+    pub fn node(&self) -> &RaftNode {
+        &self.node
+    }
+
+    /// Waits until a listener fails (it returns the error) or both stop.
+    pub async fn wait(&mut self) -> Result<()> {
+        while let Some(res) = self.tasks.join_next().await {
+            match res {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(e) => return Err(Error::Internal(format!("server task: {e}"))),
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops accepting connections, lets calls in flight finish, then shuts Raft down.
+    pub async fn shutdown(mut self) -> Result<()> {
+        let _ = self.stop.send(true);
+        let result = self.wait().await;
+        self.node.shutdown().await;
+        result
+    }
+}
+
+/// Routes a request on the client port to gRPC or REST by its content type.
+#[derive(Clone)]
+struct Multiplex {
+    grpc: Router,
+    rest: Router,
+}
+
+impl Service<Request<Body>> for Multiplex {
+    type Response = axum::response::Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let is_grpc = req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+        let router = if is_grpc {
+            self.grpc.clone()
+        } else {
+            self.rest.clone()
+        };
+        Box::pin(router.oneshot(req))
+    }
+}
