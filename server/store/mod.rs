@@ -9,9 +9,11 @@
 //! tested without any cluster.
 //!
 //! Files: `command` (what the log carries and what apply answers), `kv` (the KV entries and
-//! their half of apply), `snapshot` (the on-disk image of a [`Store`]).
+//! their half of apply), `snapshot` (the on-disk image of a [`Store`]), `crc32` (the
+//! snapshot's checksum).
 
 mod command;
+mod crc32;
 mod kv;
 mod snapshot;
 #[cfg(test)]
@@ -19,6 +21,7 @@ mod tests;
 
 pub use command::{CasFailure, Command, KvCasItem, KvDeleteCasItem, KvSetItem, Response};
 pub use kv::KvEntry;
+pub use snapshot::{MAX_SNAPSHOT_KEY_LEN, MAX_SNAPSHOT_VALUE_LEN};
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,5 @@
-//! Determinism: the same log gives the same state and responses on every replica.
+//! Determinism: the same log gives the same state and responses on every replica, and a
+//! snapshot plus the rest of the log equals a full replay.
 
 use super::*;
 
@@ -104,4 +105,26 @@ fn two_stores_fed_the_same_log_are_equal() {
         assert!(entry.create_index >= 1 && entry.create_index <= entry.modify_index);
         assert!(entry.modify_index <= commands.len() as u64);
     }
+}
+
+#[test]
+fn a_snapshot_plus_the_rest_of_the_log_equals_a_full_replay() {
+    let commands = command_stream(42, 1000);
+    let mut full = Store::new();
+    for (index, command) in (1..).zip(&commands) {
+        full.apply(index, command.clone());
+    }
+
+    let mut early = Store::new();
+    for (index, command) in (1..).zip(&commands[..500]) {
+        early.apply(index, command.clone());
+    }
+    let mut image = Vec::new();
+    early.write_snapshot(&mut image).unwrap();
+    let mut restored = Store::read_snapshot(image.as_slice()).unwrap();
+    assert_eq!(restored, early);
+    for (index, command) in (501..).zip(&commands[500..]) {
+        restored.apply(index, command.clone());
+    }
+    assert_eq!(restored, full);
 }
