@@ -115,7 +115,7 @@ impl Store {
                     )));
                 }
             }
-            let key = input.bytes(MAX_SNAPSHOT_KEY_LEN, count, "key")?;
+            let key = input.bytes(Blob::Key, count)?;
             let key = String::from_utf8(key).map_err(|_| {
                 invalid(format!(
                     "the key of snapshot entry {count} is not valid UTF-8"
@@ -128,7 +128,7 @@ impl Store {
                     "the key of snapshot entry {count} does not sort after the previous key"
                 )));
             }
-            let value = input.bytes(MAX_SNAPSHOT_VALUE_LEN, count, "value")?;
+            let value = input.bytes(Blob::Value, count)?;
             let flags = input.u64(Place::Entry(count, "flags"))?;
             let create_index = input.u64(Place::Entry(count, "create_index"))?;
             let modify_index = input.u64(Place::Entry(count, "modify_index"))?;
@@ -247,11 +247,12 @@ impl<R: Read> Decoder<R> {
         Ok(u64::from_le_bytes(buf))
     }
 
-    /// A u32-length-prefixed byte string of at most `max` bytes. Memory grows with the bytes
-    /// actually present, never with the declared length alone.
-    fn bytes(&mut self, max: usize, entry: u64, field: &'static str) -> io::Result<Vec<u8>> {
-        let len = self.u32(Place::Entry(entry, "length prefix"))?;
+    /// A u32-length-prefixed key or value, capped at its maximum. Memory grows with the
+    /// bytes actually present, never with the declared length alone.
+    fn bytes(&mut self, blob: Blob, entry: u64) -> io::Result<Vec<u8>> {
+        let len = self.u32(Place::Entry(entry, blob.length_name()))?;
         let len = usize::try_from(len).unwrap_or(usize::MAX);
+        let (field, max) = (blob.name(), blob.max());
         if len > max {
             return Err(invalid(format!(
                 "the {field} length {len} of snapshot entry {entry} exceeds the maximum {max}"
@@ -267,6 +268,36 @@ impl<R: Read> Decoder<R> {
         }
         self.crc.update(&buf);
         Ok(buf)
+    }
+}
+
+/// The two length-prefixed fields of an entry, each with its own cap.
+#[derive(Clone, Copy)]
+enum Blob {
+    Key,
+    Value,
+}
+
+impl Blob {
+    fn name(self) -> &'static str {
+        match self {
+            Blob::Key => "key",
+            Blob::Value => "value",
+        }
+    }
+
+    fn length_name(self) -> &'static str {
+        match self {
+            Blob::Key => "key length",
+            Blob::Value => "value length",
+        }
+    }
+
+    fn max(self) -> usize {
+        match self {
+            Blob::Key => MAX_SNAPSHOT_KEY_LEN,
+            Blob::Value => MAX_SNAPSHOT_VALUE_LEN,
+        }
     }
 }
 

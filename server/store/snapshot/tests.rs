@@ -351,6 +351,14 @@ fn a_length_longer_than_the_data_is_truncation() {
         message.contains("snapshot truncated in the key of entry 0"),
         "{message}"
     );
+
+    let mut image = header();
+    image.extend_from_slice(&[0x01, 0x05, 0x00]);
+    let message = refused(&image);
+    assert!(
+        message.contains("snapshot truncated in the key length of entry 0"),
+        "{message}"
+    );
 }
 
 #[test]
