@@ -17,9 +17,11 @@
 
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod deps;
 pub mod error;
 pub mod raft;
 pub mod store;
 
+pub use config::Config;
 pub use error::{Error, Result};
