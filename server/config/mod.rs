@@ -26,6 +26,8 @@ mod env;
 mod flags;
 mod parse;
 mod raft_mapping;
+#[cfg(test)]
+mod tests;
 mod validate;
 
 use std::fmt;
