@@ -17,11 +17,13 @@
 
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod deps;
 pub mod error;
 pub mod raft;
 pub mod store;
 
+pub use config::Config;
 pub use error::{Error, Result};
 pub mod api;
 pub mod gateway;

@@ -1,0 +1,265 @@
+//! The last step of loading: [`Config::validate`] checks the assembled tree as a whole, after
+//! every layer has had its say, so a rule like "election timeout ≥ heartbeat timeout" is
+//! judged on the final values whichever layers set them. It reports every problem at once,
+//! each naming the TOML key and its environment variable.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use super::{Config, env, parse::format_duration};
+use crate::{Error, Result};
+
+/// The shortest Raft timer accepted. Below a few milliseconds the timers fire faster than a
+/// loaded machine schedules tasks, and the heartbeat interval (a fifth of the heartbeat
+/// timeout, in whole milliseconds) would round to zero.
+pub(crate) const MIN_RAFT_TIMEOUT: Duration = Duration::from_millis(5);
+
+/// Longest node name, in bytes. The name travels in gRPC metadata and log lines.
+pub(crate) const MAX_NODE_ID_BYTES: usize = 64;
+
+impl Config {
+    /// Checks that the configuration is complete and consistent; the error lists every
+    /// problem found, naming each setting by TOML key and environment variable. Also runs
+    /// openraft's own checks on [`Config::to_openraft`]'s result.
+    pub fn validate(&self) -> Result<()> {
+        let mut problems = Problems::default();
+        self.check_listener(&mut problems);
+        self.check_limits(&mut problems);
+        self.check_raft_identity(&mut problems);
+        self.check_raft_timing(&mut problems);
+        if !problems.0.is_empty() {
+            return Err(Error::Config(problems.0.join("; ")));
+        }
+        self.to_openraft().map(|_| ())
+    }
+
+    fn check_listener(&self, p: &mut Problems) {
+        if self.host.trim().is_empty() {
+            p.add(
+                "host",
+                "must not be empty (use 0.0.0.0 or :: to listen on all interfaces)",
+            );
+        } else if self.host.contains(char::is_whitespace) {
+            p.add("host", format!("{:?} contains whitespace", self.host));
+        }
+        if self.port == 0 {
+            p.add(
+                "port",
+                "0 is not allowed: clients and peers are told this port, so it must be fixed (1-65535)",
+            );
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            p.add("data_dir", "must not be empty");
+        }
+    }
+
+    fn check_limits(&self, p: &mut Problems) {
+        let l = &self.limits;
+        for (key, value) in [
+            ("limits.max_key_bytes", l.max_key_bytes),
+            ("limits.max_value_bytes", l.max_value_bytes),
+            ("limits.max_batch_kv", l.max_batch_kv),
+            ("limits.max_batch_services", l.max_batch_services),
+            ("limits.max_request_bytes", l.max_request_bytes),
+        ] {
+            if value == 0 {
+                p.add(key, "must be greater than 0");
+            }
+        }
+        for (key, value) in [
+            ("limits.max_key_bytes", l.max_key_bytes),
+            ("limits.max_value_bytes", l.max_value_bytes),
+        ] {
+            if value >= l.max_request_bytes {
+                p.add(
+                    key,
+                    format!(
+                        "{value} must be smaller than limits.max_request_bytes ({}), which must \
+                         also hold the rest of the request",
+                        l.max_request_bytes
+                    ),
+                );
+            }
+        }
+    }
+
+    fn check_raft_identity(&self, p: &mut Problems) {
+        let r = &self.raft;
+        if r.node_id.is_empty() {
+            if r.enabled {
+                p.add("raft.node_id", "is required when raft.enabled is true");
+            }
+        } else if r.node_id.len() > MAX_NODE_ID_BYTES
+            || !r
+                .node_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        {
+            p.add(
+                "raft.node_id",
+                format!(
+                    "{:?} must be 1 to {MAX_NODE_ID_BYTES} letters, digits, '.', '_' or '-'",
+                    r.node_id
+                ),
+            );
+        }
+
+        match r.bind_addr.parse::<SocketAddr>() {
+            Ok(addr) if addr.port() == 0 => p.add("raft.bind_addr", "port must not be 0"),
+            Ok(_) => {}
+            Err(_) => p.add(
+                "raft.bind_addr",
+                format!(
+                    "{:?} is not ip:port (e.g. 127.0.0.1:7000 or [::1]:7000)",
+                    r.bind_addr
+                ),
+            ),
+        }
+        if !r.advertise_addr.is_empty() && split_host_port(&r.advertise_addr).is_none() {
+            p.add(
+                "raft.advertise_addr",
+                format!(
+                    "{:?} is not host:port (e.g. 10.0.0.5:7000 or node1.example:7000)",
+                    r.advertise_addr
+                ),
+            );
+        }
+        if r.enabled {
+            let advertised = self.raft_advertise();
+            let unspecified = split_host_port(&advertised)
+                .and_then(|(host, _)| host.parse::<IpAddr>().ok())
+                .is_some_and(|ip| ip.is_unspecified());
+            if unspecified {
+                p.add(
+                    "raft.advertise_addr",
+                    format!(
+                        "must be set to an address peers can dial: the bind address {advertised} \
+                         listens on all interfaces and cannot be dialed"
+                    ),
+                );
+            }
+        }
+        if r.data_dir
+            .as_ref()
+            .is_some_and(|d| d.as_os_str().is_empty())
+        {
+            p.add(
+                "raft.data_dir",
+                "must not be empty (leave it unset to use <data_dir>/raft)",
+            );
+        }
+        for addr in &r.join {
+            if split_host_port(addr).is_none() {
+                p.add("raft.join", format!("{addr:?} is not host:port"));
+            }
+        }
+    }
+
+    fn check_raft_timing(&self, p: &mut Problems) {
+        let r = &self.raft;
+        let show = |d: Duration| format_duration(d);
+        for (key, value, min) in [
+            (
+                "raft.heartbeat_timeout",
+                r.heartbeat_timeout,
+                MIN_RAFT_TIMEOUT,
+            ),
+            (
+                "raft.election_timeout",
+                r.election_timeout,
+                MIN_RAFT_TIMEOUT,
+            ),
+            (
+                "raft.leader_lease_timeout",
+                r.leader_lease_timeout,
+                MIN_RAFT_TIMEOUT,
+            ),
+            (
+                "raft.commit_timeout",
+                r.commit_timeout,
+                Duration::from_millis(1),
+            ),
+            (
+                "raft.snapshot_interval",
+                r.snapshot_interval,
+                MIN_RAFT_TIMEOUT,
+            ),
+        ] {
+            if value < min {
+                p.add(
+                    key,
+                    format!("{} is below the minimum of {}", show(value), show(min)),
+                );
+            }
+        }
+        if r.election_timeout < r.heartbeat_timeout {
+            p.add(
+                "raft.election_timeout",
+                format!(
+                    "{} must be at least raft.heartbeat_timeout ({})",
+                    show(r.election_timeout),
+                    show(r.heartbeat_timeout)
+                ),
+            );
+        }
+        // The lease must outlive the gap between heartbeats, or it lapses between them and
+        // every `default` read pays a quorum round; and it must stay well inside the time
+        // before followers may elect someone else (openraft: 2 × election_timeout).
+        let heartbeat_interval = r.heartbeat_timeout / 5;
+        if r.leader_lease_timeout > r.heartbeat_timeout {
+            p.add(
+                "raft.leader_lease_timeout",
+                format!(
+                    "{} must not exceed raft.heartbeat_timeout ({})",
+                    show(r.leader_lease_timeout),
+                    show(r.heartbeat_timeout)
+                ),
+            );
+        } else if r.leader_lease_timeout <= heartbeat_interval {
+            p.add(
+                "raft.leader_lease_timeout",
+                format!(
+                    "{} must be longer than the heartbeat interval ({}, a fifth of \
+                     raft.heartbeat_timeout)",
+                    show(r.leader_lease_timeout),
+                    show(heartbeat_interval)
+                ),
+            );
+        }
+        for (key, value) in [
+            ("raft.snapshot_threshold", r.snapshot_threshold),
+            ("raft.snapshot_retention", u64::from(r.snapshot_retention)),
+            ("raft.max_append_entries", r.max_append_entries),
+        ] {
+            if value == 0 {
+                p.add(key, "must be at least 1");
+            }
+        }
+    }
+}
+
+/// Problems found so far, each "key (ENV_VAR) message".
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn add(&mut self, key: &str, message: impl std::fmt::Display) {
+        match env::var_for_key(key) {
+            Some(var) => self.0.push(format!("{key} ({var}) {message}")),
+            None => self.0.push(format!("{key} {message}")),
+        }
+    }
+}
+
+/// Splits `host:port` or `[v6]:port`; `None` unless the host is non-empty and the port is
+/// 1–65535.
+pub(crate) fn split_host_port(addr: &str) -> Option<(&str, u16)> {
+    let (host, port) = addr.rsplit_once(':')?;
+    let port: u16 = port.parse().ok().filter(|p| *p != 0)?;
+    let host = match host.strip_prefix('[') {
+        Some(inner) => inner.strip_suffix(']')?,
+        None if host.contains(':') => return None,
+        None => host,
+    };
+    (!host.is_empty() && !host.contains(char::is_whitespace)).then_some((host, port))
+}
