@@ -17,6 +17,9 @@ async fn main() -> std::process::ExitCode {
         }
     };
     konsul::telemetry::init(&config);
+    for name in konsul::config::unknown_env_vars(std::env::vars().map(|(k, _)| k)) {
+        tracing::warn!("ignoring unknown environment variable {name}: not a Konsul setting");
+    }
     match run(config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -127,7 +127,7 @@ impl Server {
         });
 
         // Peer port: the internal Raft service.
-        let peer = RaftPeerService::new(node.raft().clone(), config.raft.data_dir.join("snapshots"));
+        let peer = RaftPeerService::new(node.raft().clone(), config.raft_data_dir().join("snapshots"));
         let mut stop = stop_rx.clone();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listeners.raft);
         tasks.spawn(async move {

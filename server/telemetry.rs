@@ -11,7 +11,8 @@ pub fn init(config: &Config) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new(format!(
             "{},openraft={}",
-            config.log_level, config.raft.log_level
+            config.log_level.as_str(),
+            config.raft.log_level.as_str()
         ))
     });
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);

@@ -125,12 +125,12 @@ pub(crate) fn number<T: std::str::FromStr>(text: &str) -> Result<T, String> {
         .map_err(|_| format!("invalid number {text:?} (expected a whole number such as 1024)"))
 }
 
-/// Parses a TCP port. Zero parses (so validation can explain why it is refused) but signs,
+/// Parses a TCP port. Zero means "any free port" (the startup line reports the one chosen); signs,
 /// letters and values above 65535 do not.
 pub(crate) fn port(text: &str) -> Result<u16, String> {
     text.trim()
         .parse()
-        .map_err(|_| format!("invalid port {text:?} (expected a number from 1 to 65535)"))
+        .map_err(|_| format!("invalid port {text:?} (expected a number from 0 to 65535)"))
 }
 
 /// Splits a comma-separated list, trimming each item and dropping empty ones, so that

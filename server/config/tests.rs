@@ -627,10 +627,6 @@ fn validate_rejects_inconsistent_settings() {
             Box::new(|c| c.host = String::new()),
         ),
         (
-            "port (KONSUL_PORT) 0 is not allowed",
-            Box::new(|c| c.port = 0),
-        ),
-        (
             "raft.heartbeat_timeout (KONSUL_RAFT_HEARTBEAT_TIMEOUT) 1ms is below the minimum of 5ms",
             Box::new(|c| c.raft.heartbeat_timeout = ms(1)),
         ),
@@ -670,7 +666,7 @@ fn validate_rejects_inconsistent_settings() {
 #[test]
 fn validate_reports_every_problem_at_once() {
     let got = problems(|c| {
-        c.port = 0;
+        c.host = String::new();
         c.limits.max_batch_kv = 0;
         c.raft.enabled = true;
     });

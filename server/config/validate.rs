@@ -42,12 +42,6 @@ impl Config {
         } else if self.host.contains(char::is_whitespace) {
             p.add("host", format!("{:?} contains whitespace", self.host));
         }
-        if self.port == 0 {
-            p.add(
-                "port",
-                "0 is not allowed: clients and peers are told this port, so it must be fixed (1-65535)",
-            );
-        }
         if self.data_dir.as_os_str().is_empty() {
             p.add("data_dir", "must not be empty");
         }
@@ -105,7 +99,6 @@ impl Config {
         }
 
         match r.bind_addr.parse::<SocketAddr>() {
-            Ok(addr) if addr.port() == 0 => p.add("raft.bind_addr", "port must not be 0"),
             Ok(_) => {}
             Err(_) => p.add(
                 "raft.bind_addr",

@@ -80,7 +80,7 @@ impl RaftNode {
         raft_addr: String,
     ) -> Result<Self> {
         let raft_cfg = &config.raft;
-        let dir = raft_cfg.data_dir.clone();
+        let dir = config.raft_data_dir();
         deps.blocking
             .run({
                 let dir = dir.clone();
@@ -104,7 +104,7 @@ impl RaftNode {
         .await?;
         let view = state_machine.view();
 
-        let name = raft_cfg.node_id.clone();
+        let name = config.node_id().to_owned();
         let id = node_id_for_name(&name);
         let me = Member {
             name,

@@ -48,6 +48,7 @@ pub fn test_config(dir: &Path) -> Config {
         // Fast elections keep restarts quick; timing is not asserted anywhere.
         "KONSUL_RAFT_HEARTBEAT_TIMEOUT" => Some("100ms".into()),
         "KONSUL_RAFT_ELECTION_TIMEOUT" => Some("300ms".into()),
+        "KONSUL_RAFT_LEADER_LEASE_TIMEOUT" => Some("100ms".into()),
         _ => None,
     };
     Config::load(&Default::default(), &env).expect("test config")
@@ -120,6 +121,7 @@ pub async fn spawn_process(data_dir: &Path, extra_env: &[(&str, &str)]) -> Proce
         .env("KONSUL_RAFT_BIND_ADDR", "127.0.0.1:0")
         .env("KONSUL_RAFT_HEARTBEAT_TIMEOUT", "100ms")
         .env("KONSUL_RAFT_ELECTION_TIMEOUT", "300ms")
+        .env("KONSUL_RAFT_LEADER_LEASE_TIMEOUT", "100ms")
         .env("KONSUL_LOG_LEVEL", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
