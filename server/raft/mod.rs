@@ -18,6 +18,7 @@
 //! node the API talks to).
 
 pub mod codec;
+pub mod log_store;
 
 use std::fmt;
 
