@@ -460,25 +460,34 @@ pub fn decode_append_response(
     )
 }
 
+/// What opens an InstallSnapshot stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotOffer {
+    /// The sending leader's vote.
+    pub vote: Vote<NodeId>,
+    /// What the snapshot covers.
+    pub meta: SnapshotMeta<NodeId, Member>,
+    /// Exact number of data bytes the stream carries; the receiver checks it, because a
+    /// cancelled gRPC client stream ends like a complete one.
+    pub size: u64,
+}
+
 /// Encodes the header that opens an InstallSnapshot stream.
-pub fn encode_snapshot_header(
-    vote: &Vote<NodeId>,
-    meta: &SnapshotMeta<NodeId, Member>,
-) -> pb::SnapshotHeader {
+pub fn encode_snapshot_header(offer: &SnapshotOffer) -> pb::SnapshotHeader {
     pb::SnapshotHeader {
-        vote: Some(encode_vote(vote)),
-        meta: Some(encode_snapshot_meta(meta)),
+        vote: Some(encode_vote(&offer.vote)),
+        meta: Some(encode_snapshot_meta(&offer.meta)),
+        size: offer.size,
     }
 }
 
-/// Decodes a snapshot header into the leader's vote and the snapshot's metadata.
-pub fn decode_snapshot_header(
-    header: pb::SnapshotHeader,
-) -> DecodeResult<(Vote<NodeId>, SnapshotMeta<NodeId, Member>)> {
-    Ok((
-        decode_vote(required(header.vote, "SnapshotHeader.vote")?)?,
-        decode_snapshot_meta(required(header.meta, "SnapshotHeader.meta")?)?,
-    ))
+/// Decodes a snapshot header; vote and metadata are required.
+pub fn decode_snapshot_header(header: pb::SnapshotHeader) -> DecodeResult<SnapshotOffer> {
+    Ok(SnapshotOffer {
+        vote: decode_vote(required(header.vote, "SnapshotHeader.vote")?)?,
+        meta: decode_snapshot_meta(required(header.meta, "SnapshotHeader.meta")?)?,
+        size: header.size,
+    })
 }
 
 #[cfg(test)]
