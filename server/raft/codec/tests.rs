@@ -221,9 +221,19 @@ fn memberships_and_snapshot_meta_round_trip() {
         empty
     );
     let vote = Vote::new_committed(2, 1);
-    let offer = SnapshotOffer { vote, meta, size: 3 << 20 };
-    assert_eq!(decode_snapshot_header(encode_snapshot_header(&offer)).unwrap(), offer);
-    let no_meta = pb::SnapshotHeader { meta: None, ..encode_snapshot_header(&offer) };
+    let offer = SnapshotOffer {
+        vote,
+        meta,
+        size: 3 << 20,
+    };
+    assert_eq!(
+        decode_snapshot_header(encode_snapshot_header(&offer)).unwrap(),
+        offer
+    );
+    let no_meta = pb::SnapshotHeader {
+        meta: None,
+        ..encode_snapshot_header(&offer)
+    };
     assert_eq!(
         decode_snapshot_header(no_meta),
         Err(CodecError::Missing("SnapshotHeader.meta"))
