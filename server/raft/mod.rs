@@ -20,6 +20,7 @@
 pub mod codec;
 pub mod log_store;
 pub mod network;
+pub mod service;
 
 use std::fmt;
 
