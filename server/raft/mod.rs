@@ -17,6 +17,11 @@
 //! `network` (outbound peer RPCs), `service` (inbound peer RPCs) and `node` (the running Raft
 //! node the API talks to).
 
+pub mod codec;
+pub mod log_store;
+pub mod network;
+pub mod service;
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,494 @@
+//! The only conversions between the wire types of `konsul.raft.v1` and the openraft / store
+//! types, in both directions.
+//!
+//! ```text
+//!  log_store ──encode_entry──► redb bytes          network ──encode_*──► gRPC ──► service
+//!  log_store ◄─decode_entry──  redb bytes          service ──decode_*──► openraft::Raft
+//! ```
+//!
+//! Protobuf stays at the edges (DESIGN.md §4): `log_store`, `network` and `service` call these
+//! functions and nothing else in the server sees a `pb` type. Encoding cannot fail. Decoding
+//! refuses a message that lacks a required field or carries a [`pb::Command`] version this node
+//! does not know, instead of guessing a default: a guessed vote or log id would silently break
+//! Raft's safety. Fields that openraft itself treats as optional (`last_log_id`, `prev_log_id`,
+//! ...) are `Option` on both sides.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use konsul_proto::raft::v1 as pb;
+use konsul_proto::raft::v1::append_entries_response::Result as PbAppendResult;
+use konsul_proto::raft::v1::command::Kind;
+use konsul_proto::raft::v1::entry::Payload;
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, VoteRequest, VoteResponse};
+use openraft::{
+    CommittedLeaderId, Entry, EntryPayload, LeaderId, LogId, Membership, SnapshotMeta,
+    StoredMembership, Vote,
+};
+use prost::Message;
+
+use super::{Member, NodeId, TypeConfig};
+use crate::store::{Command, KvCasItem, KvDeleteCasItem, KvSetItem};
+
+/// The [`pb::Command::version`] this node writes and the only one it reads.
+pub const COMMAND_VERSION: u32 = 1;
+
+/// Why a message from a peer or from disk could not be turned into an openraft or store value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    /// A field every encoder sets was absent: the sender is broken or the bytes are corrupt.
+    #[error("raft codec: required field `{0}` is missing")]
+    Missing(&'static str),
+    /// A command written by a newer (or broken) node; applying a guess would fork the state.
+    #[error(
+        "raft codec: command version {0} is not supported (this node reads version {COMMAND_VERSION})"
+    )]
+    UnknownVersion(u32),
+    /// The bytes are not a valid protobuf message of the expected type.
+    #[error("raft codec: malformed protobuf: {0}")]
+    Malformed(#[from] prost::DecodeError),
+}
+
+impl From<CodecError> for crate::Error {
+    fn from(e: CodecError) -> Self {
+        crate::Error::Internal(e.to_string())
+    }
+}
+
+/// Result of a decode.
+pub type DecodeResult<T> = Result<T, CodecError>;
+
+fn required<T>(field: Option<T>, name: &'static str) -> DecodeResult<T> {
+    field.ok_or(CodecError::Missing(name))
+}
+
+// ---- identifiers -------------------------------------------------------------------------
+
+/// Encodes a leader id (term, node); openraft 0.9's default leader id is also what a committed
+/// log id carries, so one message serves both.
+pub fn encode_leader_id(id: &LeaderId<NodeId>) -> pb::LeaderId {
+    pb::LeaderId {
+        term: id.term,
+        node_id: id.node_id,
+    }
+}
+
+/// Decodes a leader id.
+pub fn decode_leader_id(id: pb::LeaderId) -> LeaderId<NodeId> {
+    LeaderId::new(id.term, id.node_id)
+}
+
+/// Encodes a log id.
+pub fn encode_log_id(id: &LogId<NodeId>) -> pb::LogId {
+    pb::LogId {
+        leader_id: Some(encode_leader_id(&id.leader_id)),
+        index: id.index,
+    }
+}
+
+/// Decodes a log id; its leader id is required.
+pub fn decode_log_id(id: pb::LogId) -> DecodeResult<LogId<NodeId>> {
+    let leader: CommittedLeaderId<NodeId> =
+        decode_leader_id(required(id.leader_id, "LogId.leader_id")?);
+    Ok(LogId::new(leader, id.index))
+}
+
+/// Encodes a log id that openraft allows to be absent (empty log, nothing committed).
+pub fn encode_opt_log_id(id: &Option<LogId<NodeId>>) -> Option<pb::LogId> {
+    id.as_ref().map(encode_log_id)
+}
+
+/// Decodes an optional log id: absent stays absent, present must be complete.
+pub fn decode_opt_log_id(id: Option<pb::LogId>) -> DecodeResult<Option<LogId<NodeId>>> {
+    id.map(decode_log_id).transpose()
+}
+
+/// Encodes a vote.
+pub fn encode_vote(vote: &Vote<NodeId>) -> pb::Vote {
+    pb::Vote {
+        leader_id: Some(encode_leader_id(&vote.leader_id)),
+        committed: vote.committed,
+    }
+}
+
+/// Decodes a vote; its leader id is required.
+pub fn decode_vote(vote: pb::Vote) -> DecodeResult<Vote<NodeId>> {
+    let leader_id = decode_leader_id(required(vote.leader_id, "Vote.leader_id")?);
+    Ok(Vote {
+        leader_id,
+        committed: vote.committed,
+    })
+}
+
+// ---- membership ----------------------------------------------------------------------------
+
+fn encode_member(m: &Member) -> pb::Node {
+    pb::Node {
+        name: m.name.clone(),
+        raft_addr: m.raft_addr.clone(),
+        client_addr: m.client_addr.clone(),
+    }
+}
+
+fn decode_member(n: pb::Node) -> Member {
+    Member {
+        name: n.name,
+        raft_addr: n.raft_addr,
+        client_addr: n.client_addr,
+    }
+}
+
+/// Encodes a (possibly joint) membership with every member's addresses.
+pub fn encode_membership(m: &Membership<NodeId, Member>) -> pb::Membership {
+    pb::Membership {
+        configs: m
+            .get_joint_config()
+            .iter()
+            .map(|ids| pb::NodeIdSet {
+                ids: ids.iter().copied().collect(),
+            })
+            .collect(),
+        nodes: m.nodes().map(|(id, n)| (*id, encode_member(n))).collect(),
+    }
+}
+
+/// Decodes a membership. Voters without a node entry get a default [`Member`], as
+/// `Membership::new` does; our encoder never produces that.
+pub fn decode_membership(m: pb::Membership) -> Membership<NodeId, Member> {
+    let configs: Vec<BTreeSet<NodeId>> = m
+        .configs
+        .into_iter()
+        .map(|c| c.ids.into_iter().collect())
+        .collect();
+    let nodes: BTreeMap<NodeId, Member> = m
+        .nodes
+        .into_iter()
+        .map(|(id, n)| (id, decode_member(n)))
+        .collect();
+    Membership::new(configs, nodes)
+}
+
+/// Encodes a membership with the id of the entry that set it.
+pub fn encode_stored_membership(m: &StoredMembership<NodeId, Member>) -> pb::StoredMembership {
+    pb::StoredMembership {
+        log_id: encode_opt_log_id(m.log_id()),
+        membership: Some(encode_membership(m.membership())),
+    }
+}
+
+/// Decodes a stored membership; the membership itself is required, its log id is not.
+pub fn decode_stored_membership(
+    m: pb::StoredMembership,
+) -> DecodeResult<StoredMembership<NodeId, Member>> {
+    let membership = decode_membership(required(m.membership, "StoredMembership.membership")?);
+    Ok(StoredMembership::new(
+        decode_opt_log_id(m.log_id)?,
+        membership,
+    ))
+}
+
+/// Encodes a snapshot's metadata.
+pub fn encode_snapshot_meta(meta: &SnapshotMeta<NodeId, Member>) -> pb::SnapshotMeta {
+    pb::SnapshotMeta {
+        last_log_id: encode_opt_log_id(&meta.last_log_id),
+        last_membership: Some(encode_stored_membership(&meta.last_membership)),
+        snapshot_id: meta.snapshot_id.clone(),
+    }
+}
+
+/// Decodes a snapshot's metadata; the membership is required.
+pub fn decode_snapshot_meta(meta: pb::SnapshotMeta) -> DecodeResult<SnapshotMeta<NodeId, Member>> {
+    Ok(SnapshotMeta {
+        last_log_id: decode_opt_log_id(meta.last_log_id)?,
+        last_membership: decode_stored_membership(required(
+            meta.last_membership,
+            "SnapshotMeta.last_membership",
+        )?)?,
+        snapshot_id: meta.snapshot_id,
+    })
+}
+
+// ---- commands and entries ------------------------------------------------------------------
+
+fn encode_set_cas(i: KvCasItem) -> pb::KvSetCas {
+    pb::KvSetCas {
+        key: i.key,
+        value: i.value,
+        expected_index: i.expected_index,
+    }
+}
+
+fn decode_set_cas(i: pb::KvSetCas) -> KvCasItem {
+    KvCasItem {
+        key: i.key,
+        value: i.value,
+        expected_index: i.expected_index,
+    }
+}
+
+/// Encodes a command at [`COMMAND_VERSION`]. Takes it by value so key and value bytes move
+/// into the message instead of being copied on the write path.
+pub fn encode_command(cmd: Command) -> pb::Command {
+    let kind = match cmd {
+        Command::KvSet { key, value, flags } => Kind::KvSet(pb::KvSet { key, value, flags }),
+        Command::KvDelete { key } => Kind::KvDelete(pb::KvDelete { key }),
+        Command::KvSetCas {
+            key,
+            value,
+            expected_index,
+        } => Kind::KvSetCas(encode_set_cas(KvCasItem {
+            key,
+            value,
+            expected_index,
+        })),
+        Command::KvDeleteCas {
+            key,
+            expected_index,
+        } => Kind::KvDeleteCas(pb::KvDeleteCas {
+            key,
+            expected_index,
+        }),
+        Command::KvBatchSet { items } => Kind::KvBatchSet(pb::KvBatchSet {
+            items: items
+                .into_iter()
+                .map(|i| pb::KvSet {
+                    key: i.key,
+                    value: i.value,
+                    flags: i.flags,
+                })
+                .collect(),
+        }),
+        Command::KvBatchDelete { keys } => Kind::KvBatchDelete(pb::KvBatchDelete { keys }),
+        Command::KvBatchSetCas { items } => Kind::KvBatchSetCas(pb::KvBatchSetCas {
+            items: items.into_iter().map(encode_set_cas).collect(),
+        }),
+        Command::KvBatchDeleteCas { items } => Kind::KvBatchDeleteCas(pb::KvBatchDeleteCas {
+            items: items
+                .into_iter()
+                .map(|i| pb::KvDeleteCas {
+                    key: i.key,
+                    expected_index: i.expected_index,
+                })
+                .collect(),
+        }),
+    };
+    pb::Command {
+        version: COMMAND_VERSION,
+        kind: Some(kind),
+    }
+}
+
+/// Decodes a command. Any version other than [`COMMAND_VERSION`] (including a missing one,
+/// which reads as 0) is refused, and so is a command without a kind.
+pub fn decode_command(cmd: pb::Command) -> DecodeResult<Command> {
+    if cmd.version != COMMAND_VERSION {
+        return Err(CodecError::UnknownVersion(cmd.version));
+    }
+    Ok(match required(cmd.kind, "Command.kind")? {
+        Kind::KvSet(s) => Command::KvSet {
+            key: s.key,
+            value: s.value,
+            flags: s.flags,
+        },
+        Kind::KvDelete(d) => Command::KvDelete { key: d.key },
+        Kind::KvSetCas(c) => {
+            let i = decode_set_cas(c);
+            Command::KvSetCas {
+                key: i.key,
+                value: i.value,
+                expected_index: i.expected_index,
+            }
+        }
+        Kind::KvDeleteCas(c) => Command::KvDeleteCas {
+            key: c.key,
+            expected_index: c.expected_index,
+        },
+        Kind::KvBatchSet(b) => Command::KvBatchSet {
+            items: b
+                .items
+                .into_iter()
+                .map(|s| KvSetItem {
+                    key: s.key,
+                    value: s.value,
+                    flags: s.flags,
+                })
+                .collect(),
+        },
+        Kind::KvBatchDelete(b) => Command::KvBatchDelete { keys: b.keys },
+        Kind::KvBatchSetCas(b) => Command::KvBatchSetCas {
+            items: b.items.into_iter().map(decode_set_cas).collect(),
+        },
+        Kind::KvBatchDeleteCas(b) => Command::KvBatchDeleteCas {
+            items: b
+                .items
+                .into_iter()
+                .map(|c| KvDeleteCasItem {
+                    key: c.key,
+                    expected_index: c.expected_index,
+                })
+                .collect(),
+        },
+    })
+}
+
+/// Encodes one log entry (blank, command or membership).
+pub fn encode_entry(entry: Entry<TypeConfig>) -> pb::Entry {
+    let payload = match entry.payload {
+        EntryPayload::Blank => Payload::Blank(pb::Blank {}),
+        EntryPayload::Normal(cmd) => Payload::Command(encode_command(cmd)),
+        EntryPayload::Membership(m) => Payload::Membership(encode_membership(&m)),
+    };
+    pb::Entry {
+        log_id: Some(encode_log_id(&entry.log_id)),
+        payload: Some(payload),
+    }
+}
+
+/// Decodes one log entry; log id and payload are required.
+pub fn decode_entry(entry: pb::Entry) -> DecodeResult<Entry<TypeConfig>> {
+    let log_id = decode_log_id(required(entry.log_id, "Entry.log_id")?)?;
+    let payload = match required(entry.payload, "Entry.payload")? {
+        Payload::Blank(_) => EntryPayload::Blank,
+        Payload::Command(c) => EntryPayload::Normal(decode_command(c)?),
+        Payload::Membership(m) => EntryPayload::Membership(decode_membership(m)),
+    };
+    Ok(Entry { log_id, payload })
+}
+
+/// Serializes an entry for the log store: the protobuf [`pb::Entry`], so the bytes on disk
+/// are the same format peers exchange and stay readable across upgrades.
+pub fn entry_to_bytes(entry: Entry<TypeConfig>) -> Vec<u8> {
+    encode_entry(entry).encode_to_vec()
+}
+
+/// Parses an entry written by [`entry_to_bytes`].
+pub fn entry_from_bytes(bytes: &[u8]) -> DecodeResult<Entry<TypeConfig>> {
+    decode_entry(pb::Entry::decode(bytes)?)
+}
+
+// ---- RPCs ----------------------------------------------------------------------------------
+
+/// Encodes a vote request.
+pub fn encode_vote_request(req: &VoteRequest<NodeId>) -> pb::VoteRequest {
+    pb::VoteRequest {
+        vote: Some(encode_vote(&req.vote)),
+        last_log_id: encode_opt_log_id(&req.last_log_id),
+    }
+}
+
+/// Decodes a vote request; the vote is required.
+pub fn decode_vote_request(req: pb::VoteRequest) -> DecodeResult<VoteRequest<NodeId>> {
+    Ok(VoteRequest {
+        vote: decode_vote(required(req.vote, "VoteRequest.vote")?)?,
+        last_log_id: decode_opt_log_id(req.last_log_id)?,
+    })
+}
+
+/// Encodes a vote response.
+pub fn encode_vote_response(resp: &VoteResponse<NodeId>) -> pb::VoteResponse {
+    pb::VoteResponse {
+        vote: Some(encode_vote(&resp.vote)),
+        vote_granted: resp.vote_granted,
+        last_log_id: encode_opt_log_id(&resp.last_log_id),
+    }
+}
+
+/// Decodes a vote response; the vote is required.
+pub fn decode_vote_response(resp: pb::VoteResponse) -> DecodeResult<VoteResponse<NodeId>> {
+    Ok(VoteResponse {
+        vote: decode_vote(required(resp.vote, "VoteResponse.vote")?)?,
+        vote_granted: resp.vote_granted,
+        last_log_id: decode_opt_log_id(resp.last_log_id)?,
+    })
+}
+
+/// Encodes an append-entries request, moving the entries' payloads into the message.
+pub fn encode_append_request(req: AppendEntriesRequest<TypeConfig>) -> pb::AppendEntriesRequest {
+    pb::AppendEntriesRequest {
+        vote: Some(encode_vote(&req.vote)),
+        prev_log_id: encode_opt_log_id(&req.prev_log_id),
+        entries: req.entries.into_iter().map(encode_entry).collect(),
+        leader_commit: encode_opt_log_id(&req.leader_commit),
+    }
+}
+
+/// Decodes an append-entries request; the vote and every entry must be complete.
+pub fn decode_append_request(
+    req: pb::AppendEntriesRequest,
+) -> DecodeResult<AppendEntriesRequest<TypeConfig>> {
+    Ok(AppendEntriesRequest {
+        vote: decode_vote(required(req.vote, "AppendEntriesRequest.vote")?)?,
+        prev_log_id: decode_opt_log_id(req.prev_log_id)?,
+        entries: req
+            .entries
+            .into_iter()
+            .map(decode_entry)
+            .collect::<DecodeResult<_>>()?,
+        leader_commit: decode_opt_log_id(req.leader_commit)?,
+    })
+}
+
+/// Encodes an append-entries response.
+pub fn encode_append_response(resp: &AppendEntriesResponse<NodeId>) -> pb::AppendEntriesResponse {
+    let result = match resp {
+        AppendEntriesResponse::Success => PbAppendResult::Success(pb::Blank {}),
+        AppendEntriesResponse::PartialSuccess(m) => {
+            PbAppendResult::PartialSuccess(pb::PartialSuccess {
+                matching: encode_opt_log_id(m),
+            })
+        }
+        AppendEntriesResponse::Conflict => PbAppendResult::Conflict(pb::Blank {}),
+        AppendEntriesResponse::HigherVote(v) => PbAppendResult::HigherVote(encode_vote(v)),
+    };
+    pb::AppendEntriesResponse {
+        result: Some(result),
+    }
+}
+
+/// Decodes an append-entries response; the outcome is required.
+pub fn decode_append_response(
+    resp: pb::AppendEntriesResponse,
+) -> DecodeResult<AppendEntriesResponse<NodeId>> {
+    Ok(
+        match required(resp.result, "AppendEntriesResponse.result")? {
+            PbAppendResult::Success(_) => AppendEntriesResponse::Success,
+            PbAppendResult::PartialSuccess(p) => {
+                AppendEntriesResponse::PartialSuccess(decode_opt_log_id(p.matching)?)
+            }
+            PbAppendResult::Conflict(_) => AppendEntriesResponse::Conflict,
+            PbAppendResult::HigherVote(v) => AppendEntriesResponse::HigherVote(decode_vote(v)?),
+        },
+    )
+}
+
+/// What opens an InstallSnapshot stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotOffer {
+    /// The sending leader's vote.
+    pub vote: Vote<NodeId>,
+    /// What the snapshot covers.
+    pub meta: SnapshotMeta<NodeId, Member>,
+    /// Exact number of data bytes the stream carries; the receiver checks it, because a
+    /// cancelled gRPC client stream ends like a complete one.
+    pub size: u64,
+}
+
+/// Encodes the header that opens an InstallSnapshot stream.
+pub fn encode_snapshot_header(offer: &SnapshotOffer) -> pb::SnapshotHeader {
+    pb::SnapshotHeader {
+        vote: Some(encode_vote(&offer.vote)),
+        meta: Some(encode_snapshot_meta(&offer.meta)),
+        size: offer.size,
+    }
+}
+
+/// Decodes a snapshot header; vote and metadata are required.
+pub fn decode_snapshot_header(header: pb::SnapshotHeader) -> DecodeResult<SnapshotOffer> {
+    Ok(SnapshotOffer {
+        vote: decode_vote(required(header.vote, "SnapshotHeader.vote")?)?,
+        meta: decode_snapshot_meta(required(header.meta, "SnapshotHeader.meta")?)?,
+        size: header.size,
+    })
+}
+
+#[cfg(test)]
+mod tests;

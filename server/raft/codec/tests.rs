@@ -1,0 +1,315 @@
+//! Round-trip tests for every conversion in the codec, and the refusals of incomplete or
+//! unknown-version messages.
+
+use super::*;
+
+fn log_id(term: u64, node: NodeId, index: u64) -> LogId<NodeId> {
+    LogId::new(CommittedLeaderId::new(term, node), index)
+}
+
+fn member(name: &str) -> Member {
+    Member {
+        name: name.into(),
+        raft_addr: format!("{name}:7000"),
+        client_addr: format!("{name}:8888"),
+    }
+}
+
+/// A joint configuration with a learner (node 4), to exercise every part of the message.
+fn joint_membership() -> Membership<NodeId, Member> {
+    let configs = vec![BTreeSet::from([1, 2, 3]), BTreeSet::from([2, 3])];
+    let nodes = (1..=4)
+        .map(|id| (id, member(&format!("n{id}"))))
+        .collect::<BTreeMap<_, _>>();
+    Membership::new(configs, nodes)
+}
+
+fn every_command() -> Vec<Command> {
+    vec![
+        Command::KvSet {
+            key: "a".into(),
+            value: b"1".to_vec(),
+            flags: 7,
+        },
+        Command::KvDelete { key: "a".into() },
+        Command::KvSetCas {
+            key: "b".into(),
+            value: vec![0, 255],
+            expected_index: 0,
+        },
+        Command::KvDeleteCas {
+            key: "b".into(),
+            expected_index: 9,
+        },
+        Command::KvBatchSet {
+            items: vec![
+                KvSetItem {
+                    key: "x".into(),
+                    value: vec![],
+                    flags: 0,
+                },
+                KvSetItem {
+                    key: "y".into(),
+                    value: b"v".to_vec(),
+                    flags: 3,
+                },
+            ],
+        },
+        Command::KvBatchDelete {
+            keys: vec!["x".into(), "y".into()],
+        },
+        Command::KvBatchSetCas {
+            items: vec![KvCasItem {
+                key: "z".into(),
+                value: b"w".to_vec(),
+                expected_index: 4,
+            }],
+        },
+        Command::KvBatchDeleteCas {
+            items: vec![KvDeleteCasItem {
+                key: "z".into(),
+                expected_index: 5,
+            }],
+        },
+    ]
+}
+
+#[test]
+fn every_command_round_trips_at_version_1() {
+    for cmd in every_command() {
+        let wire = encode_command(cmd.clone());
+        assert_eq!(wire.version, COMMAND_VERSION);
+        let bytes = wire.encode_to_vec();
+        let back = decode_command(pb::Command::decode(bytes.as_slice()).unwrap()).unwrap();
+        assert_eq!(back, cmd);
+    }
+}
+
+#[test]
+fn unknown_command_versions_and_missing_kind_are_refused() {
+    let mut wire = encode_command(every_command().remove(0));
+    for v in [0, 2, u32::MAX] {
+        wire.version = v;
+        assert_eq!(
+            decode_command(wire.clone()),
+            Err(CodecError::UnknownVersion(v))
+        );
+    }
+    let empty = pb::Command {
+        version: COMMAND_VERSION,
+        kind: None,
+    };
+    assert_eq!(
+        decode_command(empty),
+        Err(CodecError::Missing("Command.kind"))
+    );
+    let err: crate::Error = CodecError::UnknownVersion(2).into();
+    assert!(
+        err.to_string()
+            .contains("command version 2 is not supported"),
+        "{err}"
+    );
+}
+
+#[test]
+fn entries_of_every_kind_round_trip_through_bytes() {
+    let entries: Vec<Entry<TypeConfig>> = vec![
+        Entry {
+            log_id: log_id(1, 1, 1),
+            payload: EntryPayload::Blank,
+        },
+        Entry {
+            log_id: log_id(1, 1, 2),
+            payload: EntryPayload::Membership(joint_membership()),
+        },
+        Entry {
+            log_id: log_id(2, 3, 3),
+            payload: EntryPayload::Normal(every_command().remove(4)),
+        },
+    ];
+    for e in entries {
+        assert_eq!(entry_from_bytes(&entry_to_bytes(e.clone())).unwrap(), e);
+    }
+    assert!(matches!(
+        entry_from_bytes(&[0xff, 0xff]),
+        Err(CodecError::Malformed(_))
+    ));
+}
+
+#[test]
+fn incomplete_entries_are_refused() {
+    let full = encode_entry(Entry {
+        log_id: log_id(1, 1, 1),
+        payload: EntryPayload::Blank,
+    });
+    let no_payload = pb::Entry {
+        payload: None,
+        ..full.clone()
+    };
+    assert_eq!(
+        decode_entry(no_payload),
+        Err(CodecError::Missing("Entry.payload"))
+    );
+    let no_log_id = pb::Entry {
+        log_id: None,
+        ..full.clone()
+    };
+    assert_eq!(
+        decode_entry(no_log_id),
+        Err(CodecError::Missing("Entry.log_id"))
+    );
+    let no_leader = pb::Entry {
+        log_id: Some(pb::LogId {
+            leader_id: None,
+            index: 1,
+        }),
+        ..full
+    };
+    assert_eq!(
+        decode_entry(no_leader),
+        Err(CodecError::Missing("LogId.leader_id"))
+    );
+}
+
+#[test]
+fn ids_votes_and_optional_log_ids_round_trip() {
+    let id = log_id(5, 2, 42);
+    assert_eq!(decode_log_id(encode_log_id(&id)).unwrap(), id);
+    assert_eq!(decode_opt_log_id(encode_opt_log_id(&None)).unwrap(), None);
+    assert_eq!(
+        decode_opt_log_id(encode_opt_log_id(&Some(id))).unwrap(),
+        Some(id)
+    );
+    let leader = LeaderId::new(9, 3);
+    assert_eq!(decode_leader_id(encode_leader_id(&leader)), leader);
+    for vote in [Vote::new(3, 1), Vote::new_committed(4, 2), Vote::default()] {
+        assert_eq!(decode_vote(encode_vote(&vote)).unwrap(), vote);
+    }
+    let no_leader = pb::Vote {
+        leader_id: None,
+        committed: true,
+    };
+    assert_eq!(
+        decode_vote(no_leader),
+        Err(CodecError::Missing("Vote.leader_id"))
+    );
+}
+
+#[test]
+fn memberships_and_snapshot_meta_round_trip() {
+    let m = joint_membership();
+    assert_eq!(decode_membership(encode_membership(&m)), m);
+    for stored in [
+        StoredMembership::default(),
+        StoredMembership::new(Some(log_id(1, 1, 2)), joint_membership()),
+    ] {
+        let back = decode_stored_membership(encode_stored_membership(&stored)).unwrap();
+        assert_eq!(back, stored);
+    }
+    let meta = SnapshotMeta {
+        last_log_id: Some(log_id(2, 1, 10)),
+        last_membership: StoredMembership::new(Some(log_id(1, 1, 2)), joint_membership()),
+        snapshot_id: "2-1-10-abc".into(),
+    };
+    assert_eq!(
+        decode_snapshot_meta(encode_snapshot_meta(&meta)).unwrap(),
+        meta
+    );
+    let empty = SnapshotMeta::default();
+    assert_eq!(
+        decode_snapshot_meta(encode_snapshot_meta(&empty)).unwrap(),
+        empty
+    );
+    let vote = Vote::new_committed(2, 1);
+    let offer = SnapshotOffer {
+        vote,
+        meta,
+        size: 3 << 20,
+    };
+    assert_eq!(
+        decode_snapshot_header(encode_snapshot_header(&offer)).unwrap(),
+        offer
+    );
+    let no_meta = pb::SnapshotHeader {
+        meta: None,
+        ..encode_snapshot_header(&offer)
+    };
+    assert_eq!(
+        decode_snapshot_header(no_meta),
+        Err(CodecError::Missing("SnapshotHeader.meta"))
+    );
+}
+
+#[test]
+fn vote_rpcs_round_trip() {
+    for last in [None, Some(log_id(1, 2, 3))] {
+        let req = VoteRequest::new(Vote::new(2, 2), last);
+        assert_eq!(decode_vote_request(encode_vote_request(&req)).unwrap(), req);
+        let resp = VoteResponse::new(Vote::new(2, 2), last, true);
+        assert_eq!(
+            decode_vote_response(encode_vote_response(&resp)).unwrap(),
+            resp
+        );
+    }
+    let no_vote = pb::VoteRequest {
+        vote: None,
+        last_log_id: None,
+    };
+    assert_eq!(
+        decode_vote_request(no_vote),
+        Err(CodecError::Missing("VoteRequest.vote"))
+    );
+}
+
+#[test]
+fn append_entries_rpcs_round_trip() {
+    let entries = vec![
+        Entry {
+            log_id: log_id(3, 1, 5),
+            payload: EntryPayload::Blank,
+        },
+        Entry {
+            log_id: log_id(3, 1, 6),
+            payload: EntryPayload::Normal(every_command().remove(0)),
+        },
+    ];
+    let req = AppendEntriesRequest::<TypeConfig> {
+        vote: Vote::new_committed(3, 1),
+        prev_log_id: Some(log_id(2, 2, 4)),
+        entries: entries.clone(),
+        leader_commit: Some(log_id(2, 2, 3)),
+    };
+    let back = decode_append_request(encode_append_request(req)).unwrap();
+    assert_eq!(back.vote, Vote::new_committed(3, 1));
+    assert_eq!(back.prev_log_id, Some(log_id(2, 2, 4)));
+    assert_eq!(back.entries, entries);
+    assert_eq!(back.leader_commit, Some(log_id(2, 2, 3)));
+
+    let heartbeat = AppendEntriesRequest::<TypeConfig> {
+        vote: Vote::new_committed(1, 1),
+        prev_log_id: None,
+        entries: vec![],
+        leader_commit: None,
+    };
+    let back = decode_append_request(encode_append_request(heartbeat)).unwrap();
+    assert!(back.entries.is_empty() && back.prev_log_id.is_none());
+    assert!(back.leader_commit.is_none());
+
+    for resp in [
+        AppendEntriesResponse::Success,
+        AppendEntriesResponse::PartialSuccess(None),
+        AppendEntriesResponse::PartialSuccess(Some(log_id(3, 1, 5))),
+        AppendEntriesResponse::Conflict,
+        AppendEntriesResponse::HigherVote(Vote::new(4, 2)),
+    ] {
+        assert_eq!(
+            decode_append_response(encode_append_response(&resp)).unwrap(),
+            resp
+        );
+    }
+    let empty = pb::AppendEntriesResponse { result: None };
+    assert_eq!(
+        decode_append_response(empty),
+        Err(CodecError::Missing("AppendEntriesResponse.result"))
+    );
+}

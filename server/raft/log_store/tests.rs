@@ -1,0 +1,270 @@
+//! Tests of the redb log store: our own (append, reopen, truncate, purge, bounded reads) and
+//! the log-only cases of openraft's storage suite. The full suite also exercises a state
+//! machine; it can run once `raft::state_machine` exists.
+
+use std::path::PathBuf;
+
+use openraft::storage::{RaftLogStorageExt, RaftStateMachine};
+use openraft::testing::{StoreBuilder, Suite};
+use openraft::{CommittedLeaderId, EntryPayload, RaftSnapshotBuilder, Snapshot, StoredMembership};
+
+use super::*;
+use crate::deps::MemoryDisk;
+use crate::store::Command;
+
+fn log_id(term: u64, index: u64) -> LogId<NodeId> {
+    LogId::new(CommittedLeaderId::new(term, 1), index)
+}
+
+fn entry(term: u64, index: u64) -> Entry<TypeConfig> {
+    let cmd = Command::KvSet {
+        key: format!("k{index}"),
+        value: vec![index as u8],
+        flags: 0,
+    };
+    Entry {
+        log_id: log_id(term, index),
+        payload: EntryPayload::Normal(cmd),
+    }
+}
+
+fn entries(term: u64, indexes: std::ops::RangeInclusive<u64>) -> Vec<Entry<TypeConfig>> {
+    indexes.map(|i| entry(term, i)).collect()
+}
+
+fn memory_deps() -> Deps {
+    Deps {
+        disk: Arc::new(MemoryDisk),
+        ..Deps::production()
+    }
+}
+
+/// A log file in a fresh temporary directory; the directory lives as long as the guard.
+fn temp_log() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("raft-log.redb");
+    (dir, path)
+}
+
+async fn indexes(store: &mut LogStore) -> Vec<u64> {
+    let all = store.try_get_log_entries(..).await.unwrap();
+    all.iter().map(|e| e.log_id.index).collect()
+}
+
+#[tokio::test]
+async fn appended_batches_read_back_in_order() {
+    let mut store = LogStore::open(Path::new("mem"), &memory_deps())
+        .await
+        .unwrap();
+    let state = store.get_log_state().await.unwrap();
+    assert_eq!((state.last_purged_log_id, state.last_log_id), (None, None));
+
+    store.blocking_append(entries(1, 1..=5)).await.unwrap();
+    store.blocking_append(entries(2, 6..=7)).await.unwrap();
+    store.blocking_append(Vec::new()).await.unwrap();
+
+    let mut reader = store.get_log_reader().await;
+    assert_eq!(
+        reader.try_get_log_entries(2..4).await.unwrap(),
+        entries(1, 2..=3)
+    );
+    assert_eq!(
+        reader.try_get_log_entries(6..).await.unwrap(),
+        entries(2, 6..=7)
+    );
+    assert!(reader.try_get_log_entries(8..10).await.unwrap().is_empty());
+    let state = store.get_log_state().await.unwrap();
+    assert_eq!(state.last_log_id, Some(log_id(2, 7)));
+    assert_eq!(state.last_purged_log_id, None);
+}
+
+#[tokio::test]
+async fn reopening_the_file_keeps_entries_vote_and_committed() {
+    let (_dir, path) = temp_log();
+    let deps = Deps::production();
+    {
+        let mut store = LogStore::open(&path, &deps).await.unwrap();
+        store.blocking_append(entries(3, 1..=4)).await.unwrap();
+        store.save_vote(&Vote::new_committed(3, 1)).await.unwrap();
+        store.save_committed(Some(log_id(3, 2))).await.unwrap();
+    }
+    let mut store = LogStore::open(&path, &deps).await.unwrap();
+    assert_eq!(
+        store.try_get_log_entries(..).await.unwrap(),
+        entries(3, 1..=4)
+    );
+    assert_eq!(
+        store.read_vote().await.unwrap(),
+        Some(Vote::new_committed(3, 1))
+    );
+    assert_eq!(store.read_committed().await.unwrap(), Some(log_id(3, 2)));
+    assert_eq!(
+        store.get_log_state().await.unwrap().last_log_id,
+        Some(log_id(3, 4))
+    );
+
+    store.save_committed(None).await.unwrap();
+    assert_eq!(store.read_committed().await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn truncate_removes_the_conflicting_suffix() {
+    let mut store = LogStore::open(Path::new("mem"), &memory_deps())
+        .await
+        .unwrap();
+    store.blocking_append(entries(1, 1..=10)).await.unwrap();
+
+    store.truncate(log_id(1, 6)).await.unwrap();
+    assert_eq!(indexes(&mut store).await, vec![1, 2, 3, 4, 5]);
+    assert_eq!(
+        store.get_log_state().await.unwrap().last_log_id,
+        Some(log_id(1, 5))
+    );
+
+    // A new leader's entries take the freed indexes.
+    store.blocking_append(entries(2, 6..=7)).await.unwrap();
+    assert_eq!(
+        store.try_get_log_entries(6..).await.unwrap(),
+        entries(2, 6..=7)
+    );
+}
+
+#[tokio::test]
+async fn purge_moves_the_start_and_survives_purging_everything() {
+    let (_dir, path) = temp_log();
+    let deps = Deps::production();
+    {
+        let mut store = LogStore::open(&path, &deps).await.unwrap();
+        store.blocking_append(entries(1, 1..=10)).await.unwrap();
+
+        store.purge(log_id(1, 3)).await.unwrap();
+        assert_eq!(indexes(&mut store).await, (4..=10).collect::<Vec<_>>());
+        let state = store.get_log_state().await.unwrap();
+        assert_eq!(state.last_purged_log_id, Some(log_id(1, 3)));
+        assert_eq!(state.last_log_id, Some(log_id(1, 10)));
+
+        store.purge(log_id(1, 10)).await.unwrap();
+        assert!(indexes(&mut store).await.is_empty());
+    }
+    // After a restart the empty log still ends where it was cut, not at "nothing".
+    let mut store = LogStore::open(&path, &deps).await.unwrap();
+    let state = store.get_log_state().await.unwrap();
+    assert_eq!(state.last_purged_log_id, Some(log_id(1, 10)));
+    assert_eq!(state.last_log_id, Some(log_id(1, 10)));
+}
+
+#[tokio::test]
+async fn limited_reads_stop_at_the_byte_budget_but_return_at_least_one_entry() {
+    let mut store = LogStore::open(Path::new("mem"), &memory_deps())
+        .await
+        .unwrap();
+    let big = |index: u64| Entry::<TypeConfig> {
+        log_id: log_id(1, index),
+        payload: EntryPayload::Normal(Command::KvSet {
+            key: format!("big{index}"),
+            value: vec![7; REPLICATION_BATCH_BYTES * 3 / 4],
+            flags: 0,
+        }),
+    };
+    store.blocking_append((1..=3).map(big)).await.unwrap();
+
+    let limited = store.limited_get_log_entries(1, 4).await.unwrap();
+    assert_eq!(limited.len(), 1, "a second entry would exceed the budget");
+    assert_eq!(store.try_get_log_entries(1..4).await.unwrap().len(), 3);
+}
+
+/// Stands in for the state machine in the log-only suite cases, which never call it.
+struct NoStateMachine;
+
+impl RaftSnapshotBuilder<TypeConfig> for NoStateMachine {
+    async fn build_snapshot(&mut self) -> StoreResult<Snapshot<TypeConfig>> {
+        unreachable!("log-only suite cases never build a snapshot")
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for NoStateMachine {
+    type SnapshotBuilder = NoStateMachine;
+
+    async fn applied_state(
+        &mut self,
+    ) -> StoreResult<(
+        Option<LogId<NodeId>>,
+        StoredMembership<NodeId, super::super::Member>,
+    )> {
+        unreachable!("log-only suite cases never read the state machine")
+    }
+
+    async fn apply<I>(&mut self, _entries: I) -> StoreResult<Vec<crate::store::Response>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        unreachable!("log-only suite cases never apply")
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        NoStateMachine
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> StoreResult<Box<tokio::fs::File>> {
+        unreachable!("log-only suite cases never receive a snapshot")
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        _meta: &openraft::SnapshotMeta<NodeId, super::super::Member>,
+        _snapshot: Box<tokio::fs::File>,
+    ) -> StoreResult<()> {
+        unreachable!("log-only suite cases never install a snapshot")
+    }
+
+    async fn get_current_snapshot(&mut self) -> StoreResult<Option<Snapshot<TypeConfig>>> {
+        unreachable!("log-only suite cases never read a snapshot")
+    }
+}
+
+/// Builds a fresh in-memory log store for each suite case.
+struct MemoryLogs;
+
+impl StoreBuilder<TypeConfig, LogStore, NoStateMachine> for MemoryLogs {
+    async fn build(&self) -> StoreResult<((), LogStore, NoStateMachine)> {
+        let store = LogStore::open(Path::new("mem"), &memory_deps())
+            .await
+            .unwrap();
+        Ok(((), store, NoStateMachine))
+    }
+}
+
+type LogSuite = Suite<TypeConfig, LogStore, NoStateMachine, MemoryLogs, ()>;
+
+/// One `#[tokio::test]` per openraft suite case, so their built-in sleeps run in parallel.
+macro_rules! suite_cases {
+    ($($case:ident),* $(,)?) => {
+        mod openraft_suite {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let ((), store, sm) = MemoryLogs.build().await.unwrap();
+                    LogSuite::$case(store, sm).await.unwrap();
+                }
+            )*
+        }
+    };
+}
+
+suite_cases!(
+    save_vote,
+    initial_logs,
+    get_log_entries,
+    limited_get_log_entries,
+    try_get_log_entry,
+    get_log_state,
+    get_log_id,
+    purge_logs_upto_0,
+    purge_logs_upto_5,
+    purge_logs_upto_20,
+    delete_logs_since_11,
+    delete_logs_since_0,
+    append_to_log,
+);

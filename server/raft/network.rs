@@ -1,0 +1,461 @@
+//! Outbound peer RPCs: how this node's openraft reaches the other members.
+//!
+//! ```text
+//!  openraft::Raft ──new_client(target)──► PeerNetwork (one lazy Channel per peer address)
+//!       │ vote / append_entries / full_snapshot
+//!       ▼
+//!  PeerClient ──codec──► RaftServiceClient ──gRPC (peer port)──► peer's raft::service
+//! ```
+//!
+//! Channels are opened through a [`Dialer`], the dialing seam of DESIGN.md §4: production uses
+//! [`TcpDialer`] (tonic over TCP, lazy connect, HTTP/2 keepalive, `TCP_NODELAY`); a simulator
+//! hands in its own. A channel is created once per peer address and reused by every RPC and
+//! every `new_client` call for that peer, so reconnecting is tonic's job, not openraft's.
+//!
+//! Every call carries openraft's deadline (`RPCOption::hard_ttl`) both as a local timeout and
+//! as the gRPC `grpc-timeout` header. A call that runs out of time is `RPCError::Timeout`; any
+//! other failure (refused, reset, a peer that cannot decode us) is `RPCError::Unreachable`, so
+//! openraft pauses replication to that peer for [`PeerClient::backoff`] instead of spinning.
+//! Snapshots travel as one client stream (header, then file chunks): see
+//! [`PeerClient::full_snapshot`].
+
+// openraft's RPCError and StreamingError are large and dictated by its traits.
+#![allow(clippy::result_large_err)]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::SeekFrom;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{Stream, StreamExt, stream};
+use konsul_proto::raft::v1 as pb;
+use konsul_proto::raft::v1::install_snapshot_request::Part;
+use konsul_proto::raft::v1::raft_service_client::RaftServiceClient;
+use openraft::error::{
+    Fatal, InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError,
+    ReplicationClosed, StreamingError, Timeout, Unreachable,
+};
+use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    SnapshotResponse, VoteRequest, VoteResponse,
+};
+use openraft::{AnyError, OptionalSend, RPCTypes, Snapshot, StorageError, StorageIOError, Vote};
+use prost::Message;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
+use tokio::sync::{Notify, oneshot};
+use tonic::transport::{Channel, Endpoint};
+
+use super::{Member, NodeId, TypeConfig, codec};
+
+/// Largest protobuf message a peer RPC may carry, in either direction. The service sets the
+/// same limit. tonic's default of 4 MiB is too small: one command may be up to the 4 MiB
+/// request limit, and the log store hands replication batches of up to 4 MiB.
+pub const MAX_PEER_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Size of the data chunks of a snapshot stream: small enough to never hold a whole snapshot
+/// in memory, large enough that per-message overhead does not matter.
+pub const SNAPSHOT_CHUNK_BYTES: usize = 1024 * 1024;
+
+/// Opens channels to peers: the dialing seam. Production uses [`TcpDialer`]; a deterministic
+/// simulation supplies a dialer whose channels run over its simulated network (for example
+/// through `Endpoint::connect_with_connector_lazy`).
+pub trait Dialer: Send + Sync + 'static {
+    /// Returns a channel to the peer at `addr` (host:port). It must connect lazily: this is
+    /// called while openraft sets up replication and must not wait for the peer.
+    fn dial(&self, addr: &str) -> crate::Result<Channel>;
+}
+
+/// Dials peers over plain TCP with tonic. The settings keep a dead peer from hanging a call:
+/// a bounded connect, and HTTP/2 pings that notice a silently dropped connection.
+#[derive(Debug, Clone)]
+pub struct TcpDialer {
+    /// How long a connection attempt may take.
+    pub connect_timeout: Duration,
+    /// How often an HTTP/2 ping is sent on a connection, busy or idle.
+    pub keepalive_interval: Duration,
+    /// How long to wait for a ping's answer before dropping the connection.
+    pub keepalive_timeout: Duration,
+}
+
+impl Default for TcpDialer {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_millis(500),
+            keepalive_interval: Duration::from_secs(2),
+            keepalive_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Dialer for TcpDialer {
+    fn dial(&self, addr: &str) -> crate::Result<Channel> {
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| crate::Error::Config(format!("peer address '{addr}': {e}")))?;
+        Ok(endpoint
+            .connect_timeout(self.connect_timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(self.keepalive_interval)
+            .keep_alive_timeout(self.keepalive_timeout)
+            .keep_alive_while_idle(true)
+            .connect_lazy())
+    }
+}
+
+/// The openraft network factory of one node: hands out a [`PeerClient`] per target and keeps
+/// one channel per peer address alive across them. Cheap to clone; clones share channels.
+#[derive(Clone)]
+pub struct PeerNetwork {
+    local_id: NodeId,
+    dialer: Arc<dyn Dialer>,
+    channels: Arc<Mutex<HashMap<String, Channel>>>,
+    backoff_initial: Duration,
+    backoff_max: Duration,
+}
+
+impl PeerNetwork {
+    /// A factory for node `local_id` (named in timeout errors) dialing through `dialer`.
+    /// Back-off after an unreachable peer starts at 50 ms and doubles up to 2 s.
+    pub fn new(local_id: NodeId, dialer: Arc<dyn Dialer>) -> Self {
+        Self {
+            local_id,
+            dialer,
+            channels: Arc::default(),
+            backoff_initial: Duration::from_millis(50),
+            backoff_max: Duration::from_secs(2),
+        }
+    }
+
+    /// Overrides the back-off after an unreachable peer: `initial`, doubling up to `max`.
+    pub fn with_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.backoff_initial = initial;
+        self.backoff_max = max;
+        self
+    }
+
+    /// The shared channel to `addr`, dialing it on first use.
+    fn channel(&self, addr: &str) -> crate::Result<Channel> {
+        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ch) = channels.get(addr) {
+            return Ok(ch.clone());
+        }
+        let ch = self.dialer.dial(addr)?;
+        channels.insert(addr.to_owned(), ch.clone());
+        Ok(ch)
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: NodeId, node: &Member) -> PeerClient {
+        let client = self.channel(&node.raft_addr).map(|ch| {
+            RaftServiceClient::new(ch)
+                .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES)
+        });
+        PeerClient {
+            local_id: self.local_id,
+            target,
+            client: client.map_err(|e| e.to_string()),
+            backoff: (self.backoff_initial, self.backoff_max),
+        }
+    }
+}
+
+/// The connection from this node to one peer, as openraft's replication and election tasks
+/// use it. A peer whose address could not be dialed yields `Unreachable` on every call.
+pub struct PeerClient {
+    local_id: NodeId,
+    target: NodeId,
+    client: Result<RaftServiceClient<Channel>, String>,
+    backoff: (Duration, Duration),
+}
+
+type RpcResult<T, E = RaftError<NodeId>> = Result<T, RPCError<NodeId, Member, E>>;
+
+/// How one peer call failed, before it is shaped into the error type of its RPC.
+enum CallError {
+    /// The deadline passed (locally, or the peer said so).
+    Timeout(Duration),
+    /// Anything else: the peer is treated as unreachable for a while.
+    Unreachable(String),
+}
+
+impl CallError {
+    fn from_status(status: tonic::Status, ttl: Duration) -> Self {
+        // tonic enforces the grpc-timeout we set and reports it as CANCELLED.
+        let local_deadline = status.code() == tonic::Code::Cancelled
+            && status.message() == tonic::TimeoutExpired(()).to_string();
+        match status.code() {
+            tonic::Code::DeadlineExceeded => CallError::Timeout(ttl),
+            _ if local_deadline => CallError::Timeout(ttl),
+            code => CallError::Unreachable(format!("{code:?}: {}", status.message())),
+        }
+    }
+
+    fn unreachable(self) -> Unreachable {
+        let message = match self {
+            CallError::Timeout(d) => format!("timed out after {d:?}"),
+            CallError::Unreachable(m) => m,
+        };
+        Unreachable::new(&AnyError::error(message))
+    }
+}
+
+impl PeerClient {
+    fn timeout(&self, action: RPCTypes, ttl: Duration) -> Timeout<NodeId> {
+        Timeout {
+            action,
+            id: self.local_id,
+            target: self.target,
+            timeout: ttl,
+        }
+    }
+
+    fn rpc_error<E: std::error::Error>(
+        &self,
+        action: RPCTypes,
+        e: CallError,
+    ) -> RPCError<NodeId, Member, E> {
+        match e {
+            CallError::Timeout(ttl) => RPCError::Timeout(self.timeout(action, ttl)),
+            e => RPCError::Unreachable(e.unreachable()),
+        }
+    }
+
+    /// Runs one unary call with `ttl` as local timeout and as the peer's deadline.
+    async fn unary<Req, Resp, F, Fut>(
+        &self,
+        ttl: Duration,
+        req: Req,
+        call: F,
+    ) -> Result<Resp, CallError>
+    where
+        F: FnOnce(RaftServiceClient<Channel>, tonic::Request<Req>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
+    {
+        let client = self.client.clone().map_err(CallError::Unreachable)?;
+        let mut request = tonic::Request::new(req);
+        request.set_timeout(ttl);
+        match tokio::time::timeout(ttl, call(client, request)).await {
+            Err(_elapsed) => Err(CallError::Timeout(ttl)),
+            Ok(Err(status)) => Err(CallError::from_status(status, ttl)),
+            Ok(Ok(resp)) => Ok(resp.into_inner()),
+        }
+    }
+}
+
+/// If `req` is over [`MAX_PEER_MESSAGE_BYTES`] and could be split, how many of its entries
+/// fit in one message (at least one).
+fn entries_that_fit(req: &pb::AppendEntriesRequest) -> Option<u64> {
+    if req.entries.len() <= 1 || req.encoded_len() <= MAX_PEER_MESSAGE_BYTES {
+        return None;
+    }
+    let envelope = pb::AppendEntriesRequest {
+        entries: Vec::new(),
+        ..*req
+    };
+    let mut used = envelope.encoded_len();
+    let fit = req
+        .entries
+        .iter()
+        .take_while(|e| {
+            // One byte of field tag, the length prefix, the entry.
+            let len = e.encoded_len();
+            used += 1 + prost::length_delimiter_len(len) + len;
+            used <= MAX_PEER_MESSAGE_BYTES
+        })
+        .count();
+    Some(fit.max(1) as u64)
+}
+
+impl RaftNetwork<TypeConfig> for PeerClient {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<AppendEntriesResponse<NodeId>> {
+        let req = codec::encode_append_request(rpc);
+        if let Some(fit) = entries_that_fit(&req) {
+            return Err(RPCError::PayloadTooLarge(
+                PayloadTooLarge::new_entries_hint(fit),
+            ));
+        }
+        let ttl = option.hard_ttl();
+        let resp = self
+            .unary(
+                ttl,
+                req,
+                |mut c, r| async move { c.append_entries(r).await },
+            )
+            .await
+            .map_err(|e| self.rpc_error(RPCTypes::AppendEntries, e))?;
+        codec::decode_append_response(resp).map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
+    }
+
+    /// Not used: this transport sends whole snapshots with [`PeerClient::full_snapshot`], and
+    /// openraft only calls the chunked API from the default `full_snapshot`.
+    async fn install_snapshot(
+        &mut self,
+        _rpc: InstallSnapshotRequest<TypeConfig>,
+        _option: RPCOption,
+    ) -> RpcResult<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>> {
+        let msg = "konsul's peer transport streams whole snapshots (full_snapshot); \
+                   the chunked install_snapshot RPC is not supported";
+        Err(RPCError::Network(NetworkError::new(&AnyError::error(msg))))
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> RpcResult<VoteResponse<NodeId>> {
+        let req = codec::encode_vote_request(&rpc);
+        let ttl = option.hard_ttl();
+        let resp = self
+            .unary(ttl, req, |mut c, r| async move { c.vote(r).await })
+            .await
+            .map_err(|e| self.rpc_error(RPCTypes::Vote, e))?;
+        codec::decode_vote_response(resp).map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
+    }
+
+    /// Streams the snapshot file to the peer in one InstallSnapshot call: the header with the
+    /// file's size, then chunks of at most [`SNAPSHOT_CHUNK_BYTES`] read from the start of the
+    /// file as the transport asks for them (never the whole file in memory).
+    /// `option.hard_ttl()` bounds each step (every chunk, and the peer's install after the
+    /// last one), not the whole transfer, whose length depends on the snapshot's size. On a
+    /// read error, cancel or timeout the call is dropped; the peer, which counts the bytes
+    /// against the header's size, then refuses the short stream.
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote<NodeId>,
+        snapshot: Snapshot<TypeConfig>,
+        cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        option: RPCOption,
+    ) -> Result<SnapshotResponse<NodeId>, StreamingError<TypeConfig, Fatal<NodeId>>> {
+        let ttl = option.hard_ttl();
+        let timeout = StreamingError::Timeout(self.timeout(RPCTypes::InstallSnapshot, ttl));
+        let signature = snapshot.meta.signature();
+        let read_error = |e: std::io::Error| {
+            let e = StorageIOError::read_snapshot(Some(signature.clone()), AnyError::new(&e));
+            StreamingError::StorageError(StorageError::from(e))
+        };
+        let mut client = match self.client.clone() {
+            Ok(client) => client,
+            Err(m) => {
+                return Err(StreamingError::Unreachable(
+                    CallError::Unreachable(m).unreachable(),
+                ));
+            }
+        };
+
+        let mut file = snapshot.snapshot;
+        let size = file.seek(SeekFrom::End(0)).await.map_err(read_error)?;
+        file.seek(SeekFrom::Start(0)).await.map_err(read_error)?;
+        let offer = codec::SnapshotOffer {
+            vote,
+            meta: snapshot.meta,
+            size,
+        };
+        let header = codec::encode_snapshot_header(&offer);
+
+        let progress = Arc::new(Notify::new());
+        let (failed_tx, mut failed_rx) = oneshot::channel();
+        let body = snapshot_stream(header, file.take(size), failed_tx, progress.clone());
+        let call = client.install_snapshot(body);
+        tokio::pin!(call, cancel);
+        // Until the stream has read the whole file, a read error may still arrive.
+        let mut reading = true;
+        loop {
+            tokio::select! {
+                closed = &mut cancel => return Err(StreamingError::Closed(closed)),
+                failed = &mut failed_rx, if reading => match failed {
+                    Ok(e) => return Err(read_error(e)),
+                    Err(_) => reading = false, // the stream finished the file
+                },
+                answer = &mut call => {
+                    let resp = answer.map_err(|status| match CallError::from_status(status, ttl) {
+                        CallError::Timeout(_) => timeout,
+                        e => StreamingError::Unreachable(e.unreachable()),
+                    })?;
+                    return decode_snapshot_answer(resp.into_inner())
+                        .map_err(|e| StreamingError::Unreachable(Unreachable::new(&e)));
+                }
+                stalled = tokio::time::timeout(ttl, progress.notified()) => {
+                    if stalled.is_err() {
+                        return Err(timeout);
+                    }
+                }
+            }
+        }
+    }
+
+    fn backoff(&self) -> Backoff {
+        let (initial, max) = self.backoff;
+        Backoff::new(std::iter::successors(Some(initial), move |d| {
+            Some((*d * 2).min(max))
+        }))
+    }
+}
+
+fn decode_snapshot_answer(
+    resp: pb::InstallSnapshotResponse,
+) -> codec::DecodeResult<SnapshotResponse<NodeId>> {
+    let vote = resp
+        .vote
+        .ok_or(codec::CodecError::Missing("InstallSnapshotResponse.vote"))?;
+    Ok(SnapshotResponse::new(codec::decode_vote(vote)?))
+}
+
+/// The request stream of one snapshot transfer: the header, then the file in chunks. It
+/// notifies `progress` each time the transport takes a message. On a read error it reports
+/// through `failed` and then never ends, so the stream cannot look complete.
+fn snapshot_stream(
+    header: pb::SnapshotHeader,
+    file: impl AsyncRead + Unpin + Send + 'static,
+    failed: oneshot::Sender<std::io::Error>,
+    progress: Arc<Notify>,
+) -> impl Stream<Item = pb::InstallSnapshotRequest> + Send + 'static {
+    let first = pb::InstallSnapshotRequest {
+        part: Some(Part::Header(header)),
+    };
+    let chunks = stream::unfold((file, Some(failed)), |(mut file, mut failed)| async move {
+        match read_chunk(&mut file).await {
+            Ok(chunk) if chunk.is_empty() => None,
+            Ok(chunk) => {
+                let msg = pb::InstallSnapshotRequest {
+                    part: Some(Part::Chunk(chunk)),
+                };
+                Some((msg, (file, failed)))
+            }
+            Err(e) => {
+                if let Some(failed) = failed.take() {
+                    let _ = failed.send(e);
+                }
+                std::future::pending().await
+            }
+        }
+    });
+    stream::once(async move { first })
+        .chain(chunks)
+        .inspect(move |_| progress.notify_one())
+}
+
+/// Reads up to [`SNAPSHOT_CHUNK_BYTES`]; empty at the end of the file.
+async fn read_chunk(file: &mut (impl AsyncRead + Unpin)) -> std::io::Result<Vec<u8>> {
+    let mut chunk = vec![0; SNAPSHOT_CHUNK_BYTES];
+    let mut filled = 0;
+    while filled < chunk.len() {
+        match file.read(&mut chunk[filled..]).await? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    chunk.truncate(filled);
+    Ok(chunk)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,219 @@
+//! Inbound peer RPCs: the gRPC Raft service other members call on the peer port.
+//!
+//! ```text
+//!  peer's raft::network ──gRPC (peer port 7000)──► RaftPeerService ──codec──► openraft::Raft
+//!                                                     │ InstallSnapshot: chunks ──► incoming file
+//!                                                     ▼        (fsync, rewind) ──► install_full_snapshot
+//!                                               encoded answer
+//! ```
+//!
+//! Vote and AppendEntries are decoded with [`codec`], handed to `openraft::Raft`, and the
+//! answer encoded back. InstallSnapshot is one client stream: a [`pb::SnapshotHeader`] (vote,
+//! metadata, size), then data chunks. They are written to a fresh file in the directory the
+//! service was built with, which is fsynced and rewound before openraft installs it. A stream
+//! without a header first, with a second header, or that delivers more or fewer bytes than
+//! the header announced is refused and nothing is installed: a sender that gives up mid-way
+//! looks to gRPC like a clean end, so only the byte count proves the snapshot is whole.
+//!
+//! There is no `api/status.rs` on this layer's branch yet, so openraft errors become a
+//! `tonic::Status` here, in [`fatal_status`] and [`decode_status`].
+
+use std::io::SeekFrom;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use konsul_proto::raft::v1 as pb;
+use konsul_proto::raft::v1::install_snapshot_request::Part;
+use konsul_proto::raft::v1::raft_service_server::{RaftService, RaftServiceServer};
+use openraft::error::{Fatal, RaftError};
+use openraft::{Raft, Snapshot};
+use tokio::fs::File;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use tonic::{Request, Response, Status, Streaming};
+
+use super::network::MAX_PEER_MESSAGE_BYTES;
+use super::{NodeId, TypeConfig, codec};
+
+/// Serves the Raft peer RPCs of one node. Cheap to clone; clones share the node.
+#[derive(Clone)]
+pub struct RaftPeerService {
+    raft: Raft<TypeConfig>,
+    incoming_dir: Arc<PathBuf>,
+    next_incoming: Arc<AtomicU64>,
+}
+
+impl RaftPeerService {
+    /// Serves `raft`, receiving snapshots into files in `incoming_dir`. The directory must
+    /// exist and should be on the same disk as the node's data; each file is removed once
+    /// openraft has installed it (or the transfer failed).
+    pub fn new(raft: Raft<TypeConfig>, incoming_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            raft,
+            incoming_dir: Arc::new(incoming_dir.into()),
+            next_incoming: Arc::default(),
+        }
+    }
+
+    /// The tonic service to add to the peer port's server, with the same message size limit
+    /// the outbound transport uses (tonic's default of 4 MiB is below one large command).
+    pub fn into_server(self) -> RaftServiceServer<Self> {
+        RaftServiceServer::new(self)
+            .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES)
+    }
+
+    /// Creates an empty, readable and writable file for one incoming snapshot.
+    async fn incoming_file(&self) -> Result<(File, IncomingFile), Status> {
+        let n = self.next_incoming.fetch_add(1, Ordering::Relaxed);
+        let path = self.incoming_dir.join(format!("incoming-{n}.snapshot"));
+        let mut options = tokio::fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(true);
+        let file = options
+            .open(&path)
+            .await
+            .map_err(|e| io_status("creating the incoming snapshot file", &path, e))?;
+        Ok((file, IncomingFile(path)))
+    }
+}
+
+/// Removes an incoming snapshot file when the transfer is over, whatever its outcome. The
+/// removal runs on the runtime's file I/O, not in `drop`. openraft's state machine got an open
+/// handle, never the path, so unlinking after install takes nothing from it.
+struct IncomingFile(PathBuf);
+
+impl Drop for IncomingFile {
+    fn drop(&mut self) {
+        let path = std::mem::take(&mut self.0);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = tokio::fs::remove_file(path).await;
+            });
+        }
+    }
+}
+
+fn io_status(what: &str, path: &Path, e: std::io::Error) -> Status {
+    Status::internal(format!("{what} {}: {e}", path.display()))
+}
+
+/// A message from the peer that does not decode: the peer is broken or runs an incompatible
+/// version, so retrying the same bytes cannot help.
+fn decode_status(e: codec::CodecError) -> Status {
+    Status::invalid_argument(e.to_string())
+}
+
+/// openraft could not handle the call because this node's Raft is not running. The caller
+/// treats every error as "unreachable for a while", which is right for all of them.
+fn fatal_status(e: Fatal<NodeId>) -> Status {
+    match e {
+        Fatal::Stopped => Status::unavailable("raft peer: this node's Raft has stopped"),
+        Fatal::Panicked => Status::internal("raft peer: this node's Raft core panicked"),
+        Fatal::StorageError(e) => Status::internal(format!("raft peer: storage failure: {e}")),
+    }
+}
+
+fn raft_status(e: RaftError<NodeId>) -> Status {
+    match e {
+        RaftError::APIError(never) => match never {},
+        RaftError::Fatal(fatal) => fatal_status(fatal),
+    }
+}
+
+#[tonic::async_trait]
+impl RaftService for RaftPeerService {
+    async fn vote(
+        &self,
+        request: Request<pb::VoteRequest>,
+    ) -> Result<Response<pb::VoteResponse>, Status> {
+        let rpc = codec::decode_vote_request(request.into_inner()).map_err(decode_status)?;
+        let resp = self.raft.vote(rpc).await.map_err(raft_status)?;
+        Ok(Response::new(codec::encode_vote_response(&resp)))
+    }
+
+    async fn append_entries(
+        &self,
+        request: Request<pb::AppendEntriesRequest>,
+    ) -> Result<Response<pb::AppendEntriesResponse>, Status> {
+        let rpc = codec::decode_append_request(request.into_inner()).map_err(decode_status)?;
+        let resp = self.raft.append_entries(rpc).await.map_err(raft_status)?;
+        Ok(Response::new(codec::encode_append_response(&resp)))
+    }
+
+    async fn install_snapshot(
+        &self,
+        request: Request<Streaming<pb::InstallSnapshotRequest>>,
+    ) -> Result<Response<pb::InstallSnapshotResponse>, Status> {
+        let mut stream = request.into_inner();
+        let header = match stream.message().await? {
+            Some(pb::InstallSnapshotRequest {
+                part: Some(Part::Header(h)),
+            }) => h,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "InstallSnapshot: the stream must open with a SnapshotHeader",
+                ));
+            }
+        };
+        let offer = codec::decode_snapshot_header(header).map_err(decode_status)?;
+        let (mut file, guard) = self.incoming_file().await?;
+        let path = guard.0.clone();
+
+        let mut received: u64 = 0;
+        while let Some(msg) = stream.message().await? {
+            let chunk = match msg.part {
+                Some(Part::Chunk(chunk)) => chunk,
+                Some(Part::Header(_)) => {
+                    return Err(Status::invalid_argument(
+                        "InstallSnapshot: a second SnapshotHeader in one stream",
+                    ));
+                }
+                None => {
+                    return Err(Status::invalid_argument("InstallSnapshot: empty message"));
+                }
+            };
+            received += chunk.len() as u64;
+            if received > offer.size {
+                return Err(Status::invalid_argument(format!(
+                    "InstallSnapshot: more data than the {} bytes announced",
+                    offer.size
+                )));
+            }
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| io_status("writing", &path, e))?;
+        }
+        if received != offer.size {
+            return Err(Status::aborted(format!(
+                "InstallSnapshot: stream ended after {received} of {} bytes; not installed",
+                offer.size
+            )));
+        }
+
+        file.flush()
+            .await
+            .map_err(|e| io_status("flushing", &path, e))?;
+        file.sync_all()
+            .await
+            .map_err(|e| io_status("syncing", &path, e))?;
+        file.seek(SeekFrom::Start(0))
+            .await
+            .map_err(|e| io_status("rewinding", &path, e))?;
+        let snapshot = Snapshot {
+            meta: offer.meta,
+            snapshot: Box::new(file),
+        };
+        let resp = self
+            .raft
+            .install_full_snapshot(offer.vote, snapshot)
+            .await
+            .map_err(fatal_status)?;
+        drop(guard);
+        Ok(Response::new(pb::InstallSnapshotResponse {
+            vote: Some(codec::encode_vote(&resp.vote)),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests;
