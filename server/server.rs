@@ -15,7 +15,6 @@ use axum::body::Body;
 use axum::serve::ListenerExt;
 use futures::future::BoxFuture;
 use http::Request;
-use konsul_proto::raft::v1::raft_service_server::RaftServiceServer;
 use konsul_proto::v1::kv_service_server::KvServiceServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -134,11 +133,7 @@ impl Server {
             tonic::transport::Server::builder()
                 .tcp_nodelay(true)
                 .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
-                .add_service(
-                    RaftServiceServer::new(peer)
-                        .max_decoding_message_size(usize::MAX)
-                        .max_encoding_message_size(usize::MAX),
-                )
+                .add_service(peer.into_server())
                 .serve_with_incoming_shutdown(incoming, async move {
                     let _ = stop.wait_for(|s| *s).await;
                 })

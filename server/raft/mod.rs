@@ -20,6 +20,7 @@
 pub mod codec;
 pub mod log_store;
 pub mod network;
+pub mod node;
 pub mod service;
 
 use std::fmt;
@@ -90,4 +91,3 @@ mod tests {
         assert!(node_id_for_name("node1") >= 1 << 63);
     }
 }
-pub mod node;

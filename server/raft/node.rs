@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::deps::Deps;
 use crate::error::{Error, Result};
 use crate::raft::log_store::LogStore;
-use crate::raft::network::{NetworkFactory, TcpDialer};
+use crate::raft::network::{PeerNetwork, TcpDialer};
 use crate::raft::state_machine::{StateMachine, StoreView};
 use crate::raft::{Member, NodeId, TypeConfig, node_id_for_name};
 use crate::store::{Command, Response};
@@ -111,7 +111,7 @@ impl RaftNode {
             raft_addr,
             client_addr,
         };
-        let network = NetworkFactory::new(Arc::new(TcpDialer::default()));
+        let network = PeerNetwork::new(id, Arc::new(TcpDialer::default()));
         let raft = Raft::new(
             id,
             Arc::new(config.to_openraft()?),
