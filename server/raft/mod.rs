@@ -17,6 +17,8 @@
 //! `network` (outbound peer RPCs), `service` (inbound peer RPCs) and `node` (the running Raft
 //! node the API talks to).
 
+pub mod state_machine;
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
