@@ -5,18 +5,19 @@
 //!                                              │ Arc<RwLock<Applied>>
 //!  api/ reads ◄──────────── StoreView ◄────────┤
 //!                                              ▼
-//!                          snapshot files (state_machine/snapshot.rs) ◄──► followers
+//!                          snapshot files (snapshot_dir.rs, snapshot_file.rs) ◄──► followers
 //! ```
 //!
 //! The store is in memory (DESIGN.md §3); durability is the fsynced log plus snapshot files.
 //! A restart opens the newest valid snapshot and openraft replays the log after it. The
 //! snapshot data that travels to a follower is the snapshot file itself (header + store
-//! stream, see `snapshot.rs`), so a follower installs byte for byte what the leader wrote.
+//! stream, see `snapshot_file.rs`), so a follower installs byte for byte what the leader wrote.
 //!
 //! Every blocking file operation runs through `deps.blocking`, and the store lock is never
 //! held across an await.
 
-mod snapshot;
+mod snapshot_dir;
+mod snapshot_file;
 #[cfg(test)]
 mod tests;
 
@@ -31,7 +32,8 @@ use openraft::{
 };
 use tokio::io::AsyncWriteExt;
 
-use self::snapshot::{Meta, Receiving, SnapshotDir};
+use self::snapshot_dir::{Receiving, SnapshotDir};
+use self::snapshot_file::Meta;
 use crate::deps::{BlockingExecutor, Deps};
 use crate::raft::{Member, NodeId, TypeConfig};
 use crate::store::{Response, Store};
