@@ -1,18 +1,27 @@
 //! The deterministic state machine: the bottom of the data flow (DESIGN.md §1).
 //!
 //! Every node feeds the same committed Raft entries, in the same order, into
-//! [`Store::apply`]; because apply reads no clock, no RNG, no environment and does no I/O,
-//! every node ends in the same state with the same indices. `create_index` and
-//! `modify_index` are the Raft log index passed to `apply`. Expected outcomes such as a CAS
-//! mismatch are ordinary [`Response`]s, never errors. This module imports neither openraft
-//! nor tonic, so it is tested without any cluster.
+//! [`Store::apply`] (called by `raft/state_machine.rs` for each committed entry); because
+//! apply reads no clock, no RNG, no environment and does no I/O, every node ends in the
+//! same state with the same indices. `create_index` and `modify_index` are the Raft log
+//! index passed to `apply`. Expected outcomes such as a CAS mismatch are ordinary
+//! [`Response`]s, never errors. This module imports neither openraft nor tonic, so it is
+//! tested without any cluster.
+//!
+//! Files: `command` (what the log carries and what apply answers), `kv` (the KV entries and
+//! their half of apply), `snapshot` (the on-disk image of a [`Store`]), `crc32` (the
+//! snapshot's checksum).
 
 mod command;
+mod crc32;
 mod kv;
 mod snapshot;
+#[cfg(test)]
+mod tests;
 
 pub use command::{CasFailure, Command, KvCasItem, KvDeleteCasItem, KvSetItem, Response};
 pub use kv::KvEntry;
+pub use snapshot::{MAX_SNAPSHOT_KEY_LEN, MAX_SNAPSHOT_VALUE_LEN};
 
 use std::collections::BTreeMap;
 
@@ -20,6 +29,37 @@ use std::collections::BTreeMap;
 /// replay of the Raft log.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Store {
-    /// Every key, ordered so that prefix listings are range scans.
+    /// Every key, ordered so that prefix listings are range scans and every iteration
+    /// (snapshots included) has the same order on every node.
     kv: BTreeMap<String, KvEntry>,
+}
+
+impl Store {
+    /// An empty store: the state before log index 1.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies one committed command at log `index`. Deterministic and total: any command
+    /// on any state yields a [`Response`] (a failed CAS included) and never panics, so a
+    /// strange entry cannot make replicas diverge or crash.
+    pub fn apply(&mut self, index: u64, command: Command) -> Response {
+        match command {
+            Command::KvSet { key, value, flags } => self.kv_set(index, key, value, flags),
+            Command::KvDelete { key } => self.kv_delete(&key),
+            Command::KvSetCas {
+                key,
+                value,
+                expected_index,
+            } => self.kv_set_cas(index, key, value, expected_index),
+            Command::KvDeleteCas {
+                key,
+                expected_index,
+            } => self.kv_delete_cas(&key, expected_index),
+            Command::KvBatchSet { items } => self.kv_batch_set(index, items),
+            Command::KvBatchDelete { keys } => self.kv_batch_delete(&keys),
+            Command::KvBatchSetCas { items } => self.kv_batch_set_cas(index, items),
+            Command::KvBatchDeleteCas { items } => self.kv_batch_delete_cas(&items),
+        }
+    }
 }

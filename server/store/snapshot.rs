@@ -1,15 +1,330 @@
-//! Streaming snapshot encoding of the store. (skeleton: filled in by the store work)
+//! The snapshot format: the on-disk and on-the-wire image of a [`Store`].
+//!
+//! `raft/state_machine.rs` writes one when openraft asks to compact the log, and reads one
+//! on restart or when a leader installs it on a lagging follower; everything after it is
+//! replayed from the log through [`Store::apply`]. Because indices are Raft log indices and
+//! the image keeps every entry's `create_index` / `modify_index`, a restored node and a
+//! node that replayed the whole log are equal.
+//!
+//! Format version 1, all integers little-endian:
+//!
+//! ```text
+//! header   "KNSLSNAP" (8 bytes)  version: u32 = 1
+//! entry    tag: u8 = 0x01  key_len: u32  key (UTF-8)  value_len: u32  value
+//!          flags: u64  create_index: u64  modify_index: u64
+//!          ... one per key, keys strictly ascending
+//! end      tag: u8 = 0x00  entry_count: u64  crc32: u32
+//! ```
+//!
+//! The CRC-32 covers every byte before it, magic included; nothing may follow it. Records
+//! are tagged so a later version can add record kinds (the catalog) without reframing.
+//! Writing and reading stream entry by entry through buffered I/O, so a snapshot is never
+//! held in one buffer; lengths are capped so a corrupt length cannot allocate gigabytes.
 
-impl super::Store {
-    /// Writes the whole store to `w` in the snapshot format, entry by entry.
-    pub fn write_snapshot<W: std::io::Write>(&self, w: W) -> std::io::Result<()> {
-        let _ = w;
-        todo!("store work")
+use std::io::{self, BufReader, BufWriter, Read, Write};
+
+use super::crc32::Crc32;
+use super::{KvEntry, Store};
+
+/// First bytes of every snapshot, so a wrong file is refused before anything is parsed.
+const MAGIC: &[u8; 8] = b"KNSLSNAP";
+/// The only format version this build writes and reads.
+const VERSION: u32 = 1;
+/// Record tag of the end marker.
+const TAG_END: u8 = 0x00;
+/// Record tag of one KV entry.
+const TAG_KV: u8 = 0x01;
+
+/// Longest key a snapshot may hold: far above the API's key limit (1 KiB by default), so a
+/// raised limit still snapshots, yet small enough that a corrupt length is caught early.
+/// Configured key limits must stay at or below it.
+pub const MAX_SNAPSHOT_KEY_LEN: usize = 64 * 1024;
+/// Longest value a snapshot may hold: far above the API's value limit (1 MiB by default).
+/// Configured value limits must stay at or below it.
+pub const MAX_SNAPSHOT_VALUE_LEN: usize = 64 * 1024 * 1024;
+
+impl Store {
+    /// Writes the whole store to `w` in the snapshot format, entry by entry, and flushes.
+    ///
+    /// Fails with `InvalidInput` if an entry exceeds the snapshot length caps, leaving an
+    /// unterminated image that [`Self::read_snapshot`] refuses: a snapshot that cannot be
+    /// read back must never look complete.
+    pub fn write_snapshot<W: Write>(&self, w: W) -> io::Result<()> {
+        let mut out = Encoder {
+            inner: BufWriter::new(w),
+            crc: Crc32::new(),
+        };
+        out.put(MAGIC)?;
+        out.put(&VERSION.to_le_bytes())?;
+        let mut count: u64 = 0;
+        for (key, entry) in &self.kv {
+            let key_len = encodable_len(key.len(), MAX_SNAPSHOT_KEY_LEN, "key", count)?;
+            let value_len =
+                encodable_len(entry.value.len(), MAX_SNAPSHOT_VALUE_LEN, "value", count)?;
+            out.put(&[TAG_KV])?;
+            out.put(&key_len.to_le_bytes())?;
+            out.put(key.as_bytes())?;
+            out.put(&value_len.to_le_bytes())?;
+            out.put(&entry.value)?;
+            out.put(&entry.flags.to_le_bytes())?;
+            out.put(&entry.create_index.to_le_bytes())?;
+            out.put(&entry.modify_index.to_le_bytes())?;
+            count += 1;
+        }
+        out.put(&[TAG_END])?;
+        out.put(&count.to_le_bytes())?;
+        let crc = out.crc.value();
+        out.inner.write_all(&crc.to_le_bytes())?;
+        out.inner.flush()
     }
 
-    /// Reads a store written by [`Self::write_snapshot`]; corruption is an `InvalidData` error.
-    pub fn read_snapshot<R: std::io::Read>(r: R) -> std::io::Result<Self> {
-        let _ = r;
-        todo!("store work")
+    /// Reads a store written by [`Self::write_snapshot`].
+    ///
+    /// Anything that is not a complete, intact version-1 snapshot (wrong magic, unknown
+    /// version, truncation, an oversized length, unsorted keys, a checksum mismatch,
+    /// trailing bytes) is an `InvalidData` error naming the problem; I/O errors of `r` pass
+    /// through unchanged. A store is returned only after the checksum has been verified.
+    pub fn read_snapshot<R: Read>(r: R) -> io::Result<Self> {
+        let mut input = Decoder {
+            inner: BufReader::new(r),
+            crc: Crc32::new(),
+        };
+        let mut magic = [0u8; 8];
+        input.take_exact(&mut magic, Place::Header)?;
+        if &magic != MAGIC {
+            return Err(invalid(
+                "not a Konsul snapshot (bad magic bytes)".to_owned(),
+            ));
+        }
+        let version = input.u32(Place::Header)?;
+        if version != VERSION {
+            return Err(invalid(format!(
+                "unsupported snapshot format version {version} (this build reads version {VERSION})"
+            )));
+        }
+
+        let mut store = Store::new();
+        let mut count: u64 = 0;
+        loop {
+            match input.u8(Place::Entry(count, "record tag"))? {
+                TAG_KV => {}
+                TAG_END => break,
+                tag => {
+                    return Err(invalid(format!(
+                        "unknown record tag 0x{tag:02x} at entry {count} of the snapshot"
+                    )));
+                }
+            }
+            let key = input.bytes(Blob::Key, count)?;
+            let key = String::from_utf8(key).map_err(|_| {
+                invalid(format!(
+                    "the key of snapshot entry {count} is not valid UTF-8"
+                ))
+            })?;
+            if let Some((previous, _)) = store.kv.last_key_value()
+                && key.as_str() <= previous.as_str()
+            {
+                return Err(invalid(format!(
+                    "the key of snapshot entry {count} does not sort after the previous key"
+                )));
+            }
+            let value = input.bytes(Blob::Value, count)?;
+            let flags = input.u64(Place::Entry(count, "flags"))?;
+            let create_index = input.u64(Place::Entry(count, "create_index"))?;
+            let modify_index = input.u64(Place::Entry(count, "modify_index"))?;
+            store.kv.insert(
+                key,
+                KvEntry {
+                    value,
+                    flags,
+                    create_index,
+                    modify_index,
+                },
+            );
+            count += 1;
+        }
+
+        let stored_count = input.u64(Place::EndMarker)?;
+        let computed = input.crc.value();
+        let mut stored = [0u8; 4];
+        input.read_raw(&mut stored, Place::Checksum)?;
+        let stored = u32::from_le_bytes(stored);
+        if stored != computed {
+            return Err(invalid(format!(
+                "snapshot checksum mismatch (stored {stored:08x}, computed {computed:08x})"
+            )));
+        }
+        if stored_count != count {
+            return Err(invalid(format!(
+                "snapshot end marker counts {stored_count} entries but {count} were read"
+            )));
+        }
+        let mut probe = [0u8; 1];
+        if read_some(&mut input.inner, &mut probe)? != 0 {
+            return Err(invalid(
+                "trailing bytes after the snapshot's checksum".to_owned(),
+            ));
+        }
+        Ok(store)
     }
 }
+
+/// Where in the snapshot a read happened, for error messages; formatted only on error so
+/// the hot loop allocates nothing for it.
+#[derive(Clone, Copy)]
+enum Place {
+    /// Magic bytes and version.
+    Header,
+    /// A field of the entry with this position (keys may be long, so not named by key).
+    Entry(u64, &'static str),
+    /// The entry count after the end tag.
+    EndMarker,
+    /// The trailing CRC-32.
+    Checksum,
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Place::Header => f.write_str("the header"),
+            Place::Entry(n, field) => write!(f, "the {field} of entry {n}"),
+            Place::EndMarker => f.write_str("the end marker"),
+            Place::Checksum => f.write_str("the checksum"),
+        }
+    }
+}
+
+/// A buffered writer that checksums everything it writes.
+struct Encoder<W: Write> {
+    inner: BufWriter<W>,
+    crc: Crc32,
+}
+
+impl<W: Write> Encoder<W> {
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.crc.update(bytes);
+        self.inner.write_all(bytes)
+    }
+}
+
+/// A buffered reader that checksums everything it reads and reports a short read as
+/// truncation rather than as a bare end of file.
+struct Decoder<R: Read> {
+    inner: BufReader<R>,
+    crc: Crc32,
+}
+
+impl<R: Read> Decoder<R> {
+    /// Fills `buf` without checksumming it (only the checksum itself is read this way).
+    fn read_raw(&mut self, buf: &mut [u8], what: Place) -> io::Result<()> {
+        self.inner.read_exact(buf).map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => invalid(format!("snapshot truncated in {what}")),
+            _ => e,
+        })
+    }
+
+    fn take_exact(&mut self, buf: &mut [u8], what: Place) -> io::Result<()> {
+        self.read_raw(buf, what)?;
+        self.crc.update(buf);
+        Ok(())
+    }
+
+    fn u8(&mut self, what: Place) -> io::Result<u8> {
+        let mut buf = [0u8; 1];
+        self.take_exact(&mut buf, what)?;
+        Ok(buf[0])
+    }
+
+    fn u32(&mut self, what: Place) -> io::Result<u32> {
+        let mut buf = [0u8; 4];
+        self.take_exact(&mut buf, what)?;
+        Ok(u32::from_le_bytes(buf))
+    }
+
+    fn u64(&mut self, what: Place) -> io::Result<u64> {
+        let mut buf = [0u8; 8];
+        self.take_exact(&mut buf, what)?;
+        Ok(u64::from_le_bytes(buf))
+    }
+
+    /// A u32-length-prefixed key or value, capped at its maximum. Memory grows with the
+    /// bytes actually present, never with the declared length alone.
+    fn bytes(&mut self, blob: Blob, entry: u64) -> io::Result<Vec<u8>> {
+        let len = self.u32(Place::Entry(entry, blob.length_name()))?;
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        let (field, max) = (blob.name(), blob.max());
+        if len > max {
+            return Err(invalid(format!(
+                "the {field} length {len} of snapshot entry {entry} exceeds the maximum {max}"
+            )));
+        }
+        let mut buf = Vec::new();
+        (&mut self.inner).take(len as u64).read_to_end(&mut buf)?;
+        if buf.len() != len {
+            return Err(invalid(format!(
+                "snapshot truncated in {}",
+                Place::Entry(entry, field)
+            )));
+        }
+        self.crc.update(&buf);
+        Ok(buf)
+    }
+}
+
+/// The two length-prefixed fields of an entry, each with its own cap.
+#[derive(Clone, Copy)]
+enum Blob {
+    Key,
+    Value,
+}
+
+impl Blob {
+    fn name(self) -> &'static str {
+        match self {
+            Blob::Key => "key",
+            Blob::Value => "value",
+        }
+    }
+
+    fn length_name(self) -> &'static str {
+        match self {
+            Blob::Key => "key length",
+            Blob::Value => "value length",
+        }
+    }
+
+    fn max(self) -> usize {
+        match self {
+            Blob::Key => MAX_SNAPSHOT_KEY_LEN,
+            Blob::Value => MAX_SNAPSHOT_VALUE_LEN,
+        }
+    }
+}
+
+/// One read that retries on `Interrupted`, for the end-of-input probe.
+fn read_some<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match r.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// A length as written to the snapshot, refusing one the reader would reject.
+fn encodable_len(len: usize, max: usize, field: &str, at: u64) -> io::Result<u32> {
+    match u32::try_from(len) {
+        Ok(encoded) if len <= max => Ok(encoded),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("the {field} of entry {at} is {len} bytes, over the snapshot maximum {max}"),
+        )),
+    }
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
+#[cfg(test)]
+mod tests;
