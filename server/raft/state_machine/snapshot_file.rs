@@ -8,7 +8,7 @@
 //!
 //! ```text
 //!  offset  size      field
-//!  0       8         magic  b"KNSLSNAP"
+//!  0       8         magic  b"KNSLRSNP" (the store stream inside has its own, "KNSLSNAP")
 //!  8       4         format version (u32 LE) = 1
 //!  12      4         meta_len (u32 LE)
 //!  16      8         body_len (u64 LE)
@@ -34,7 +34,7 @@ use crate::store::Store;
 /// The snapshot metadata of Konsul's type configuration.
 pub(super) type Meta = SnapshotMeta<NodeId, Member>;
 
-const MAGIC: [u8; 8] = *b"KNSLSNAP";
+const MAGIC: [u8; 8] = *b"KNSLRSNP";
 const VERSION: u32 = 1;
 const HEADER_LEN: u64 = 28;
 /// A membership of a few nodes is well under a KiB; anything larger is a damaged header.
@@ -107,7 +107,7 @@ fn read_header(file: &mut File) -> io::Result<Header> {
         _ => e,
     })?;
     if h[0..8] != MAGIC {
-        return Err(invalid("not a Konsul snapshot (bad magic)"));
+        return Err(invalid("not a Konsul Raft snapshot file (bad magic)"));
     }
     let word = |at: usize| u32::from_le_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
     let version = word(8);

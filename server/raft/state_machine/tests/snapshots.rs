@@ -1,175 +1,12 @@
-//! State machine tests: no cluster, just the adapter, real files in a temp dir and the
-//! openraft trait methods called the way openraft calls them.
-
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
-
-use openraft::storage::{RaftStateMachine, Snapshot};
-use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, Membership, RaftSnapshotBuilder};
-use openraft::{SnapshotMeta, StoredMembership};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+//! Snapshot tests: build and restart, install on a follower, damaged data, retention.
 
 use super::*;
-
-fn deps() -> Deps {
-    Deps::production()
-}
-
-fn inline_deps() -> Deps {
-    Deps {
-        blocking: BlockingExecutor::Inline,
-        ..Deps::production()
-    }
-}
-
-fn log_id(term: u64, index: u64) -> LogId<NodeId> {
-    LogId::new(CommittedLeaderId::new(term, 1), index)
-}
-
-fn blank(term: u64, index: u64) -> Entry<TypeConfig> {
-    Entry {
-        log_id: log_id(term, index),
-        payload: EntryPayload::Blank,
-    }
-}
-
-fn members(ids: &[NodeId]) -> Membership<NodeId, Member> {
-    let voters: BTreeSet<NodeId> = ids.iter().copied().collect();
-    let nodes: BTreeMap<NodeId, Member> = ids
-        .iter()
-        .map(|id| {
-            let member = Member {
-                name: format!("node{id}"),
-                raft_addr: format!("127.0.0.1:{}", 7000 + id),
-                client_addr: format!("127.0.0.1:{}", 8000 + id),
-            };
-            (*id, member)
-        })
-        .collect();
-    Membership::new(vec![voters], nodes)
-}
-
-fn membership(term: u64, index: u64, ids: &[NodeId]) -> Entry<TypeConfig> {
-    Entry {
-        log_id: log_id(term, index),
-        payload: EntryPayload::Membership(members(ids)),
-    }
-}
-
-async fn open(dir: &Path, retention: usize) -> StateMachine {
-    StateMachine::open(dir, &deps(), retention)
-        .await
-        .expect("open state machine")
-}
-
-/// Complete snapshot files in `dir`, sorted by name (oldest first).
-fn snap_files(dir: &Path) -> Vec<String> {
-    files_ending(dir, ".snap")
-}
-
-fn files_ending(dir: &Path, suffix: &str) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.ends_with(suffix))
-        .collect();
-    names.sort();
-    names
-}
-
-async fn bytes_of(snapshot: &mut Snapshot<TypeConfig>) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    snapshot.snapshot.rewind().await.unwrap();
-    snapshot.snapshot.read_to_end(&mut bytes).await.unwrap();
-    bytes
-}
-
-async fn build(sm: &mut StateMachine) -> Snapshot<TypeConfig> {
-    sm.get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .expect("build snapshot")
-}
-
-/// What a follower does with a leader's snapshot: receive it in chunks into the file from
-/// `begin_receiving_snapshot` (as openraft's chunked transport does), then install it.
-async fn receive_and_install(
-    follower: &mut StateMachine,
-    meta: &SnapshotMeta<NodeId, Member>,
-    bytes: &[u8],
-) -> Result<(), StorageError<NodeId>> {
-    let mut file = follower.begin_receiving_snapshot().await?;
-    for (i, chunk) in bytes.chunks(7).enumerate() {
-        file.seek(std::io::SeekFrom::Start((i * 7) as u64))
-            .await
-            .unwrap();
-        file.write_all(chunk).await.unwrap();
-    }
-    file.shutdown().await.unwrap();
-    follower.install_snapshot(meta, file).await
-}
-
-/// Flips one byte; a negative `at` counts from the end.
-fn flip_byte(path: &Path, at: isize) {
-    let mut bytes = std::fs::read(path).unwrap();
-    let at = if at < 0 {
-        bytes.len() - at.unsigned_abs()
-    } else {
-        at as usize
-    };
-    bytes[at] ^= 0x55;
-    std::fs::write(path, bytes).unwrap();
-}
-
-#[tokio::test]
-async fn apply_blank_and_membership_entries_updates_applied_state() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut sm = open(dir.path(), 2).await;
-    let view = sm.view();
-
-    assert_eq!(
-        sm.applied_state().await.unwrap(),
-        (None, StoredMembership::default())
-    );
-    assert_eq!(view.applied_index(), 0);
-
-    let responses = sm
-        .apply([
-            membership(1, 0, &[1]),
-            blank(1, 1),
-            membership(1, 2, &[1, 2, 3]),
-        ])
-        .await
-        .unwrap();
-    assert_eq!(responses, vec![Response::None; 3]);
-
-    let expected = StoredMembership::new(Some(log_id(1, 2)), members(&[1, 2, 3]));
-    assert_eq!(
-        sm.applied_state().await.unwrap(),
-        (Some(log_id(1, 2)), expected.clone())
-    );
-    assert_eq!(view.applied_index(), 2);
-    assert_eq!(view.membership(), expected);
-
-    // A blank entry moves last_applied but keeps the membership.
-    sm.apply([blank(2, 3)]).await.unwrap();
-    assert_eq!(
-        sm.applied_state().await.unwrap(),
-        (Some(log_id(2, 3)), expected)
-    );
-    assert_eq!(view.applied_index(), 3);
-    assert_eq!(view.read(|s| s.len()), 0);
-
-    assert!(sm.get_current_snapshot().await.unwrap().is_none());
-    assert!(snap_files(dir.path()).is_empty());
-}
 
 #[tokio::test]
 async fn built_snapshot_is_current_and_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut sm = open(dir.path(), 2).await;
-    sm.apply([membership(1, 0, &[1, 2]), blank(1, 1), blank(2, 2)])
+    sm.apply([membership(1, 0, &[1, 2]), set(1, 1, "k", "v"), blank(2, 2)])
         .await
         .unwrap();
 
@@ -198,6 +35,14 @@ async fn built_snapshot_is_current_and_survives_a_restart() {
     assert_eq!(reopened.applied_state().await.unwrap(), before);
     assert_eq!(reopened.view().read(|s| s.clone()), store_before);
     assert_eq!(reopened.view().applied_index(), 2);
+    let k = reopened
+        .view()
+        .read(|s| s.get("k").cloned())
+        .expect("k restored");
+    assert_eq!(
+        (k.value, k.create_index, k.modify_index),
+        (b"v".to_vec(), 1, 1)
+    );
     let current = reopened
         .get_current_snapshot()
         .await
@@ -222,10 +67,7 @@ async fn follower_installs_the_leaders_snapshot_file() {
     let leader_dir = tempfile::tempdir().unwrap();
     let follower_dir = tempfile::tempdir().unwrap();
     let mut leader = open(leader_dir.path(), 2).await;
-    leader
-        .apply([membership(1, 0, &[1, 2, 3]), blank(1, 1), blank(1, 2)])
-        .await
-        .unwrap();
+    leader.apply(mixed_log()).await.unwrap();
     build(&mut leader).await;
 
     // The wire: the bytes of the leader's current snapshot file, with its meta.
@@ -248,7 +90,8 @@ async fn follower_installs_the_leaders_snapshot_file() {
 
     let leader_state = leader.applied_state().await.unwrap();
     assert_eq!(follower.applied_state().await.unwrap(), leader_state);
-    assert_eq!(follower_view.applied_index(), 2);
+    assert_eq!(follower_view.applied_index(), 9);
+    assert_eq!(follower_view.read(|s| s.len()), 3);
     assert_eq!(
         follower_view.read(|s| s.clone()),
         leader.view().read(|s| s.clone())
@@ -326,7 +169,7 @@ async fn install_rejects_damaged_or_mismatched_data_and_keeps_the_state() {
     let follower_dir = tempfile::tempdir().unwrap();
     let mut leader = open(leader_dir.path(), 2).await;
     leader
-        .apply([membership(1, 0, &[1, 2]), blank(1, 1)])
+        .apply([membership(1, 0, &[1, 2]), set(1, 1, "k", "v")])
         .await
         .unwrap();
     let mut sent = build(&mut leader).await;
@@ -428,12 +271,12 @@ async fn corrupt_newest_snapshot_falls_back_to_an_older_valid_one() {
     for damage in ["flip body byte", "flip meta byte", "truncate", "garbage"] {
         let dir = tempfile::tempdir().unwrap();
         let mut sm = open(dir.path(), 3).await;
-        sm.apply([membership(1, 0, &[1]), blank(1, 1)])
+        sm.apply([membership(1, 0, &[1]), set(1, 1, "k", "old")])
             .await
             .unwrap();
         let older = build(&mut sm).await.meta;
         let older_state = sm.applied_state().await.unwrap();
-        sm.apply([membership(2, 2, &[1, 2]), blank(2, 3)])
+        sm.apply([membership(2, 2, &[1, 2]), set(2, 3, "k", "new")])
             .await
             .unwrap();
         build(&mut sm).await;
@@ -461,6 +304,10 @@ async fn corrupt_newest_snapshot_falls_back_to_an_older_valid_one() {
             older_state,
             "{damage}"
         );
+        let k = reopened
+            .view()
+            .read(|s| s.get("k").map(|e| e.value.clone()));
+        assert_eq!(k.as_deref(), Some(&b"old"[..]), "{damage}");
         let current = reopened.get_current_snapshot().await.unwrap().unwrap();
         assert_eq!(current.meta, older, "{damage}");
         assert_eq!(snap_files(dir.path()).len(), 1, "{damage}");
