@@ -22,6 +22,7 @@ pub mod log_store;
 pub mod network;
 pub mod node;
 pub mod service;
+pub mod state_machine;
 
 use std::fmt;
 
