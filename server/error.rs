@@ -17,7 +17,9 @@ pub enum Error {
     #[error("{0}")]
     NotFound(String),
     /// A compare-and-swap condition did not hold; nothing was written.
-    #[error("CAS conflict for key '{key}': expected ModifyIndex {expected}, but current is {current}")]
+    #[error(
+        "CAS conflict for key '{key}': expected ModifyIndex {expected}, but current is {current}"
+    )]
     CasConflict {
         /// The key whose condition failed.
         key: String,

@@ -47,15 +47,19 @@ impl Listeners {
     /// Binds the addresses the configuration names.
     pub async fn bind(config: &Config) -> Result<Self> {
         let client_addr = config.client_addr();
-        let client = TcpListener::bind(&client_addr)
-            .await
-            .map_err(|e| Error::Config(format!("cannot listen on {client_addr} (KONSUL_HOST/KONSUL_PORT): {e}")))?;
-        let raft = TcpListener::bind(&config.raft.bind_addr).await.map_err(|e| {
+        let client = TcpListener::bind(&client_addr).await.map_err(|e| {
             Error::Config(format!(
-                "cannot listen on {} (KONSUL_RAFT_BIND_ADDR): {e}",
-                config.raft.bind_addr
+                "cannot listen on {client_addr} (KONSUL_HOST/KONSUL_PORT): {e}"
             ))
         })?;
+        let raft = TcpListener::bind(&config.raft.bind_addr)
+            .await
+            .map_err(|e| {
+                Error::Config(format!(
+                    "cannot listen on {} (KONSUL_RAFT_BIND_ADDR): {e}",
+                    config.raft.bind_addr
+                ))
+            })?;
         Ok(Self { client, raft })
     }
 }
@@ -75,7 +79,8 @@ impl Server {
         } else {
             config.raft.advertise_addr.clone()
         };
-        let node = RaftNode::start(&config, &deps, client_addr.to_string(), advertised_raft).await?;
+        let node =
+            RaftNode::start(&config, &deps, client_addr.to_string(), advertised_raft).await?;
         let limits = limits(&config);
 
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -96,8 +101,7 @@ impl Server {
             .build_v1alpha()
             .map_err(|e| Error::Internal(format!("reflection: {e}")))?;
         let grpc = tonic::service::Routes::new(
-            KvServiceServer::new(kv.clone())
-                .max_decoding_message_size(limits.max_request_bytes),
+            KvServiceServer::new(kv.clone()).max_decoding_message_size(limits.max_request_bytes),
         )
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -126,7 +130,10 @@ impl Server {
         });
 
         // Peer port: the internal Raft service.
-        let peer = RaftPeerService::new(node.raft().clone(), config.raft_data_dir().join("snapshots"));
+        let peer = RaftPeerService::new(
+            node.raft().clone(),
+            config.raft_data_dir().join("snapshots"),
+        );
         let mut stop = stop_rx.clone();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listeners.raft);
         tasks.spawn(async move {

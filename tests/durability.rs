@@ -12,13 +12,18 @@ use konsul_proto::v1::kv_service_client::KvServiceClient;
 const N: usize = 300;
 
 async fn client(addr: &str) -> KvServiceClient<tonic::transport::Channel> {
-    KvServiceClient::connect(format!("http://{addr}")).await.unwrap()
+    KvServiceClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap()
 }
 
 async fn sigkill(p: &mut common::Process) {
     let pid = p.child.id().expect("running") as i32;
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL)
-        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     let status = p.child.wait().await.unwrap();
     assert!(!status.success(), "SIGKILL ends the process abnormally");
 }
@@ -77,7 +82,10 @@ async fn acknowledged_writes_survive_sigkill_and_restart() {
     let snapshots = dir.path().join("raft").join("snapshots");
     wait_until("a snapshot file on disk", || {
         let found = std::fs::read_dir(&snapshots)
-            .map(|d| d.flatten().any(|e| e.path().extension().is_some_and(|x| x == "snap")))
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.path().extension().is_some_and(|x| x == "snap"))
+            })
             .unwrap_or(false);
         async move { found.then_some(()) }
     })

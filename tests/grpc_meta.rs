@@ -6,25 +6,28 @@
 mod common;
 
 use common::TestNode;
+use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 
 #[tokio::test]
 async fn health_reports_serving_when_ready() {
     let node = TestNode::start().await;
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", node.server.client_addr()))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel =
+        tonic::transport::Channel::from_shared(format!("http://{}", node.server.client_addr()))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
     let mut health = HealthClient::new(channel);
     for service in ["", "konsul.v1.KVService"] {
         let status = common::wait_until("SERVING", || {
             let mut h = health.clone();
             async move {
                 let r = h
-                    .check(HealthCheckRequest { service: service.into() })
+                    .check(HealthCheckRequest {
+                        service: service.into(),
+                    })
                     .await
                     .ok()?
                     .into_inner();
@@ -35,7 +38,9 @@ async fn health_reports_serving_when_ready() {
         assert_eq!(status, ServingStatus::Serving as i32);
     }
     let unknown = health
-        .check(HealthCheckRequest { service: "no.such.Service".into() })
+        .check(HealthCheckRequest {
+            service: "no.such.Service".into(),
+        })
         .await
         .unwrap_err();
     assert_eq!(unknown.code(), tonic::Code::NotFound);
@@ -44,11 +49,17 @@ async fn health_reports_serving_when_ready() {
 fn grpcurl() -> std::path::PathBuf {
     let candidates = [
         std::env::var("GRPCURL").ok().map(std::path::PathBuf::from),
-        std::env::var("HOME").ok().map(|h| std::path::Path::new(&h).join("go/bin/grpcurl")),
+        std::env::var("HOME")
+            .ok()
+            .map(|h| std::path::Path::new(&h).join("go/bin/grpcurl")),
         Some(std::path::PathBuf::from("grpcurl")),
     ];
     for c in candidates.into_iter().flatten() {
-        if std::process::Command::new(&c).arg("-version").output().is_ok() {
+        if std::process::Command::new(&c)
+            .arg("-version")
+            .output()
+            .is_ok()
+        {
             return c;
         }
     }
@@ -65,15 +76,27 @@ async fn grpcurl_lists_and_describes_without_proto_files() {
             .args(&args)
             .output()
             .unwrap();
-        assert!(out.status.success(), "grpcurl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "grpcurl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     };
     let list = tokio::task::block_in_place(|| run(vec![addr.clone(), "list".into()]));
-    for s in ["konsul.v1.KVService", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"] {
+    for s in [
+        "konsul.v1.KVService",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+    ] {
         assert!(list.contains(s), "{s} missing from grpcurl list:\n{list}");
     }
     let describe = tokio::task::block_in_place(|| {
-        run(vec![addr.clone(), "describe".into(), "konsul.v1.KVService".into()])
+        run(vec![
+            addr.clone(),
+            "describe".into(),
+            "konsul.v1.KVService".into(),
+        ])
     });
     assert!(describe.contains("rpc BatchPutCAS"), "{describe}");
     let put = tokio::task::block_in_place(|| {
@@ -85,6 +108,8 @@ async fn grpcurl_lists_and_describes_without_proto_files() {
         ])
     });
     assert!(put.contains("modifyIndex"), "{put}");
-    let health = tokio::task::block_in_place(|| run(vec![addr.clone(), "grpc.health.v1.Health/Check".into()]));
+    let health = tokio::task::block_in_place(|| {
+        run(vec![addr.clone(), "grpc.health.v1.Health/Check".into()])
+    });
     assert!(health.contains("SERVING"), "{health}");
 }

@@ -43,9 +43,21 @@ async fn put_get_list_delete_round_trip() {
     assert_eq!(header.leader_id, "node1");
     assert!(header.term >= 1);
 
-    let r2 = kv.put(put("app/a", "2")).await.unwrap().into_inner().kv.unwrap();
-    assert_eq!(r2.create_index, written.create_index, "update keeps create_index");
-    assert!(r2.modify_index > written.modify_index, "indices are log indices and grow");
+    let r2 = kv
+        .put(put("app/a", "2"))
+        .await
+        .unwrap()
+        .into_inner()
+        .kv
+        .unwrap();
+    assert_eq!(
+        r2.create_index, written.create_index,
+        "update keeps create_index"
+    );
+    assert!(
+        r2.modify_index > written.modify_index,
+        "indices are log indices and grow"
+    );
 
     kv.put(put("app/b", "3")).await.unwrap();
     kv.put(put("other", "4")).await.unwrap();
@@ -114,7 +126,10 @@ async fn put_get_list_delete_round_trip() {
         .await
         .unwrap()
         .into_inner();
-    assert!(!again.deleted, "deleting an absent key succeeds without deleting");
+    assert!(
+        !again.deleted,
+        "deleting an absent key succeeds without deleting"
+    );
 }
 
 #[tokio::test]
@@ -129,7 +144,13 @@ async fn flags_are_kept_when_omitted() {
     })
     .await
     .unwrap();
-    let r = kv.put(put("f", "w")).await.unwrap().into_inner().kv.unwrap();
+    let r = kv
+        .put(put("f", "w"))
+        .await
+        .unwrap()
+        .into_inner()
+        .kv
+        .unwrap();
     assert_eq!(r.flags, 42);
 }
 
@@ -139,10 +160,20 @@ async fn cas_put_and_delete() {
     let mut kv = node.kv().await;
     let mut create = put("c", "1");
     create.cas = Some(0);
-    let first = kv.put(create.clone()).await.unwrap().into_inner().kv.unwrap();
+    let first = kv
+        .put(create.clone())
+        .await
+        .unwrap()
+        .into_inner()
+        .kv
+        .unwrap();
     let conflict = kv.put(create).await.unwrap_err();
     assert_eq!(conflict.code(), Code::Aborted);
-    assert!(conflict.message().contains("CAS conflict for key 'c'"), "{}", conflict.message());
+    assert!(
+        conflict.message().contains("CAS conflict for key 'c'"),
+        "{}",
+        conflict.message()
+    );
 
     let mut stale = put("c", "2");
     stale.cas = Some(first.modify_index + 100);
@@ -312,7 +343,11 @@ async fn bad_input_is_rejected_and_writes_nothing() {
     for (req, want) in cases {
         let err = kv.put(req).await.unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument);
-        assert!(err.message().contains(want), "{} should contain {want}", err.message());
+        assert!(
+            err.message().contains(want),
+            "{} should contain {want}",
+            err.message()
+        );
     }
 
     let too_many = (0..1001)
@@ -327,7 +362,11 @@ async fn bad_input_is_rejected_and_writes_nothing() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
-    assert!(err.message().starts_with("items: Maximum 1000 items"), "{}", err.message());
+    assert!(
+        err.message().starts_with("items: Maximum 1000 items"),
+        "{}",
+        err.message()
+    );
 
     let dup = vec![
         pb::BatchPutItem {

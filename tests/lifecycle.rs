@@ -14,7 +14,11 @@ async fn stop_with(signal: nix::sys::signal::Signal) {
         .await
         .expect("exits in time")
         .unwrap();
-    assert_eq!(status.code(), Some(0), "{signal:?} should exit 0, got {status:?}");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "{signal:?} should exit 0, got {status:?}"
+    );
 }
 
 #[tokio::test]

@@ -20,7 +20,11 @@ pub fn header(h: HeaderInfo) -> pb::ResponseHeader {
 pub fn key_value(key: &str, e: &KvEntry, with_value: bool) -> pb::KeyValue {
     pb::KeyValue {
         key: key.to_owned(),
-        value: if with_value { e.value.clone() } else { Vec::new() },
+        value: if with_value {
+            e.value.clone()
+        } else {
+            Vec::new()
+        },
         flags: e.flags,
         create_index: e.create_index,
         modify_index: e.modify_index,

@@ -25,7 +25,9 @@ pub fn follow_readiness(node: &RaftNode, reporter: HealthReporter) {
                 reporter.set_service_status(*s, status).await;
             }
             if ready.changed().await.is_err() {
-                reporter.set_service_status("", ServingStatus::NotServing).await;
+                reporter
+                    .set_service_status("", ServingStatus::NotServing)
+                    .await;
                 return;
             }
         }

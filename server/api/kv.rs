@@ -68,7 +68,10 @@ impl KvApi {
         let kv = self
             .node
             .view()
-            .read(|s| s.get(&req.key).map(|e| convert::key_value(&req.key, e, true)))
+            .read(|s| {
+                s.get(&req.key)
+                    .map(|e| convert::key_value(&req.key, e, true))
+            })
             .ok_or_else(|| Error::NotFound(KEY_NOT_FOUND.into()))?;
         Ok(pb::GetResponse {
             header: self.header(),
@@ -190,7 +193,8 @@ impl KvApi {
         self.limits
             .batch("items", req.items.iter().map(|i| i.key.as_str()))?;
         for (i, item) in req.items.iter().enumerate() {
-            self.limits.value(&format!("items[{i}].value"), &item.value)?;
+            self.limits
+                .value(&format!("items[{i}].value"), &item.value)?;
         }
         let items = req
             .items
@@ -201,7 +205,12 @@ impl KvApi {
                 flags: i.flags,
             })
             .collect();
-        match self.node.write(Command::KvBatchSet { items }).await?.response {
+        match self
+            .node
+            .write(Command::KvBatchSet { items })
+            .await?
+            .response
+        {
             Response::BatchWritten { keys, index } => Ok(pb::BatchPutResponse {
                 header: self.header(),
                 keys,
@@ -240,7 +249,8 @@ impl KvApi {
         self.limits
             .batch("items", req.items.iter().map(|i| i.key.as_str()))?;
         for (i, item) in req.items.iter().enumerate() {
-            self.limits.value(&format!("items[{i}].value"), &item.value)?;
+            self.limits
+                .value(&format!("items[{i}].value"), &item.value)?;
         }
         let items = req
             .items

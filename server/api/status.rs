@@ -53,7 +53,10 @@ mod tests {
     #[test]
     fn every_error_maps_to_its_code() {
         let cases = [
-            (Error::invalid("key", "must not be empty"), Code::InvalidArgument),
+            (
+                Error::invalid("key", "must not be empty"),
+                Code::InvalidArgument,
+            ),
             (Error::NotFound("Key not found".into()), Code::NotFound),
             (
                 Error::CasConflict {
@@ -83,6 +86,9 @@ mod tests {
         assert_eq!(s.code(), Code::Unavailable);
         assert_eq!(s.metadata().get(LEADER_ID_KEY).unwrap(), "node2");
         assert_eq!(s.metadata().get(LEADER_ADDR_KEY).unwrap(), "127.0.0.1:8889");
-        assert_eq!(s.metadata().get(LEADER_RAFT_ADDR_KEY).unwrap(), "127.0.0.1:7001");
+        assert_eq!(
+            s.metadata().get(LEADER_RAFT_ADDR_KEY).unwrap(),
+            "127.0.0.1:7001"
+        );
     }
 }

@@ -64,7 +64,11 @@ impl Limits {
     }
 
     /// A batch must hold 1 to `max_batch_kv` items, each key at most once.
-    pub fn batch<'a>(&self, field: &str, keys: impl ExactSizeIterator<Item = &'a str>) -> Result<()> {
+    pub fn batch<'a>(
+        &self,
+        field: &str,
+        keys: impl ExactSizeIterator<Item = &'a str>,
+    ) -> Result<()> {
         let n = keys.len();
         if n == 0 {
             return Err(Error::invalid(field, "must hold at least 1 item"));

@@ -57,9 +57,9 @@ impl<T: DeserializeOwned> FromRequest<Gateway> for JsonBody<T> {
                 ));
             }
         };
-        parse(&bytes).map(JsonBody).map_err(|m| {
-            envelope(StatusCode::BAD_REQUEST, &m, &ctx).into_response()
-        })
+        parse(&bytes)
+            .map(JsonBody)
+            .map_err(|m| envelope(StatusCode::BAD_REQUEST, &m, &ctx).into_response())
     }
 }
 

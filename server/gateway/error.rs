@@ -111,8 +111,9 @@ impl IntoResponse for HttpError {
                 }
                 let body = ShortError {
                     error: "not leader".into(),
-                    message: "This node is not the leader. Redirect to leader for write operations."
-                        .into(),
+                    message:
+                        "This node is not the leader. Redirect to leader for write operations."
+                            .into(),
                     leader_addr: md(s, LEADER_RAFT_ADDR_KEY),
                     leader_id: md(s, LEADER_ID_KEY),
                     leader_client_addr: Some(client_addr),
@@ -170,7 +171,13 @@ mod tests {
         assert_eq!(http_status(Code::InvalidArgument), StatusCode::BAD_REQUEST);
         assert_eq!(http_status(Code::NotFound), StatusCode::NOT_FOUND);
         assert_eq!(http_status(Code::Aborted), StatusCode::CONFLICT);
-        assert_eq!(http_status(Code::Unavailable), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(http_status(Code::Internal), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            http_status(Code::Unavailable),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            http_status(Code::Internal),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 }

@@ -120,11 +120,20 @@ pub async fn live(State(g): State<Gateway>) -> Json<StatusAnswer> {
 pub async fn ready(State(g): State<Gateway>) -> (StatusCode, Json<StatusAnswer>) {
     let timestamp = rfc3339(g.deps.clock.now());
     if g.node.is_ready() {
-        (StatusCode::OK, Json(StatusAnswer { status: "ready", timestamp }))
+        (
+            StatusCode::OK,
+            Json(StatusAnswer {
+                status: "ready",
+                timestamp,
+            }),
+        )
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(StatusAnswer { status: "not ready", timestamp }),
+            Json(StatusAnswer {
+                status: "not ready",
+                timestamp,
+            }),
         )
     }
 }

@@ -135,8 +135,13 @@ pub async fn list(
         consistency: consistency as i32,
         limit: 0,
     };
-    let resp = g.kv.list(Request::new(req)).await.map_err(|s| fail(&ctx, s))?;
-    Ok(Json(resp.into_inner().kvs.into_iter().map(|kv| kv.key).collect()))
+    let resp =
+        g.kv.list(Request::new(req))
+            .await
+            .map_err(|s| fail(&ctx, s))?;
+    Ok(Json(
+        resp.into_inner().kvs.into_iter().map(|kv| kv.key).collect(),
+    ))
 }
 
 /// The same listing at `/kv` (no trailing slash), as the Go server answered both.
@@ -173,14 +178,13 @@ pub async fn get(
         key,
         consistency: consistency as i32,
     };
-    let kv = g
-        .kv
-        .get(Request::new(req))
-        .await
-        .map_err(|s| fail(&ctx, s))?
-        .into_inner()
-        .kv
-        .unwrap_or_default();
+    let kv =
+        g.kv.get(Request::new(req))
+            .await
+            .map_err(|s| fail(&ctx, s))?
+            .into_inner()
+            .kv
+            .unwrap_or_default();
     let metadata = flag(&q, "metadata");
     let (value, encoding) = text_or_base64(kv.value);
     Ok(Json(KvValue {
@@ -217,14 +221,13 @@ pub async fn put(
         flags: body.flags.unwrap_or(0),
         cas: body.cas,
     };
-    let kv = g
-        .kv
-        .put(Request::new(req))
-        .await
-        .map_err(|s| fail(&ctx, s).with_query(query))?
-        .into_inner()
-        .kv
-        .unwrap_or_default();
+    let kv =
+        g.kv.put(Request::new(req))
+            .await
+            .map_err(|s| fail(&ctx, s).with_query(query))?
+            .into_inner()
+            .kv
+            .unwrap_or_default();
     Ok(Json(PutAnswer {
         message: "key set",
         key: kv.key,
@@ -258,14 +261,18 @@ pub async fn delete(
                 &ctx,
                 Error::invalid(
                     "cas",
-                    format!("Invalid CAS parameter: expected an unsigned 64-bit integer, got '{v}'"),
+                    format!(
+                        "Invalid CAS parameter: expected an unsigned 64-bit integer, got '{v}'"
+                    ),
                 ),
             )
         })?),
     };
-    let req = pb::DeleteRequest { key: key.clone(), cas };
-    g.kv
-        .delete(Request::new(req))
+    let req = pb::DeleteRequest {
+        key: key.clone(),
+        cas,
+    };
+    g.kv.delete(Request::new(req))
         .await
         .map_err(|s| fail(&ctx, s).with_query(query))?;
     Ok(Json(DeleteAnswer {

@@ -88,11 +88,7 @@ fn fail(ctx: &Ctx, e: impl Into<tonic::Status>) -> HttpError {
     HttpError::new(e.into(), ctx)
 }
 
-fn expected(
-    ctx: &Ctx,
-    indices: &HashMap<String, u64>,
-    key: &str,
-) -> Result<u64, HttpError> {
+fn expected(ctx: &Ctx, indices: &HashMap<String, u64>, key: &str) -> Result<u64, HttpError> {
     indices.get(key).copied().ok_or_else(|| {
         fail(
             ctx,
@@ -122,12 +118,11 @@ pub async fn get(
         keys: body.keys,
         consistency: consistency as i32,
     };
-    let resp = g
-        .kv
-        .batch_get(Request::new(req))
-        .await
-        .map_err(|s| fail(&ctx, s))?
-        .into_inner();
+    let resp =
+        g.kv.batch_get(Request::new(req))
+            .await
+            .map_err(|s| fail(&ctx, s))?
+            .into_inner();
     Ok(Json(BatchGetAnswer {
         found: resp
             .found
@@ -158,12 +153,11 @@ pub async fn set(
             flags: 0,
         })
         .collect();
-    let resp = g
-        .kv
-        .batch_put(Request::new(pb::BatchPutRequest { items }))
-        .await
-        .map_err(|s| fail(&ctx, s))?
-        .into_inner();
+    let resp =
+        g.kv.batch_put(Request::new(pb::BatchPutRequest { items }))
+            .await
+            .map_err(|s| fail(&ctx, s))?
+            .into_inner();
     let count = resp.keys.len();
     Ok(Json(BatchKeysAnswer {
         message: format!("Successfully set {count} keys"),
@@ -183,12 +177,11 @@ pub async fn delete(
     ctx: Ctx,
     JsonBody(body): JsonBody<KeysBody>,
 ) -> Result<Json<BatchKeysAnswer>, HttpError> {
-    let resp = g
-        .kv
-        .batch_delete(Request::new(pb::BatchDeleteRequest { keys: body.keys }))
-        .await
-        .map_err(|s| fail(&ctx, s))?
-        .into_inner();
+    let resp =
+        g.kv.batch_delete(Request::new(pb::BatchDeleteRequest { keys: body.keys }))
+            .await
+            .map_err(|s| fail(&ctx, s))?
+            .into_inner();
     let count = resp.keys.len();
     Ok(Json(BatchKeysAnswer {
         message: format!("Successfully deleted {count} keys"),
@@ -219,12 +212,11 @@ pub async fn set_cas(
             expected_index,
         });
     }
-    let resp = g
-        .kv
-        .batch_put_cas(Request::new(pb::BatchPutCasRequest { items }))
-        .await
-        .map_err(|s| fail(&ctx, s))?
-        .into_inner();
+    let resp =
+        g.kv.batch_put_cas(Request::new(pb::BatchPutCasRequest { items }))
+            .await
+            .map_err(|s| fail(&ctx, s))?
+            .into_inner();
     let count = resp.new_indices.len();
     Ok(Json(BatchCasAnswer {
         message: format!("Successfully set {count} keys with CAS"),
@@ -254,12 +246,11 @@ pub async fn delete_cas(
             expected_index,
         });
     }
-    let resp = g
-        .kv
-        .batch_delete_cas(Request::new(pb::BatchDeleteCasRequest { items }))
-        .await
-        .map_err(|s| fail(&ctx, s))?
-        .into_inner();
+    let resp =
+        g.kv.batch_delete_cas(Request::new(pb::BatchDeleteCasRequest { items }))
+            .await
+            .map_err(|s| fail(&ctx, s))?
+            .into_inner();
     let count = resp.keys.len();
     Ok(Json(BatchKeysAnswer {
         message: format!("Successfully deleted {count} keys with CAS"),

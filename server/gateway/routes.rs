@@ -43,7 +43,11 @@ pub fn table() -> Vec<Route> {
         r(Method::POST, "/batch/kv/set", post(kv_batch::set)),
         r(Method::POST, "/batch/kv/delete", post(kv_batch::delete)),
         r(Method::POST, "/batch/kv/set-cas", post(kv_batch::set_cas)),
-        r(Method::POST, "/batch/kv/delete-cas", post(kv_batch::delete_cas)),
+        r(
+            Method::POST,
+            "/batch/kv/delete-cas",
+            post(kv_batch::delete_cas),
+        ),
         r(Method::GET, "/health", get(health::health)),
         r(Method::GET, "/health/live", get(health::live)),
         r(Method::GET, "/health/ready", get(health::ready)),
@@ -79,7 +83,10 @@ pub fn router(g: Gateway) -> Router {
 fn unknown(g: &Gateway, code: StatusCode, method: &Method, uri: &Uri) -> Response {
     let ctx = Ctx::new(uri.path(), g);
     let message = if code == StatusCode::NOT_FOUND {
-        format!("no route for {method} {}; see GET /openapi.json", uri.path())
+        format!(
+            "no route for {method} {}; see GET /openapi.json",
+            uri.path()
+        )
     } else {
         format!("method {method} is not allowed on {}", uri.path())
     };
@@ -104,7 +111,10 @@ mod tests {
                 missing.push(format!("{} {}", route.method, route.path));
             }
         }
-        assert!(missing.is_empty(), "routes missing from /openapi.json: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "routes missing from /openapi.json: {missing:?}"
+        );
     }
 
     #[test]

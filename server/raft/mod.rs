@@ -57,7 +57,11 @@ pub struct Member {
 
 impl fmt::Display for Member {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{} (client {})", self.name, self.raft_addr, self.client_addr)
+        write!(
+            f,
+            "{}@{} (client {})",
+            self.name, self.raft_addr, self.client_addr
+        )
     }
 }
 
@@ -67,10 +71,10 @@ impl fmt::Display for Member {
 /// any other name is hashed with 64-bit FNV-1a and the top bit set, which keeps hashed ids
 /// apart from every small numeric one.
 pub fn node_id_for_name(name: &str) -> NodeId {
-    if let Ok(n) = name.parse::<u64>() {
-        if n < (1 << 63) {
-            return n;
-        }
+    if let Ok(n) = name.parse::<u64>()
+        && n < (1 << 63)
+    {
+        return n;
     }
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in name.as_bytes() {

@@ -187,8 +187,7 @@ impl RaftNode {
     fn lease_valid(&self) -> bool {
         let m = self.raft.metrics().borrow().clone();
         m.state == ServerState::Leader
-            && m
-                .millis_since_quorum_ack
+            && m.millis_since_quorum_ack
                 .is_some_and(|ms| u128::from(ms) < self.lease.as_millis())
     }
 
