@@ -1,9 +1,10 @@
 //! State machine tests: no cluster, just the adapter, real files in a temp dir and the
 //! openraft trait methods called the way openraft calls them. This file holds the shared
 //! helpers and the apply tests; `snapshots` covers building, restoring, installing and
-//! pruning snapshot files.
+//! pruning snapshot files; `storage_suite` runs openraft's own suite with the redb log store.
 
 mod snapshots;
+mod storage_suite;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
