@@ -66,7 +66,7 @@ fn grpcurl() -> std::path::PathBuf {
     panic!("grpcurl not found: run scripts/install-test-tools.sh (make test does)");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpcurl_lists_and_describes_without_proto_files() {
     let node = TestNode::start().await;
     let addr = node.server.client_addr().to_string();
