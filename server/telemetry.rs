@@ -2,6 +2,8 @@
 //! KONSUL_RAFT_LOG_LEVEL), format text or json from KONSUL_LOG_FORMAT. RUST_LOG, when set,
 //! overrides both levels.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat};
@@ -17,6 +19,7 @@ pub fn init(config: &Config) {
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match config.log_format {
         LogFormat::Json => builder.json().try_init(),

@@ -103,6 +103,7 @@ impl RaftNode {
         )
         .await?;
         let view = state_machine.view();
+        check_no_gap(&mut log_store, &view).await?;
 
         let name = config.node_id().to_owned();
         let id = node_id_for_name(&name);
@@ -255,6 +256,28 @@ impl RaftNode {
             _ => Error::NoLeader,
         }
     }
+}
+
+/// Refuses to start when the log was purged past what the state machine holds: that happens
+/// only if the newest snapshot was lost or corrupt and an older one was restored, and
+/// replaying would then skip the purged entries and silently lose acknowledged writes.
+async fn check_no_gap(log_store: &mut LogStore, view: &StoreView) -> Result<()> {
+    let state = log_store
+        .get_log_state()
+        .await
+        .map_err(|e| Error::Storage(e.to_string()))?;
+    let purged = state.last_purged_log_id.map(|l| l.index);
+    let applied = view.applied_log_id().map(|l| l.index);
+    if purged > applied {
+        return Err(Error::Storage(format!(
+            "the Raft log is purged up to index {} but the newest usable snapshot only covers {}; \
+             entries in between are gone. Restore the missing snapshot into the snapshots \
+             directory, or rejoin this node to its cluster with an empty data dir",
+            purged.unwrap_or(0),
+            applied.map_or("nothing".to_owned(), |a| a.to_string()),
+        )));
+    }
+    Ok(())
 }
 
 /// Follows Raft metrics and publishes readiness: leader known and the state machine caught up

@@ -144,6 +144,11 @@ impl StoreView {
         read_lock(&self.applied).last_applied.map_or(0, |l| l.index)
     }
 
+    /// Id of the last applied log entry, `None` when nothing is applied yet.
+    pub fn applied_log_id(&self) -> Option<LogId<NodeId>> {
+        read_lock(&self.applied).last_applied
+    }
+
     /// The membership as of the last applied entry, for cluster status calls.
     pub fn membership(&self) -> StoredMembership<NodeId, Member> {
         read_lock(&self.applied).last_membership.clone()

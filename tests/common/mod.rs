@@ -40,8 +40,18 @@ where
 
 /// A configuration for a test node whose data lives in `dir`.
 pub fn test_config(dir: &Path) -> Config {
+    test_config_with(dir, &[])
+}
+
+/// Like [`test_config`], with extra `KONSUL_*` variables that win over the test defaults.
+pub fn test_config_with(dir: &Path, extra: &[(&str, &str)]) -> Config {
     let dir = dir.to_string_lossy().to_string();
+    let extra: Vec<(String, String)> =
+        extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let env = move |k: &str| match k {
+        _ if extra.iter().any(|(name, _)| name == k) => {
+            extra.iter().find(|(name, _)| name == k).map(|(_, v)| v.clone())
+        }
         "KONSUL_DATA_DIR" => Some(dir.clone()),
         "KONSUL_PORT" => Some("0".into()),
         "KONSUL_RAFT_BIND_ADDR" => Some("127.0.0.1:0".into()),
@@ -85,21 +95,23 @@ impl TestNode {
 
 /// Starts a node whose data is in `dir` and waits until it is ready.
 pub async fn start_in(dir: &Path) -> RunningServer {
-    let config = test_config(dir);
+    start_with(test_config(dir)).await.expect("server starts")
+}
+
+/// Starts a node with `config` on fresh loopback ports and waits until it is ready.
+pub async fn start_with(config: Config) -> konsul::Result<RunningServer> {
     let listeners = Listeners {
         client: TcpListener::bind("127.0.0.1:0").await.unwrap(),
         raft: TcpListener::bind("127.0.0.1:0").await.unwrap(),
     };
-    let server = Server::start(config, Deps::production(), listeners)
-        .await
-        .expect("server starts");
+    let server = Server::start(config, Deps::production(), listeners).await?;
     let node = server.node().clone();
     wait_until("node ready", || {
         let ready = node.is_ready();
         async move { ready.then_some(()) }
     })
     .await;
-    server
+    Ok(server)
 }
 
 /// A `konsul` process started from the built binary.
