@@ -14,7 +14,9 @@ const ENV: &[(&str, &str)] = &[
 ];
 
 async fn write_keys(addr: std::net::SocketAddr, n: usize) {
-    let mut kv = KvServiceClient::connect(format!("http://{addr}")).await.unwrap();
+    let mut kv = KvServiceClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
     for i in 0..n {
         kv.put(pb::PutRequest {
             key: format!("r/{i:04}"),

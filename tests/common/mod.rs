@@ -46,12 +46,15 @@ pub fn test_config(dir: &Path) -> Config {
 /// Like [`test_config`], with extra `KONSUL_*` variables that win over the test defaults.
 pub fn test_config_with(dir: &Path, extra: &[(&str, &str)]) -> Config {
     let dir = dir.to_string_lossy().to_string();
-    let extra: Vec<(String, String)> =
-        extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let extra: Vec<(String, String)> = extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let env = move |k: &str| match k {
-        _ if extra.iter().any(|(name, _)| name == k) => {
-            extra.iter().find(|(name, _)| name == k).map(|(_, v)| v.clone())
-        }
+        _ if extra.iter().any(|(name, _)| name == k) => extra
+            .iter()
+            .find(|(name, _)| name == k)
+            .map(|(_, v)| v.clone()),
         "KONSUL_DATA_DIR" => Some(dir.clone()),
         "KONSUL_PORT" => Some("0".into()),
         "KONSUL_RAFT_BIND_ADDR" => Some("127.0.0.1:0".into()),
