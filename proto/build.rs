@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "konsul/v1/common.proto",
         "konsul/v1/kv.proto",
+        "konsul/v1/cluster.proto",
         "konsul/raft/v1/command.proto",
         "konsul/raft/v1/raft.proto",
     ];
