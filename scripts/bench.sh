@@ -256,7 +256,7 @@ show() { if [ -n "$1" ]; then echo "$1"; else echo "not run"; fi; }
 {
     echo "Run $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo);" \
         "konsul $(git rev-parse --short HEAD 2>/dev/null || echo unknown)," \
-        "$("$ETCD_BIN" --version 2>/dev/null | head -n 1 || echo 'etcd unknown');" \
+        "$("$ETCD_BIN" --version 2>/dev/null | awk 'NR == 1')," \
         "load average $LOAD_BEFORE before, $(cut -d' ' -f1-3 /proc/loadavg) after."
     echo "Values $VALUE_SIZE B, $KEY_SPACE keys, $DURATION measured after $WARMUP warmup," \
         "up to $CONNECTIONS connections, strong reads, default fsync durability, single node each."
