@@ -165,7 +165,9 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         bail!("etcd has no lease-based reads: use --consistency strong or stale");
     }
     if args.op != Op::Put && !args.prefill {
-        eprintln!("konsul-bench: note: reads without --prefill will mostly miss");
+        eprintln!(
+            "konsul-bench: note: no --prefill: reads of keys not written before count as misses"
+        );
     }
     let endpoints = if args.endpoints.is_empty() {
         vec![match args.target {
