@@ -90,12 +90,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A port nothing listens on right now. Another process could take it before the server binds;
-# the server then fails to start and the wait below reports it.
+# free_port [EXCEPT]: a port nothing listens on right now, other than EXCEPT. Another process
+# could take it before the server binds; the server then fails to start and the wait below
+# reports it.
 free_port() {
     local port
     for _ in $(seq 1 100); do
         port=$((20000 + RANDOM % 40000))
+        [ "$port" != "${1:-}" ] || continue
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "$port"
             return 0
@@ -139,8 +141,7 @@ wait_writable() {
 start_etcd() {
     local client_port peer_port dir=$WORK/etcd
     client_port=$(free_port)
-    peer_port=$(free_port)
-    while [ "$peer_port" = "$client_port" ]; do peer_port=$(free_port); done
+    peer_port=$(free_port "$client_port")
     mkdir -p "$dir"
     # Defaults otherwise: every commit is fsynced before it is acknowledged.
     "$ETCD_BIN" --name bench --data-dir "$dir/data" \
@@ -160,8 +161,7 @@ start_etcd() {
 start_konsul() {
     local port raft_port dir=$WORK/konsul
     port=$(free_port)
-    raft_port=$(free_port)
-    while [ "$raft_port" = "$port" ]; do raft_port=$(free_port); done
+    raft_port=$(free_port "$port")
     mkdir -p "$dir"
     # A single-node cluster that bootstraps itself. Durability is the server's default: an
     # append is acknowledged only after fsync (DESIGN.md §3).
