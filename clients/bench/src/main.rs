@@ -204,21 +204,10 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     };
     let channels = target::connect(&endpoints, args.connections as usize, opts).await?;
     let setup = Setup {
-        target: match args.target {
-            TargetKind::Konsul => "konsul",
-            TargetKind::Etcd => "etcd",
-        },
-        op: match args.op {
-            Op::Put => "put",
-            Op::Get => "get",
-            Op::Mixed => "mixed",
-        },
+        target: flag_value(args.target),
+        op: flag_value(args.op),
         read_ratio: (args.op == Op::Mixed).then_some(args.read_ratio),
-        consistency: match args.consistency {
-            ReadConsistency::Stale => "stale",
-            ReadConsistency::Leader => "leader",
-            ReadConsistency::Strong => "strong",
-        },
+        consistency: flag_value(args.consistency),
         endpoints,
         clients: args.clients as usize,
         connections: args.connections as usize,
@@ -261,6 +250,13 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The spelling of `value` on the command line, so that reports use the flags' own words.
+fn flag_value(value: impl ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .map_or_else(String::new, |v| v.get_name().to_string())
 }
 
 /// Builds `clients` targets, client i on channel i mod M.

@@ -14,13 +14,13 @@ use crate::closed_loop::{ErrorTally, Tally};
 #[derive(Debug, Clone, Serialize)]
 pub struct Setup {
     /// `konsul` or `etcd`.
-    pub target: &'static str,
+    pub target: String,
     /// `put`, `get` or `mixed`.
-    pub op: &'static str,
+    pub op: String,
     /// Fraction of reads, for `mixed` only.
     pub read_ratio: Option<f64>,
     /// Read consistency asked for.
-    pub consistency: &'static str,
+    pub consistency: String,
     /// Addresses the connections were spread over.
     pub endpoints: Vec<String>,
     /// Simulated clients, each with one request in flight.
