@@ -31,3 +31,4 @@ pub mod server;
 pub mod telemetry;
 
 pub use server::{Listeners, RunningServer, Server};
+pub mod forward;

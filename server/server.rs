@@ -19,7 +19,7 @@ use konsul_proto::v1::kv_service_server::KvServiceServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tower::{Service, ServiceExt};
+use tower::{Layer, Service, ServiceExt};
 
 use crate::api::health::follow_readiness;
 use crate::api::kv::KvApi;
@@ -27,9 +27,14 @@ use crate::api::validate::Limits;
 use crate::config::Config;
 use crate::deps::Deps;
 use crate::error::{Error, Result};
+use crate::forward::ForwardLayer;
 use crate::gateway::{self, Gateway};
 use crate::raft::node::RaftNode;
 use crate::raft::service::RaftPeerService;
+
+/// Room above the request limit for a forwarded request's framing (gRPC message headers,
+/// JSON around a maximal value), so the handler, not the forwarder, reports the limit.
+const FORWARD_BODY_SLACK: usize = 64 * 1024;
 
 /// Server version reported by /health and the startup line.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -115,7 +120,12 @@ impl Server {
             started: tokio::time::Instant::now(),
             version: Arc::from(VERSION),
         });
-        let app = Router::new().fallback_service(Multiplex { grpc, rest });
+        // Leader forwarding wraps both protocols: one layer, no per-handler leader logic.
+        let forward = ForwardLayer::new(
+            config.forward_to_leader,
+            limits.max_request_bytes.saturating_add(FORWARD_BODY_SLACK),
+        );
+        let app = Router::new().fallback_service(forward.layer(Multiplex { grpc, rest }));
         let client_listener = listeners.client.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });

@@ -109,6 +109,7 @@ impl IntoResponse for HttpError {
                     location.push('?');
                     location.push_str(q);
                 }
+                let leader_header = HeaderValue::from_str(&client_addr);
                 let body = ShortError {
                     error: "not leader".into(),
                     message:
@@ -121,6 +122,9 @@ impl IntoResponse for HttpError {
                 let mut resp = (StatusCode::TEMPORARY_REDIRECT, Json(body)).into_response();
                 if let Ok(v) = HeaderValue::from_str(&location) {
                     resp.headers_mut().insert(header::LOCATION, v);
+                }
+                if let Ok(v) = leader_header {
+                    resp.headers_mut().insert(LEADER_ADDR_KEY, v);
                 }
                 return resp;
             }
