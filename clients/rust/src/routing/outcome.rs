@@ -41,10 +41,11 @@ pub(crate) enum Outcome {
 /// Classifies a failed attempt.
 pub(crate) fn classify(status: &Status) -> Outcome {
     if let Some(source) = status.source() {
+        let what = describe(status.message(), source);
         return if chain_has_connect_error(source) {
-            Outcome::NotSent(status.message().to_owned())
+            Outcome::NotSent(what)
         } else {
-            Outcome::MaybeSent(status.message().to_owned())
+            Outcome::MaybeSent(what)
         };
     }
     if status.code() != Code::Unavailable {
@@ -63,6 +64,22 @@ pub(crate) fn classify(status: &Status) -> Outcome {
 fn leader_addr(md: &MetadataMap) -> Option<String> {
     let addr = md.get(LEADER_ADDR_KEY)?.to_str().ok()?.trim();
     (!addr.is_empty()).then(|| addr.to_owned())
+}
+
+/// The status message followed by every cause in the chain that adds something, so that
+/// "transport error" becomes "transport error: connection reset by peer".
+fn describe(message: &str, source: &(dyn StdError + 'static)) -> String {
+    let mut text = message.to_owned();
+    let mut next = Some(source);
+    while let Some(err) = next {
+        let cause = err.to_string();
+        if !cause.is_empty() && !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+        next = err.source();
+    }
+    text
 }
 
 fn chain_has_connect_error(mut err: &(dyn StdError + 'static)) -> bool {
@@ -132,7 +149,10 @@ mod tests {
 
         let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
         let s = Status::from_error(Box::new(reset));
-        assert!(matches!(classify(&s), Outcome::MaybeSent(_)), "{s:?}");
+        match classify(&s) {
+            Outcome::MaybeSent(m) => assert!(m.contains("reset"), "{m}"),
+            other => panic!("{other:?}"),
+        }
 
         let s = Status::from_error(Box::new(tonic::TimeoutExpired(())));
         assert!(matches!(classify(&s), Outcome::MaybeSent(_)), "{s:?}");
