@@ -183,6 +183,19 @@ mod tests {
         assert!(Client::connect(["https://x:1"]).await.is_err());
     }
 
+    fn assert_send<T: Send>(_: &T) {}
+    fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+
+    #[tokio::test]
+    async fn clients_and_their_calls_can_cross_tasks() {
+        assert_send_sync::<Client>();
+        let c = Client::connect(["127.0.0.1:1"]).await.unwrap();
+        assert_send(&c.put("k", "v"));
+        assert_send(&c.get("k"));
+        assert_send(&c.batch_put([("k", "v")]));
+        assert_send(&c.status());
+    }
+
     #[test]
     fn builder_keeps_bounds_sane() {
         let b = ClientBuilder::new(["a:1"])

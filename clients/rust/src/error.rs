@@ -30,16 +30,18 @@ pub enum Error {
     /// names the field and the limit.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
-    /// No leader was elected within the retry budget. Nothing was written.
-    #[error("no leader elected after retrying")]
+    /// No leader could be reached within the retry budget: an election did not finish, or
+    /// redirects did not settle on a node that serves. Nothing was written.
+    #[error("no leader reachable after retrying")]
     NoLeader,
     /// The cluster answered but could not serve the read (for example a leader that cannot
     /// reach a quorum), even after retrying on other endpoints.
     #[error("unavailable: {0}")]
     Unavailable(String),
     /// A write was sent but its outcome is unknown: the connection broke, the request timed
-    /// out or the server failed after accepting it. It may or may not have been applied;
-    /// read the key (or use a CAS) before retrying.
+    /// out, or the server gave up on it (deadline, cancellation, Raft stopped) after
+    /// accepting it. It may or may not have been applied: read the key (or use a CAS)
+    /// before retrying.
     #[error("write outcome unknown at {endpoint}: {message}")]
     Indeterminate {
         /// The address the write was sent to.
@@ -47,9 +49,10 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
-    /// No endpoint could be reached within the retry budget (connection refused, timed out
-    /// or broken before an answer). For reads only; a write reports [`Error::Indeterminate`]
-    /// once it may have been sent.
+    /// No endpoint could be reached within the retry budget. For a write this means the
+    /// request was never delivered (connection refused or not established in time); a write
+    /// that may have been delivered reports [`Error::Indeterminate`] instead. For a read it
+    /// also covers connections that broke before an answer.
     #[error("transport error at {endpoint}: {message}")]
     Transport {
         /// The last address tried.

@@ -34,6 +34,9 @@ pub(crate) enum Outcome {
     MaybeSent(String),
     /// A server answered UNAVAILABLE for another reason (quorum lost, Raft stopped).
     Unavailable(String),
+    /// The server gave up on the call midway (its deadline passed, it was cancelled, or it
+    /// failed without saying why): a write may or may not have been applied.
+    Interrupted,
     /// A definite answer for the caller.
     Final,
 }
@@ -48,8 +51,12 @@ pub(crate) fn classify(status: &Status) -> Outcome {
             Outcome::MaybeSent(what)
         };
     }
-    if status.code() != Code::Unavailable {
-        return Outcome::Final;
+    match status.code() {
+        Code::Unavailable => {}
+        Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
+            return Outcome::Interrupted;
+        }
+        _ => return Outcome::Final,
     }
     if let Some(addr) = leader_addr(status.metadata()) {
         return Outcome::Redirect(addr);

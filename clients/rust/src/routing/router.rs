@@ -215,7 +215,13 @@ impl Router {
                     error: Error::Unavailable(message),
                 }
             }
-            Outcome::Final => return Err(Error::from_status(status)),
+            Outcome::Interrupted if route.writes => {
+                return Err(Error::Indeterminate {
+                    endpoint: uri.to_owned(),
+                    message: format!("{}: {}", status.code(), status.message()),
+                });
+            }
+            Outcome::Interrupted | Outcome::Final => return Err(Error::from_status(status)),
         };
         Ok(next)
     }
@@ -337,5 +343,15 @@ mod tests {
             .err()
             .unwrap();
         assert!(matches!(e, Error::CasConflict { .. }));
+    }
+
+    #[test]
+    fn a_write_the_server_gave_up_on_is_indeterminate() {
+        let r = router(&["a:1"]);
+        let late = || Status::deadline_exceeded("deadline passed");
+        let write = r.after_failure(Route::LEADER_WRITE, "http://a:1", late());
+        assert!(matches!(write, Err(Error::Indeterminate { .. })));
+        let read = r.after_failure(Route::LEADER_READ, "http://a:1", late());
+        assert!(matches!(read, Err(Error::Status(s)) if s.code() == tonic::Code::DeadlineExceeded));
     }
 }
