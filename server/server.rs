@@ -15,12 +15,14 @@ use axum::body::Body;
 use axum::serve::ListenerExt;
 use futures::future::BoxFuture;
 use http::Request;
+use konsul_proto::v1::cluster_service_server::ClusterServiceServer;
 use konsul_proto::v1::kv_service_server::KvServiceServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tower::{Layer, Service, ServiceExt};
 
+use crate::api::cluster::ClusterApi;
 use crate::api::health::follow_readiness;
 use crate::api::kv::KvApi;
 use crate::api::validate::Limits;
@@ -93,6 +95,7 @@ impl Server {
 
         // Client port: gRPC + REST.
         let kv = KvApi::new(node.clone(), limits);
+        let cluster = ClusterApi::new(node.clone());
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         follow_readiness(&node, health_reporter);
         let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -108,12 +111,14 @@ impl Server {
         let grpc = tonic::service::Routes::new(
             KvServiceServer::new(kv.clone()).max_decoding_message_size(limits.max_request_bytes),
         )
+        .add_service(ClusterServiceServer::new(cluster.clone()))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .into_axum_router();
         let rest = gateway::routes::router(Gateway {
             kv,
+            cluster,
             node: node.clone(),
             deps: deps.clone(),
             limits,
