@@ -259,6 +259,8 @@ impl Client {
             node_id: node_id.into(),
             address: raft_addr.into(),
             client_address: client_addr.into(),
+            // 0: the server's default catch-up deadline.
+            catch_up_timeout_ms: 0,
         };
         let r = self
             .router
