@@ -30,6 +30,10 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(config: Config) -> konsul::Result<()> {
+    // Register the signal handlers before anyone can learn we are up (the startup line,
+    // readiness): a signal that arrived in between would otherwise kill the process with
+    // the default action instead of a clean shutdown.
+    let shutdown = shutdown_signal()?;
     let listeners = Listeners::bind(&config).await?;
     let mut server = Server::start(config, Deps::production(), listeners).await?;
     println!(
@@ -40,24 +44,34 @@ async fn run(config: Config) -> konsul::Result<()> {
     );
     tokio::select! {
         res = server.wait() => return res,
-        _ = shutdown_signal() => {}
+        _ = shutdown => {}
     }
     tracing::info!("shutting down: draining calls in flight, then stopping raft");
     server.shutdown().await
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+/// Registers SIGTERM and SIGINT now and returns a future that resolves on either.
+#[cfg(unix)]
+fn shutdown_signal() -> konsul::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let handler = |kind: SignalKind, name: &str| {
+        signal(kind)
+            .map_err(|e| konsul::Error::Internal(format!("installing the {name} handler: {e}")))
+    };
+    let mut term = handler(SignalKind::terminate(), "SIGTERM")?;
+    let mut int = handler(SignalKind::interrupt(), "SIGINT")?;
+    Ok(async move {
         tokio::select! {
-            _ = ctrl_c => {}
             _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    })
+}
+
+/// Resolves on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> konsul::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

@@ -8,10 +8,16 @@
 //! Two tables: [`LOG`] maps the log index to the protobuf-encoded [`pb::Entry`] (through
 //! [`codec`], the format peers exchange too), and [`META`] holds the vote, the committed log id
 //! and the last purged log id. Every redb call runs on [`Deps::blocking`], never on the async
-//! runtime; every mutation is one write transaction committed with redb's default
-//! `Durability::Immediate`, so it is on disk before the call returns. An append batch is one
-//! transaction however many entries it carries, and openraft hears `log_io_completed` only
-//! after that commit.
+//! runtime.
+//!
+//! Writes go through one writer task (`writer.rs`) that commits everything queued since its
+//! last commit in a single transaction with redb's default `Durability::Immediate` (fsync):
+//! group commit. `append` queues its entries, makes them readable at once through an
+//! in-memory pending map, and returns; openraft hears `log_io_completed` only after the
+//! transaction that holds them is on disk. The vote, truncate and purge wait for their
+//! transaction; the committed log id is only a restart hint (a node that lost it re-learns
+//! commitment from the log), so `save_committed` does not wait and becomes durable with the
+//! next transaction.
 //!
 //! [`pb::Entry`]: konsul_proto::raft::v1::Entry
 
@@ -19,10 +25,13 @@
 // type so that `?` needs no conversion. Boxing it would only move the cost.
 #![allow(clippy::result_large_err)]
 
+mod writer;
+
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use konsul_proto::raft::v1 as pb;
 use openraft::storage::{LogFlushed, RaftLogStorage};
@@ -30,6 +39,7 @@ use openraft::{AnyError, Entry, LogId, LogState, RaftLogReader, StorageError, St
 use openraft::{OptionalSend, Vote};
 use prost::Message;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{NodeId, TypeConfig, codec};
 use crate::deps::{BlockingExecutor, Deps};
@@ -57,8 +67,18 @@ pub struct LogStore {
 }
 
 struct Inner {
-    db: redb::Database,
+    db: Arc<redb::Database>,
     blocking: BlockingExecutor,
+    /// The queue of the single writer task.
+    writes: mpsc::UnboundedSender<writer::Write>,
+    /// Entries appended but not yet durable in redb, by index: readable at once, as
+    /// openraft requires of `append`.
+    pending: Arc<Mutex<BTreeMap<u64, Entry<TypeConfig>>>>,
+    /// The last committed log id handed to `save_committed`, so reads see it before the
+    /// writer has stored it.
+    committed: Mutex<Option<Option<LogId<NodeId>>>>,
+    /// Turns `true` when the writer has stopped and released the database.
+    closed: tokio::sync::watch::Receiver<bool>,
 }
 
 impl LogStore {
@@ -78,12 +98,60 @@ impl LogStore {
             })
             .await
             .map_err(|e| crate::Error::Storage(format!("opening the raft log: {e}")))?;
+        let db = Arc::new(db);
+        let pending: Arc<Mutex<BTreeMap<u64, Entry<TypeConfig>>>> = Arc::default();
+        let on_durable = {
+            let pending = pending.clone();
+            Box::new(move |ids: &[LogId<NodeId>]| {
+                let mut pending = lock(&pending);
+                for id in ids {
+                    if pending.get(&id.index).is_some_and(|e| e.log_id == *id) {
+                        pending.remove(&id.index);
+                    }
+                }
+            })
+        };
+        let (writes, closed) = writer::spawn(Arc::downgrade(&db), deps.blocking, on_durable);
         Ok(LogStore {
             inner: Arc::new(Inner {
                 db,
                 blocking: deps.blocking,
+                writes,
+                pending,
+                committed: Mutex::new(None),
+                closed,
             }),
         })
+    }
+
+    /// Turns `true` once every handle of this log is dropped and its writer has finished,
+    /// i.e. once the database file is closed and may be opened again (an in-process restart).
+    pub fn closed(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.inner.closed.clone()
+    }
+
+    /// Queues `write` and waits until its transaction is durable.
+    async fn write_and_wait(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<(), String>>) -> writer::Write,
+        kind: IoKind,
+    ) -> StoreResult<()> {
+        let (tx, rx) = oneshot::channel();
+        let closed = || kind(AnyError::error("the raft log writer stopped")).into();
+        self.inner.writes.send(make(tx)).map_err(|_| closed())?;
+        match rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(kind(AnyError::error(e)).into()),
+            Err(_) => Err(closed()),
+        }
+    }
+
+    /// Pending (not yet durable) entries with index in `range`, oldest first.
+    fn pending_in(&self, range: (Bound<u64>, Bound<u64>)) -> Vec<Entry<TypeConfig>> {
+        lock(&self.inner.pending)
+            .range(range)
+            .map(|(_, e)| e.clone())
+            .collect()
     }
 
     /// Runs `f` against the database on the blocking executor.
@@ -116,25 +184,21 @@ impl LogStore {
         .await
     }
 
-    /// Writes (or, with `None`, removes) one meta key in its own durable transaction.
+    /// Writes (or, with `None`, removes) one meta key and waits until it is durable.
     async fn write_meta(
         &self,
         key: &'static str,
         value: Option<Vec<u8>>,
         kind: IoKind,
     ) -> StoreResult<()> {
-        self.run(move |db| {
-            let txn = db.begin_write().io(kind)?;
-            {
-                let mut meta = txn.open_table(META).io(kind)?;
-                match &value {
-                    Some(v) => meta.insert(key, v.as_slice()).map(drop),
-                    None => meta.remove(key).map(drop),
-                }
-                .io(kind)?;
-            }
-            txn.commit().io(kind)
-        })
+        self.write_and_wait(
+            |done| writer::Write::Meta {
+                key,
+                value,
+                done: Some(done),
+            },
+            kind,
+        )
         .await
     }
 }
@@ -144,12 +208,12 @@ fn decode_log_id(bytes: &[u8]) -> Result<LogId<NodeId>, codec::CodecError> {
 }
 
 /// Reads entries with index in `range`, stopping after `max_bytes` of encoded entries (but
-/// never before the first).
+/// never before the first). The flag says whether the byte budget cut the read short.
 fn read_entries(
     db: &redb::Database,
     range: (Bound<u64>, Bound<u64>),
     max_bytes: usize,
-) -> StoreResult<Vec<Entry<TypeConfig>>> {
+) -> StoreResult<(Vec<Entry<TypeConfig>>, bool)> {
     let txn = db.begin_read().io(StorageIOError::read_logs)?;
     let log = txn.open_table(LOG).io(StorageIOError::read_logs)?;
     let mut entries = Vec::new();
@@ -158,12 +222,42 @@ fn read_entries(
         let (_, value) = item.io(StorageIOError::read_logs)?;
         let value = value.value();
         if !entries.is_empty() && bytes + value.len() > max_bytes {
-            break;
+            return Ok((entries, true));
         }
         bytes += value.len();
         entries.push(codec::entry_from_bytes(value).io(StorageIOError::read_logs)?);
     }
-    Ok(entries)
+    Ok((entries, false))
+}
+
+/// Locks a mutex, ignoring poisoning: the data behind these locks stays consistent even if a
+/// holder panicked (every critical section is a single map operation).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl LogStore {
+    /// Entries in `range` from redb plus the pending ones. The pending map is read FIRST: an
+    /// entry that leaves it in between has been committed, so the redb read sees it.
+    async fn read_range(
+        &self,
+        range: (Bound<u64>, Bound<u64>),
+        max_bytes: usize,
+    ) -> StoreResult<Vec<Entry<TypeConfig>>> {
+        let pending = self.pending_in(range);
+        let (durable, cut) = self
+            .run(move |db| read_entries(db, range, max_bytes))
+            .await?;
+        if cut || pending.is_empty() {
+            return Ok(durable);
+        }
+        let mut all: BTreeMap<u64, Entry<TypeConfig>> =
+            durable.into_iter().map(|e| (e.log_id.index, e)).collect();
+        for e in pending {
+            all.insert(e.log_id.index, e);
+        }
+        Ok(all.into_values().collect())
+    }
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
@@ -172,8 +266,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
         range: RB,
     ) -> StoreResult<Vec<Entry<TypeConfig>>> {
         let range = (range.start_bound().cloned(), range.end_bound().cloned());
-        self.run(move |db| read_entries(db, range, usize::MAX))
-            .await
+        self.read_range(range, usize::MAX).await
     }
 
     async fn limited_get_log_entries(
@@ -182,8 +275,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
         end: u64,
     ) -> StoreResult<Vec<Entry<TypeConfig>>> {
         let range = (Bound::Included(start), Bound::Excluded(end));
-        self.run(move |db| read_entries(db, range, REPLICATION_BATCH_BYTES))
-            .await
+        self.read_range(range, REPLICATION_BATCH_BYTES).await
     }
 }
 
@@ -191,31 +283,37 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = LogStore;
 
     async fn get_log_state(&mut self) -> StoreResult<LogState<TypeConfig>> {
-        self.run(|db| {
-            let txn = db.begin_read().io(StorageIOError::read_logs)?;
-            let meta = txn.open_table(META).io(StorageIOError::read_logs)?;
-            let purged = meta.get(PURGED_KEY).io(StorageIOError::read_logs)?;
-            let last_purged_log_id = purged
-                .map(|v| decode_log_id(v.value()))
-                .transpose()
-                .io(StorageIOError::read_logs)?;
-            let log = txn.open_table(LOG).io(StorageIOError::read_logs)?;
-            let last = log.last().io(StorageIOError::read_logs)?;
-            let last_log_id = match last {
-                Some((_, v)) => Some(
-                    codec::entry_from_bytes(v.value())
-                        .io(StorageIOError::read_logs)?
-                        .log_id,
-                ),
-                // Everything was purged (or nothing written): the log ends where it was cut.
-                None => last_purged_log_id,
-            };
-            Ok(LogState {
-                last_purged_log_id,
-                last_log_id,
+        let pending_last = lock(&self.inner.pending)
+            .last_key_value()
+            .map(|(_, e)| e.log_id);
+        let mut state = self
+            .run(|db| -> StoreResult<LogState<TypeConfig>> {
+                let txn = db.begin_read().io(StorageIOError::read_logs)?;
+                let meta = txn.open_table(META).io(StorageIOError::read_logs)?;
+                let purged = meta.get(PURGED_KEY).io(StorageIOError::read_logs)?;
+                let last_purged_log_id = purged
+                    .map(|v| decode_log_id(v.value()))
+                    .transpose()
+                    .io(StorageIOError::read_logs)?;
+                let log = txn.open_table(LOG).io(StorageIOError::read_logs)?;
+                let last = log.last().io(StorageIOError::read_logs)?;
+                let last_log_id = match last {
+                    Some((_, v)) => Some(
+                        codec::entry_from_bytes(v.value())
+                            .io(StorageIOError::read_logs)?
+                            .log_id,
+                    ),
+                    // Everything was purged (or nothing written): the log ends where it was cut.
+                    None => last_purged_log_id,
+                };
+                Ok(LogState {
+                    last_purged_log_id,
+                    last_log_id,
+                })
             })
-        })
-        .await
+            .await?;
+        state.last_log_id = state.last_log_id.max(pending_last);
+        Ok(state)
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -235,12 +333,24 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> StoreResult<()> {
-        let bytes = committed.map(|c| codec::encode_log_id(&c).encode_to_vec());
-        self.write_meta(COMMITTED_KEY, bytes, StorageIOError::write)
-            .await
+        // A restart hint only: queued without waiting, durable with the next transaction.
+        *lock(&self.inner.committed) = Some(committed);
+        let value = committed.map(|c| codec::encode_log_id(&c).encode_to_vec());
+        self.inner
+            .writes
+            .send(writer::Write::Meta {
+                key: COMMITTED_KEY,
+                value,
+                done: None,
+            })
+            .map_err(|_| StorageIOError::write(AnyError::error("the raft log writer stopped")))?;
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> StoreResult<Option<LogId<NodeId>>> {
+        if let Some(committed) = *lock(&self.inner.committed) {
+            return Ok(committed);
+        }
         self.read_meta(COMMITTED_KEY, decode_log_id, StorageIOError::read)
             .await
     }
@@ -255,60 +365,59 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             callback.log_io_completed(Ok(()));
             return Ok(());
         }
-        let result = self
-            .run(move |db| {
-                // One transaction for the whole batch: one fsync, however many entries.
-                let txn = db.begin_write().io(StorageIOError::write_logs)?;
-                {
-                    let mut log = txn.open_table(LOG).io(StorageIOError::write_logs)?;
-                    for entry in entries {
-                        let index = entry.log_id.index;
-                        let bytes = codec::entry_to_bytes(entry);
-                        log.insert(index, bytes.as_slice())
-                            .io(StorageIOError::write_logs)?;
-                    }
-                }
-                txn.commit().io(StorageIOError::write_logs)
-            })
-            .await;
-        // The commit above has returned, so the batch is on disk (or failed) by now.
-        match &result {
-            Ok(()) => callback.log_io_completed(Ok(())),
-            Err(e) => callback.log_io_completed(Err(std::io::Error::other(e.to_string()))),
+        let ids: Vec<LogId<NodeId>> = entries.iter().map(|e| e.log_id).collect();
+        let encoded: Vec<(u64, Vec<u8>)> = entries
+            .iter()
+            .map(|e| (e.log_id.index, codec::entry_to_bytes(e.clone())))
+            .collect();
+        {
+            // Readable from now on, before it is durable (openraft's contract for append).
+            let mut pending = lock(&self.inner.pending);
+            for e in entries {
+                pending.insert(e.log_id.index, e);
+            }
         }
-        result
+        // The writer calls log_io_completed once the transaction holding these is on disk.
+        self.inner
+            .writes
+            .send(writer::Write::Append {
+                entries: encoded,
+                ids,
+                callback,
+            })
+            .map_err(|_| {
+                StorageIOError::write_logs(AnyError::error("the raft log writer stopped")).into()
+            })
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> StoreResult<()> {
-        self.run(move |db| {
-            let txn = db.begin_write().io(StorageIOError::write_logs)?;
-            {
-                let mut log = txn.open_table(LOG).io(StorageIOError::write_logs)?;
-                log.retain_in(log_id.index.., |_, _| false)
-                    .io(StorageIOError::write_logs)?;
-            }
-            txn.commit().io(StorageIOError::write_logs)
-        })
-        .await
+        let from = log_id.index;
+        self.write_and_wait(
+            |done| writer::Write::Truncate { from, done },
+            StorageIOError::write_logs,
+        )
+        .await?;
+        lock(&self.inner.pending).retain(|i, _| *i < from);
+        Ok(())
     }
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> StoreResult<()> {
+        // The new purge point and the removal commit together: a crash leaves either the
+        // old state or the new one, never entries below a recorded purge point missing.
         let purged = codec::encode_log_id(&log_id).encode_to_vec();
-        self.run(move |db| {
-            // The new purge point and the removal commit together: a crash leaves either the
-            // old state or the new one, never entries below a recorded purge point missing.
-            let txn = db.begin_write().io(StorageIOError::write_logs)?;
-            {
-                let mut meta = txn.open_table(META).io(StorageIOError::write_logs)?;
-                meta.insert(PURGED_KEY, purged.as_slice())
-                    .io(StorageIOError::write_logs)?;
-                let mut log = txn.open_table(LOG).io(StorageIOError::write_logs)?;
-                log.retain_in(..=log_id.index, |_, _| false)
-                    .io(StorageIOError::write_logs)?;
-            }
-            txn.commit().io(StorageIOError::write_logs)
-        })
-        .await
+        let upto = log_id.index;
+        self.write_and_wait(
+            |done| writer::Write::Purge {
+                upto,
+                purged,
+                purged_key: PURGED_KEY,
+                done,
+            },
+            StorageIOError::write_logs,
+        )
+        .await?;
+        lock(&self.inner.pending).retain(|i, _| *i > upto);
+        Ok(())
     }
 }
 

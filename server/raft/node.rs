@@ -26,6 +26,9 @@ use crate::raft::state_machine::{StateMachine, StoreView};
 use crate::raft::{Member, NodeId, TypeConfig, node_id_for_name};
 use crate::store::{Command, Response};
 
+/// How long shutdown waits for the Raft log to be flushed and closed.
+const LOG_CLOSE_WAIT: Duration = Duration::from_secs(5);
+
 /// How fresh a read must be; mirrors `konsul.v1.Consistency`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ReadConsistency {
@@ -69,6 +72,8 @@ pub struct RaftNode {
     me: Member,
     lease: Duration,
     ready: watch::Receiver<bool>,
+    /// Turns `true` once the Raft log file is closed after shutdown.
+    log_closed: watch::Receiver<bool>,
     /// Cluster mode (`raft.enabled`): join and leave are refused without it.
     pub(crate) clustered: bool,
     /// Held for the whole of a membership change, so changes never overlap.
@@ -98,6 +103,7 @@ impl RaftNode {
             .map_err(|e| Error::Storage(format!("creating {}: {e}", dir.display())))?;
 
         let mut log_store = LogStore::open(&dir.join("raft-log.redb"), deps).await?;
+        let log_closed = log_store.closed();
         let committed_at_start = log_store
             .read_committed()
             .await
@@ -154,6 +160,7 @@ impl RaftNode {
             me,
             lease: raft_cfg.leader_lease_timeout,
             ready,
+            log_closed,
             clustered: raft_cfg.enabled,
             changes: Arc::default(),
             contact,
@@ -253,10 +260,16 @@ impl RaftNode {
         &self.raft
     }
 
-    /// Stops Raft: no more appends or elections; the log is closed cleanly.
+    /// Stops Raft: no more appends or elections; then waits (bounded) until the log's writer
+    /// has flushed what was queued and closed the file, so the data dir can be reopened.
     pub async fn shutdown(&self) {
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!("raft shutdown: {e}");
+        }
+        let mut closed = self.log_closed.clone();
+        let waited = tokio::time::timeout(LOG_CLOSE_WAIT, closed.wait_for(|c| *c)).await;
+        if waited.is_err() {
+            tracing::warn!("the raft log was still open {LOG_CLOSE_WAIT:?} after shutdown");
         }
     }
 

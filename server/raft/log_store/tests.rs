@@ -85,8 +85,10 @@ async fn reopening_the_file_keeps_entries_vote_and_committed() {
     {
         let mut store = LogStore::open(&path, &deps).await.unwrap();
         store.blocking_append(entries(3, 1..=4)).await.unwrap();
-        store.save_vote(&Vote::new_committed(3, 1)).await.unwrap();
+        // save_committed does not wait: it becomes durable with the next transaction,
+        // here the vote's, which does wait.
         store.save_committed(Some(log_id(3, 2))).await.unwrap();
+        store.save_vote(&Vote::new_committed(3, 1)).await.unwrap();
     }
     let mut store = LogStore::open(&path, &deps).await.unwrap();
     assert_eq!(

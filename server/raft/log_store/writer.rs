@@ -1,0 +1,169 @@
+//! The log's single writer: group commit for every mutation of the Raft log.
+//!
+//! openraft 0.9 hands the log store one `append` per client write and waits for `append` to
+//! return before it looks at the next write. If `append` waited for its own fsync, every
+//! write would pay a whole fsync in turn and nothing would ever batch. Instead `append`
+//! queues its entries here (they are readable at once through the log store's pending
+//! map) and returns; this task takes everything queued since its last commit, writes it in
+//! ONE redb transaction with one fsync, and only then calls each batch's
+//! `log_io_completed`. While one fsync runs, new writes pile up for the next, so the cost of
+//! an fsync is shared by every write that arrived during the previous one.
+//!
+//! Every other mutation (vote, committed id, truncate, purge) goes through the same queue,
+//! so they apply in exactly the order openraft issued them, and those openraft waits for
+//! (vote, truncate, purge) answer only after their transaction is durable.
+
+use std::sync::Weak;
+
+use openraft::LogId;
+use openraft::storage::LogFlushed;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::{LOG, META, NodeId, TypeConfig};
+use crate::deps::BlockingExecutor;
+
+/// Most queued mutations one transaction takes; the rest wait for the next one.
+const MAX_BATCH: usize = 4096;
+
+/// One queued mutation of the log.
+pub(super) enum Write {
+    /// New entries (index, encoded entry); `log_io_completed` once durable.
+    Append {
+        entries: Vec<(u64, Vec<u8>)>,
+        ids: Vec<LogId<NodeId>>,
+        callback: LogFlushed<TypeConfig>,
+    },
+    /// Set (or, with `None`, remove) one meta key. `done` answers once durable; `None`
+    /// when nobody waits (the committed log id).
+    Meta {
+        key: &'static str,
+        value: Option<Vec<u8>>,
+        done: Option<oneshot::Sender<Result<(), String>>>,
+    },
+    /// Remove every entry from `from` on.
+    Truncate {
+        from: u64,
+        done: oneshot::Sender<Result<(), String>>,
+    },
+    /// Record the purge point and remove every entry up to `upto`, in one step.
+    Purge {
+        upto: u64,
+        purged: Vec<u8>,
+        purged_key: &'static str,
+        done: oneshot::Sender<Result<(), String>>,
+    },
+}
+
+/// Called after each commit with the ids of the entries it made durable, so the log store
+/// can drop them from its pending map.
+pub(super) type OnDurable = Box<dyn Fn(&[LogId<NodeId>]) + Send + Sync>;
+
+/// Starts the writer for `db`. It runs until every sender is dropped; it holds the database
+/// only weakly between batches, so once the last `LogStore` is dropped and the batch in
+/// flight (if any) is done, the file is closed. The receiver turns `true` at that point.
+pub(super) fn spawn(
+    db: Weak<redb::Database>,
+    blocking: BlockingExecutor,
+    on_durable: OnDurable,
+) -> (mpsc::UnboundedSender<Write>, watch::Receiver<bool>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Write>();
+    let (closed_tx, closed_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(w) => batch.push(w),
+                    Err(_) => break,
+                }
+            }
+            let Some(db) = db.upgrade() else {
+                finish(batch, Err("the raft log is closed".to_owned()), &on_durable);
+                continue;
+            };
+            let (batch, result) = blocking
+                .run(move || {
+                    let result = commit(&db, &batch).map_err(|e| e.to_string());
+                    (batch, result)
+                })
+                .await;
+            if let Err(e) = &result {
+                tracing::error!("raft log write failed: {e}");
+            }
+            finish(batch, result, &on_durable);
+        }
+        let _ = closed_tx.send(true);
+    });
+    (tx, closed_rx)
+}
+
+/// Writes a whole batch in one transaction, in queue order, and commits it durably.
+fn commit(db: &redb::Database, batch: &[Write]) -> Result<(), redb::Error> {
+    let txn = db.begin_write()?;
+    {
+        let mut log = txn.open_table(LOG)?;
+        let mut meta = txn.open_table(META)?;
+        for w in batch {
+            match w {
+                Write::Append { entries, .. } => {
+                    for (index, bytes) in entries {
+                        log.insert(*index, bytes.as_slice())?;
+                    }
+                }
+                Write::Meta { key, value, .. } => match value {
+                    Some(v) => {
+                        meta.insert(*key, v.as_slice())?;
+                    }
+                    None => {
+                        meta.remove(*key)?;
+                    }
+                },
+                Write::Truncate { from, .. } => {
+                    log.retain_in(*from.., |_, _| false)?;
+                }
+                Write::Purge {
+                    upto,
+                    purged,
+                    purged_key,
+                    ..
+                } => {
+                    meta.insert(*purged_key, purged.as_slice())?;
+                    log.retain_in(..=*upto, |_, _| false)?;
+                }
+            }
+        }
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+/// Tells everyone in `batch` how it went, after dropping the now-durable entries from the
+/// pending map (so readers find them in redb instead).
+fn finish(batch: Vec<Write>, result: Result<(), String>, on_durable: &OnDurable) {
+    if result.is_ok() {
+        let ids: Vec<LogId<NodeId>> = batch
+            .iter()
+            .filter_map(|w| match w {
+                Write::Append { ids, .. } => Some(ids.iter().copied()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        on_durable(&ids);
+    }
+    for w in batch {
+        match w {
+            Write::Append { callback, .. } => {
+                callback.log_io_completed(result.clone().map_err(std::io::Error::other));
+            }
+            Write::Meta { done, .. } => {
+                if let Some(done) = done {
+                    let _ = done.send(result.clone());
+                }
+            }
+            Write::Truncate { done, .. } | Write::Purge { done, .. } => {
+                let _ = done.send(result.clone());
+            }
+        }
+    }
+}
