@@ -26,6 +26,7 @@ use crate::api::kv::KvApi;
 use crate::api::validate::Limits;
 use crate::config::Config;
 use crate::deps::Deps;
+use crate::discovery::JoinLoop;
 use crate::error::{Error, Result};
 use crate::gateway::{self, Gateway};
 use crate::raft::node::RaftNode;
@@ -147,6 +148,11 @@ impl Server {
                 .await
                 .map_err(|e| Error::Internal(format!("peer listener: {e}")))
         });
+
+        // Auto-join (raft.join): a server task, so shutdown waits for it to end.
+        if let Some(join) = JoinLoop::for_node(&config, &deps, &node) {
+            tasks.spawn(join.run_until_member(node.clone(), stop_rx.clone()));
+        }
 
         Ok(RunningServer {
             node,

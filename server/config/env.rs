@@ -112,6 +112,7 @@ pub(crate) static VARS: &[EnvVar] = &[
     var!("KONSUL_RAFT_TRAILING_LOGS",        Count,     parse::number,   raft.trailing_logs),
     var!("KONSUL_RAFT_LOG_LEVEL",            LogLevel,  str::parse,      raft.log_level),
     var!("KONSUL_RAFT_JOIN",                 List,      list,            raft.join),
+    var!("KONSUL_RAFT_DISCOVERY_DNS_SERVER", Text,      text,            raft.discovery_dns_server),
 ];
 
 /// Applies every variable that is set, in [`VARS`] order; the first bad value stops startup.
