@@ -147,7 +147,8 @@ impl Config {
                 p.add("raft.join", message);
             }
         }
-        if !r.discovery_dns_server.is_empty() && r.discovery_dns_server.parse::<SocketAddr>().is_err()
+        if !r.discovery_dns_server.is_empty()
+            && r.discovery_dns_server.parse::<SocketAddr>().is_err()
         {
             p.add(
                 "raft.discovery_dns_server",

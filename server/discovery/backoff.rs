@@ -60,7 +60,11 @@ mod tests {
         let mut step = Duration::from_millis(200);
         for _ in 0..40 {
             let d = b.next_delay();
-            assert!(d >= step / 2 && d <= step, "{d:?} outside [{:?}, {step:?}]", step / 2);
+            assert!(
+                d >= step / 2 && d <= step,
+                "{d:?} outside [{:?}, {step:?}]",
+                step / 2
+            );
             assert!(d <= max);
             step = (step * 2).min(max);
         }

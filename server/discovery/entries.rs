@@ -140,7 +140,10 @@ mod tests {
             ("10.0.0.5:8888", addr("10.0.0.5", 8888)),
             (" [::1]:8888 ", addr("::1", 8888)),
             ("konsul.example.com:8888", addr("konsul.example.com", 8888)),
-            ("konsul.example.com.:8888", addr("konsul.example.com.", 8888)),
+            (
+                "konsul.example.com.:8888",
+                addr("konsul.example.com.", 8888),
+            ),
             ("db2:7000", addr("db2", 7000)),
             (
                 "srv:_konsul._tcp.example.com",
@@ -177,7 +180,10 @@ mod tests {
     fn bad_entries_say_what_is_wrong() {
         for (text, want) in [
             ("", "has an empty entry"),
-            ("db1", "\"db1\" is not host:port, srv:<DNS name> or exec:<command>"),
+            (
+                "db1",
+                "\"db1\" is not host:port, srv:<DNS name> or exec:<command>",
+            ),
             ("db1:0", "\"db1:0\" is not host:port"),
             ("db1:99999", "\"db1:99999\" is not host:port"),
             ("::1:8888", "\"::1:8888\" is not host:port"),

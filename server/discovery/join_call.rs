@@ -54,7 +54,11 @@ impl JoinCall {
     pub async fn attempt(&self, addr: &str) -> Result<(String, bool), String> {
         match self.call(addr).await {
             Ok(already) => {
-                tracing::info!(member = addr, already_member = already, "join: {addr} added this node");
+                tracing::info!(
+                    member = addr,
+                    already_member = already,
+                    "join: {addr} added this node"
+                );
                 Ok((addr.to_string(), already))
             }
             Err(CallError::NotLeader { leader })

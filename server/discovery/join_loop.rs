@@ -153,9 +153,7 @@ impl JoinLoop {
         let id = node.id();
         let metrics = node.raft().metrics();
         async move {
-            let outcome = self
-                .run(metrics, move |m| is_voter(m, id), stop)
-                .await;
+            let outcome = self.run(metrics, move |m| is_voter(m, id), stop).await;
             tracing::info!(?outcome, "join: done");
             Ok(())
         }
@@ -229,4 +227,3 @@ pub fn is_voter(metrics: &RaftMetrics<NodeId, Member>, id: NodeId) -> bool {
         .voter_ids()
         .any(|v| v == id)
 }
-
