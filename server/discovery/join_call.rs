@@ -54,32 +54,31 @@ impl JoinCall {
     pub async fn attempt(&self, addr: &str) -> Result<(String, bool), String> {
         match self.call(addr).await {
             Ok(already) => {
-                tracing::info!(
-                    member = addr,
-                    already_member = already,
-                    "join: {addr} added this node"
-                );
+                tracing::info!(already_member = already, "join: {addr} added this node");
                 Ok((addr.to_string(), already))
             }
             Err(CallError::NotLeader { leader })
                 if leader != addr && leader != self.me.client_addr =>
             {
-                tracing::info!(member = addr, %leader, "join: {addr} is not the leader; asking {leader}");
+                tracing::info!("join: {addr} is not the leader; asking {leader}");
                 match self.call(&leader).await {
                     Ok(already) => {
-                        tracing::info!(member = %leader, already_member = already, "join: leader {leader} added this node");
+                        tracing::info!(
+                            already_member = already,
+                            "join: leader {leader} added this node"
+                        );
                         Ok((leader, already))
                     }
                     Err(e) => {
                         let e = describe(e);
-                        tracing::warn!(member = %leader, "join: leader {leader} (via {addr}): {e}");
+                        tracing::warn!("join: leader {leader} (via {addr}): {e}");
                         Err(e)
                     }
                 }
             }
             Err(e) => {
                 let e = describe(e);
-                tracing::warn!(member = addr, "join: {addr}: {e}");
+                tracing::warn!("join: {addr}: {e}");
                 Err(e)
             }
         }

@@ -154,7 +154,7 @@ impl JoinLoop {
         let metrics = node.raft().metrics();
         async move {
             let outcome = self.run(metrics, move |m| is_voter(m, id), stop).await;
-            tracing::info!(?outcome, "join: done");
+            tracing::info!("join: finished: {outcome:?}");
             Ok(())
         }
     }

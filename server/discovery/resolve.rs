@@ -58,7 +58,7 @@ impl Discovery {
                         }
                     }
                 }
-                Err(e) => tracing::warn!(%entry, "join: discovery failed for {entry}: {e}"),
+                Err(e) => tracing::warn!("join: discovery failed for {entry}: {e}"),
             }
         }
         found
@@ -71,7 +71,7 @@ impl Discovery {
             JoinEntry::Exec { command } => {
                 let output = exec::run(command, self.exec_timeout).await?;
                 for line in &output.rejected {
-                    tracing::warn!(%entry, "join: ignoring output line {line:?}: not host:port");
+                    tracing::warn!("join: {entry}: ignoring output line {line:?}: not host:port");
                 }
                 let mut addrs = Vec::new();
                 for address in &output.addresses {
@@ -80,7 +80,7 @@ impl Discovery {
                     };
                     match self.resolver.resolve_host(host, *port).await {
                         Ok(more) => addrs.extend(more),
-                        Err(e) => tracing::warn!(%entry, "join: cannot resolve {address}: {e}"),
+                        Err(e) => tracing::warn!("join: {entry}: cannot resolve {address}: {e}"),
                     }
                 }
                 if addrs.is_empty() {
