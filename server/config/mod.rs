@@ -171,7 +171,7 @@ pub struct RaftConfig {
     /// lines); see [`crate::discovery`]. A node that is not bootstrapping keeps trying them
     /// until it is a member, so the order nodes start in does not matter.
     pub join: Vec<String>,
-    /// `ip:port` of the DNS server that resolves `raft.join` names (UDP, then TCP).
+    /// `ip:port` of the DNS server that resolves `raft.join` names (UDP; TCP for long answers).
     /// `KONSUL_RAFT_DISCOVERY_DNS_SERVER`. Default empty: the system's (`/etc/resolv.conf`).
     /// Lets discovery use a cluster-internal DNS server without changing the host's resolver.
     pub discovery_dns_server: String,
