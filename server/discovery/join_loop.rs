@@ -131,9 +131,18 @@ impl JoinLoop {
                 }
             })
             .collect();
-        let nameserver = (!raft.discovery_dns_server.is_empty())
-            .then(|| raft.discovery_dns_server.parse::<SocketAddr>().ok())
-            .flatten();
+        let nameserver = match raft.discovery_dns_server.as_str() {
+            "" => None,
+            server => match server.parse::<SocketAddr>() {
+                Ok(addr) => Some(addr),
+                Err(_) => {
+                    tracing::warn!(
+                        "raft.discovery_dns_server {server:?} is not ip:port; using the system resolver"
+                    );
+                    None
+                }
+            },
+        };
         Some(JoinLoop::new(
             entries,
             node.member().clone(),
