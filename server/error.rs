@@ -4,6 +4,12 @@
 //! `store::Response` values, not errors; they become [`Error::CasConflict`] or
 //! [`Error::NotFound`] only at the API edge, when a client must be told.
 
+/// Short code of [`Error::ClusteringDisabled`], the REST contract's `error` field.
+pub const CLUSTERING_DISABLED: &str = "clustering not enabled";
+/// Detail of [`Error::ClusteringDisabled`], the REST contract's `message` field.
+pub const CLUSTERING_DISABLED_DETAIL: &str = "This node is running in standalone mode. \
+     Start with KONSUL_RAFT_ENABLED=true to enable clustering.";
+
 /// Convenience alias used across the server.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -41,6 +47,21 @@ pub enum Error {
     /// No leader is known: the cluster is electing, initializing or partitioned.
     #[error("no leader")]
     NoLeader,
+    /// The call conflicts with work in progress (another membership change); retrying once
+    /// that is done may work. Not a CAS failure: those are [`Error::CasConflict`].
+    #[error("{0}")]
+    Conflict(String),
+    /// The thing to create exists already in another shape (a node id taken by a member at
+    /// another address); the message says what to remove first.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// Waiting for the cluster took longer than allowed (a learner that did not catch up, a
+    /// snapshot that did not finish); whatever was half done has been undone.
+    #[error("{0}")]
+    Timeout(String),
+    /// A cluster call on a node started without `KONSUL_RAFT_ENABLED=true`.
+    #[error("{CLUSTERING_DISABLED}: {CLUSTERING_DISABLED_DETAIL}")]
+    ClusteringDisabled,
     /// The node cannot serve now (starting, shutting down, overloaded); retrying may work.
     #[error("unavailable: {0}")]
     Unavailable(String),

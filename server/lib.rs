@@ -32,3 +32,4 @@ pub mod server;
 pub mod telemetry;
 
 pub use server::{Listeners, RunningServer, Server};
+pub mod forward;

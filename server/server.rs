@@ -15,12 +15,14 @@ use axum::body::Body;
 use axum::serve::ListenerExt;
 use futures::future::BoxFuture;
 use http::Request;
+use konsul_proto::v1::cluster_service_server::ClusterServiceServer;
 use konsul_proto::v1::kv_service_server::KvServiceServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tower::{Service, ServiceExt};
+use tower::{Layer, Service, ServiceExt};
 
+use crate::api::cluster::ClusterApi;
 use crate::api::health::follow_readiness;
 use crate::api::kv::KvApi;
 use crate::api::validate::Limits;
@@ -28,9 +30,14 @@ use crate::config::Config;
 use crate::deps::Deps;
 use crate::discovery::JoinLoop;
 use crate::error::{Error, Result};
+use crate::forward::ForwardLayer;
 use crate::gateway::{self, Gateway};
 use crate::raft::node::RaftNode;
 use crate::raft::service::RaftPeerService;
+
+/// Room above the request limit for a forwarded request's framing (gRPC message headers,
+/// JSON around a maximal value), so the handler, not the forwarder, reports the limit.
+const FORWARD_BODY_SLACK: usize = 64 * 1024;
 
 /// Server version reported by /health and the startup line.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -89,6 +96,7 @@ impl Server {
 
         // Client port: gRPC + REST.
         let kv = KvApi::new(node.clone(), limits);
+        let cluster = ClusterApi::new(node.clone());
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         follow_readiness(&node, health_reporter);
         let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -104,19 +112,26 @@ impl Server {
         let grpc = tonic::service::Routes::new(
             KvServiceServer::new(kv.clone()).max_decoding_message_size(limits.max_request_bytes),
         )
+        .add_service(ClusterServiceServer::new(cluster.clone()))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .into_axum_router();
         let rest = gateway::routes::router(Gateway {
             kv,
+            cluster,
             node: node.clone(),
             deps: deps.clone(),
             limits,
             started: tokio::time::Instant::now(),
             version: Arc::from(VERSION),
         });
-        let app = Router::new().fallback_service(Multiplex { grpc, rest });
+        // Leader forwarding wraps both protocols: one layer, no per-handler leader logic.
+        let forward = ForwardLayer::new(
+            config.forward_to_leader,
+            limits.max_request_bytes.saturating_add(FORWARD_BODY_SLACK),
+        );
+        let app = Router::new().fallback_service(forward.layer(Multiplex { grpc, rest }));
         let client_listener = listeners.client.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });

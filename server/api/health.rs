@@ -2,6 +2,8 @@
 //! `RaftNode::readiness` (leader known and the log applied), for the whole server ("") and
 //! for each public service.
 
+use std::time::Duration;
+
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
@@ -10,8 +12,28 @@ use crate::raft::node::RaftNode;
 /// Services whose health status follows readiness, besides the whole server ("").
 pub const SERVICES: &[&str] = &["konsul.v1.KVService"];
 
-/// Keeps `reporter` in step with the node's readiness until the node stops.
+/// How long a starting node waits for a leader before it says so in the log. It keeps
+/// waiting (and keeps reporting NOT_SERVING) after that: joining may take longer.
+pub const LEADER_WAIT: Duration = Duration::from_secs(30);
+
+/// Keeps `reporter` in step with the node's readiness until the node stops, and warns once
+/// if no leader is known [`LEADER_WAIT`] after start.
 pub fn follow_readiness(node: &RaftNode, reporter: HealthReporter) {
+    let mut first_ready = node.readiness();
+    let name = node.member().name.clone();
+    tokio::spawn(async move {
+        let ready = tokio::time::timeout(LEADER_WAIT, first_ready.wait_for(|r| *r)).await;
+        match ready {
+            Ok(Ok(_)) => tracing::info!(node = %name, "ready: leader known and log applied"),
+            Ok(Err(_)) => {}
+            Err(_) => tracing::warn!(
+                node = %name,
+                "no leader after {LEADER_WAIT:?}; still NOT_SERVING. A cluster member needs a \
+                 bootstrapped node (KONSUL_RAFT_BOOTSTRAP=true) or a join (KONSUL_RAFT_JOIN or \
+                 POST /cluster/join on the leader)"
+            ),
+        }
+    });
     let mut ready = node.readiness();
     tokio::spawn(async move {
         loop {

@@ -19,8 +19,13 @@ impl From<Error> for Status {
         let code = match &e {
             Error::InvalidArgument(_) => Code::InvalidArgument,
             Error::NotFound(_) => Code::NotFound,
-            Error::CasConflict { .. } => Code::Aborted,
-            Error::NotLeader { .. } | Error::NoLeader | Error::Unavailable(_) => Code::Unavailable,
+            Error::CasConflict { .. } | Error::Conflict(_) => Code::Aborted,
+            Error::AlreadyExists(_) => Code::AlreadyExists,
+            Error::Timeout(_) => Code::DeadlineExceeded,
+            Error::NotLeader { .. }
+            | Error::NoLeader
+            | Error::Unavailable(_)
+            | Error::ClusteringDisabled => Code::Unavailable,
             Error::Config(_) => Code::FailedPrecondition,
             Error::Storage(_) | Error::Internal(_) => Code::Internal,
         };
@@ -67,6 +72,10 @@ mod tests {
                 Code::Aborted,
             ),
             (Error::NoLeader, Code::Unavailable),
+            (Error::Conflict("busy".into()), Code::Aborted),
+            (Error::AlreadyExists("x".into()), Code::AlreadyExists),
+            (Error::Timeout("x".into()), Code::DeadlineExceeded),
+            (Error::ClusteringDisabled, Code::Unavailable),
             (Error::Unavailable("x".into()), Code::Unavailable),
             (Error::Storage("x".into()), Code::Internal),
             (Error::Internal("x".into()), Code::Internal),

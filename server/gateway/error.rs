@@ -1,6 +1,7 @@
 //! The one mapping from a gRPC status to an HTTP answer, with the REST contract's bodies:
-//! 409 `{"error":"CAS conflict",...}`, 307 to the leader with `Location` and the
-//! `leader_*` fields, 503 `no leader`, and the error envelope for everything else.
+//! 409 `{"error":"CAS conflict",...}` (or `conflict` for a busy membership change), 307 to
+//! the leader with `Location` and the `leader_*` fields, 503 `no leader` and
+//! `clustering not enabled`, and the error envelope for everything else.
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
@@ -10,6 +11,7 @@ use tonic::{Code, Status};
 use utoipa::ToSchema;
 
 use crate::api::status::{LEADER_ADDR_KEY, LEADER_ID_KEY, LEADER_RAFT_ADDR_KEY};
+use crate::error::{CLUSTERING_DISABLED, CLUSTERING_DISABLED_DETAIL};
 use crate::gateway::context::Ctx;
 
 /// The contract's error envelope.
@@ -30,7 +32,8 @@ pub struct ErrorEnvelope {
 /// A short-form error body (`{"error","message"}` plus leader fields when redirecting).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ShortError {
-    /// Short error code: "CAS conflict", "not leader", "no leader".
+    /// Short error code: "CAS conflict", "conflict", "not leader", "no leader",
+    /// "clustering not enabled".
     pub error: String,
     /// Human-readable detail.
     pub message: String,
@@ -99,6 +102,19 @@ fn md(status: &Status, key: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+impl ShortError {
+    /// A short error without leader fields.
+    pub fn new(error: &str, message: &str) -> Self {
+        Self {
+            error: error.to_owned(),
+            message: message.to_owned(),
+            leader_addr: None,
+            leader_id: None,
+            leader_client_addr: None,
+        }
+    }
+}
+
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let s = &self.status;
@@ -109,6 +125,7 @@ impl IntoResponse for HttpError {
                     location.push('?');
                     location.push_str(q);
                 }
+                let leader_header = HeaderValue::from_str(&client_addr);
                 let body = ShortError {
                     error: "not leader".into(),
                     message:
@@ -122,27 +139,32 @@ impl IntoResponse for HttpError {
                 if let Ok(v) = HeaderValue::from_str(&location) {
                     resp.headers_mut().insert(header::LOCATION, v);
                 }
+                if let Ok(v) = leader_header {
+                    resp.headers_mut().insert(LEADER_ADDR_KEY, v);
+                }
                 return resp;
             }
             if s.message() == "no leader" {
-                let body = ShortError {
-                    error: "no leader".into(),
-                    message: "No leader is currently elected. The cluster may be initializing or partitioned.".into(),
-                    leader_addr: None,
-                    leader_id: None,
-                    leader_client_addr: None,
-                };
+                let body = ShortError::new(
+                    "no leader",
+                    "No leader is currently elected. The cluster may be initializing or partitioned.",
+                );
+                return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+            }
+            if s.message().starts_with(CLUSTERING_DISABLED) {
+                let body = ShortError::new(CLUSTERING_DISABLED, CLUSTERING_DISABLED_DETAIL);
                 return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
             }
         }
         if s.code() == Code::Aborted {
-            let body = ShortError {
-                error: "CAS conflict".into(),
-                message: s.message().to_owned(),
-                leader_addr: None,
-                leader_id: None,
-                leader_client_addr: None,
+            // ABORTED is a failed CAS condition or a membership change refused because
+            // another one is in flight; only the first is the contract's "CAS conflict".
+            let error = if s.message().starts_with("CAS conflict") {
+                "CAS conflict"
+            } else {
+                "conflict"
             };
+            let body = ShortError::new(error, s.message());
             return (StatusCode::CONFLICT, Json(body)).into_response();
         }
         let code = http_status(s.code());

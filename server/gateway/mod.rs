@@ -8,6 +8,7 @@
 //! axum router and the OpenAPI document's coverage test are derived.
 
 pub mod body;
+pub mod cluster;
 pub mod context;
 pub mod error;
 pub mod health;
@@ -18,6 +19,7 @@ pub mod routes;
 
 use std::sync::Arc;
 
+use crate::api::cluster::ClusterApi;
 use crate::api::kv::KvApi;
 use crate::api::validate::Limits;
 use crate::deps::Deps;
@@ -28,6 +30,8 @@ use crate::raft::node::RaftNode;
 pub struct Gateway {
     /// The KV gRPC service the KV routes call.
     pub kv: KvApi,
+    /// The cluster gRPC service the /cluster routes call.
+    pub cluster: ClusterApi,
     /// The node, for health and readiness.
     pub node: RaftNode,
     /// Clock and randomness for timestamps and request ids.

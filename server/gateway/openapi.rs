@@ -5,7 +5,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use crate::gateway::{error, health, kv, kv_batch};
+use crate::gateway::{cluster, error, health, kv, kv_batch};
 
 /// The generated document.
 #[derive(OpenApi)]
@@ -14,6 +14,8 @@ use crate::gateway::{error, health, kv, kv_batch};
     paths(
         kv::list, kv::list_no_slash, kv::get, kv::put, kv::delete, kv::empty_key, kv::empty_key_delete,
         kv_batch::get, kv_batch::set, kv_batch::delete, kv_batch::set_cas, kv_batch::delete_cas,
+        cluster::status, cluster::leader, cluster::peers, cluster::join, cluster::leave,
+        cluster::snapshot,
         health::health, health::live, health::ready,
         openapi_json,
     ),
@@ -21,6 +23,7 @@ use crate::gateway::{error, health, kv, kv_batch};
     tags(
         (name = "kv", description = "Keys and values"),
         (name = "batch", description = "Atomic multi-key operations"),
+        (name = "cluster", description = "Cluster status and membership"),
         (name = "health", description = "Liveness, readiness and summary"),
         (name = "meta", description = "This document"),
     )

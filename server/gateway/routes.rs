@@ -9,7 +9,7 @@ use http::{Method, StatusCode, Uri};
 
 use crate::gateway::context::Ctx;
 use crate::gateway::error::envelope;
-use crate::gateway::{Gateway, health, kv, kv_batch, openapi};
+use crate::gateway::{Gateway, cluster, health, kv, kv_batch, openapi};
 
 /// One REST route: method, axum path pattern and handler.
 pub struct Route {
@@ -48,6 +48,16 @@ pub fn table() -> Vec<Route> {
             "/batch/kv/delete-cas",
             post(kv_batch::delete_cas),
         ),
+        r(Method::GET, "/cluster/status", get(cluster::status)),
+        r(Method::GET, "/cluster/leader", get(cluster::leader)),
+        r(Method::GET, "/cluster/peers", get(cluster::peers)),
+        r(Method::POST, "/cluster/join", post(cluster::join)),
+        r(
+            Method::DELETE,
+            "/cluster/leave/{id}",
+            delete(cluster::leave),
+        ),
+        r(Method::POST, "/cluster/snapshot", post(cluster::snapshot)),
         r(Method::GET, "/health", get(health::health)),
         r(Method::GET, "/health/live", get(health::live)),
         r(Method::GET, "/health/ready", get(health::ready)),

@@ -14,11 +14,14 @@
 //!
 //! This module owns the type configuration and the node identity; the files below it each
 //! do one job: `codec` (the only proto ⇄ openraft conversions), `log_store`, `state_machine`,
-//! `network` (outbound peer RPCs), `service` (inbound peer RPCs) and `node` (the running Raft
-//! node the API talks to).
+//! `network` (outbound peer RPCs), `service` (inbound peer RPCs), `node` (the running Raft
+//! node the API talks to), `membership` (join and leave on the leader) and `cluster_status`
+//! (the cluster as one node sees it, and on-demand snapshots).
 
+pub mod cluster_status;
 pub mod codec;
 pub mod log_store;
+pub mod membership;
 pub mod network;
 pub mod node;
 pub mod service;

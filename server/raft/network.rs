@@ -18,6 +18,9 @@
 //! openraft pauses replication to that peer for [`PeerClient::backoff`] instead of spinning.
 //! Snapshots travel as one client stream (header, then file chunks): see
 //! [`PeerClient::full_snapshot`].
+//!
+//! Every successful call stamps the peer in [`LastContact`], which the cluster status reads
+//! to show how long ago the leader last heard from each peer.
 
 // openraft's RPCError and StreamingError are large and dictated by its traits.
 #![allow(clippy::result_large_err)]
@@ -103,6 +106,32 @@ impl Dialer for TcpDialer {
     }
 }
 
+/// When this node last completed an RPC with each peer (monotonic tokio time). Shared by
+/// the network and the node; cheap to clone.
+#[derive(Clone, Default, Debug)]
+pub struct LastContact(Arc<Mutex<HashMap<NodeId, tokio::time::Instant>>>);
+
+impl LastContact {
+    /// Notes that a call to `peer` just succeeded.
+    pub fn record(&self, peer: NodeId) {
+        let now = tokio::time::Instant::now();
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(peer, now);
+    }
+
+    /// How long ago a call to `peer` last succeeded; `None` if none ever did.
+    pub fn since(&self, peer: NodeId) -> Option<Duration> {
+        let at = *self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&peer)?;
+        Some(at.elapsed())
+    }
+}
+
 /// The openraft network factory of one node: hands out a [`PeerClient`] per target and keeps
 /// one channel per peer address alive across them. Cheap to clone; clones share channels.
 #[derive(Clone)]
@@ -110,6 +139,7 @@ pub struct PeerNetwork {
     local_id: NodeId,
     dialer: Arc<dyn Dialer>,
     channels: Arc<Mutex<HashMap<String, Channel>>>,
+    contact: LastContact,
     backoff_initial: Duration,
     backoff_max: Duration,
 }
@@ -122,6 +152,7 @@ impl PeerNetwork {
             local_id,
             dialer,
             channels: Arc::default(),
+            contact: LastContact::default(),
             backoff_initial: Duration::from_millis(50),
             backoff_max: Duration::from_secs(2),
         }
@@ -132,6 +163,11 @@ impl PeerNetwork {
         self.backoff_initial = initial;
         self.backoff_max = max;
         self
+    }
+
+    /// The last-contact record this network keeps, for the node's cluster status.
+    pub fn last_contact(&self) -> LastContact {
+        self.contact.clone()
     }
 
     /// The shared channel to `addr`, dialing it on first use.
@@ -160,6 +196,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
             target,
             client: client.map_err(|e| e.to_string()),
             backoff: (self.backoff_initial, self.backoff_max),
+            contact: self.contact.clone(),
         }
     }
 }
@@ -171,6 +208,7 @@ pub struct PeerClient {
     target: NodeId,
     client: Result<RaftServiceClient<Channel>, String>,
     backoff: (Duration, Duration),
+    contact: LastContact,
 }
 
 type RpcResult<T, E = RaftError<NodeId>> = Result<T, RPCError<NodeId, Member, E>>;
@@ -242,7 +280,10 @@ impl PeerClient {
         match tokio::time::timeout(ttl, call(client, request)).await {
             Err(_elapsed) => Err(CallError::Timeout(ttl)),
             Ok(Err(status)) => Err(CallError::from_status(status, ttl)),
-            Ok(Ok(resp)) => Ok(resp.into_inner()),
+            Ok(Ok(resp)) => {
+                self.contact.record(self.target);
+                Ok(resp.into_inner())
+            }
         }
     }
 }
@@ -380,6 +421,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
                         CallError::Timeout(_) => timeout,
                         e => StreamingError::Unreachable(e.unreachable()),
                     })?;
+                    self.contact.record(self.target);
                     return decode_snapshot_answer(resp.into_inner())
                         .map_err(|e| StreamingError::Unreachable(Unreachable::new(&e)));
                 }

@@ -4,7 +4,9 @@
 //! gets back the log index and the state machine's [`Response`]; it asks
 //! [`RaftNode::read_barrier`] to make a read as fresh as the client asked, then reads the
 //! store through [`RaftNode::view`]. Everything openraft-specific about starting, bootstrapping,
-//! leadership and shutdown stays in this file.
+//! leadership and shutdown stays in this file; membership changes are in `membership.rs` and
+//! the cluster's status in `cluster_status.rs`, both `impl RaftNode` blocks over the same
+//! handle.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,7 +21,7 @@ use crate::config::Config;
 use crate::deps::Deps;
 use crate::error::{Error, Result};
 use crate::raft::log_store::LogStore;
-use crate::raft::network::{PeerNetwork, TcpDialer};
+use crate::raft::network::{LastContact, PeerNetwork, TcpDialer};
 use crate::raft::state_machine::{StateMachine, StoreView};
 use crate::raft::{Member, NodeId, TypeConfig, node_id_for_name};
 use crate::store::{Command, Response};
@@ -67,6 +69,12 @@ pub struct RaftNode {
     me: Member,
     lease: Duration,
     ready: watch::Receiver<bool>,
+    /// Cluster mode (`raft.enabled`): join and leave are refused without it.
+    pub(crate) clustered: bool,
+    /// Held for the whole of a membership change, so changes never overlap.
+    pub(crate) changes: Arc<tokio::sync::Mutex<()>>,
+    /// When each peer last answered an RPC, from the network.
+    pub(crate) contact: LastContact,
 }
 
 impl RaftNode {
@@ -113,6 +121,7 @@ impl RaftNode {
             client_addr,
         };
         let network = PeerNetwork::new(id, Arc::new(TcpDialer::default()));
+        let contact = network.last_contact();
         let raft = Raft::new(
             id,
             Arc::new(config.to_openraft()?),
@@ -133,6 +142,8 @@ impl RaftNode {
             raft.initialize(BTreeMap::from([(id, me.clone())]))
                 .await
                 .map_err(|e| Error::Internal(format!("bootstrapping raft: {e}")))?;
+        } else if !initialized {
+            tracing::info!(node = %me, "no cluster state yet: waiting to be joined");
         }
 
         let ready = spawn_readiness(raft.clone(), view.clone(), committed_at_start);
@@ -143,6 +154,9 @@ impl RaftNode {
             me,
             lease: raft_cfg.leader_lease_timeout,
             ready,
+            clustered: raft_cfg.enabled,
+            changes: Arc::default(),
+            contact,
         })
     }
 
@@ -246,7 +260,7 @@ impl RaftNode {
         }
     }
 
-    fn not_leader(&self, f: ForwardToLeader<NodeId, Member>) -> Error {
+    pub(crate) fn not_leader(&self, f: ForwardToLeader<NodeId, Member>) -> Error {
         match (f.leader_id, f.leader_node) {
             (Some(_), Some(node)) => Error::NotLeader {
                 leader_name: node.name,

@@ -1,0 +1,71 @@
+//! Rust SDK for Konsul, a Raft-replicated key/value store: KV and cluster calls over gRPC
+//! that find the leader by themselves.
+//!
+//! In Konsul's data flow this crate is the client at the very top: it speaks the public
+//! gRPC API (`konsul.v1`, generated in `konsul-proto`) to the client port of any node.
+//!
+//! # Usage
+//!
+//! ```no_run
+//! use konsul_client::{Client, Consistency, Error};
+//!
+//! # async fn demo() -> Result<(), Error> {
+//! let client = Client::connect(["10.0.0.1:8888", "10.0.0.2:8888", "10.0.0.3:8888"]).await?;
+//!
+//! let written = client.put("config/db/url", "postgres://db:5432").await?;
+//! if let Some(kv) = client.get("config/db/url").await? {
+//!     assert_eq!(kv.value, b"postgres://db:5432");
+//! }
+//!
+//! // Optimistic concurrency: only replace the value nobody has changed since we wrote it.
+//! match client.put_cas("config/db/url", "postgres://db2:5432", written.modify_index).await {
+//!     Ok(new) => println!("now at index {}", new.modify_index),
+//!     Err(Error::CasConflict { message }) => println!("lost the race: {message}"),
+//!     Err(e) => return Err(e),
+//! }
+//!
+//! // A read any node may answer, possibly stale; keeps working during an election.
+//! let keys = client.list_keys("config/").await?;
+//! let local = client.get_with("config/db/url", Consistency::Stale).await?;
+//! # let _ = (keys, local);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Routing and retries
+//!
+//! Writes and reads at [`Consistency::Default`], [`Consistency::Leader`] or
+//! [`Consistency::Strong`] must be served by the leader. The client sends them to the last
+//! node known to lead; a follower answers `UNAVAILABLE` with the leader's client address in
+//! metadata, and the client resends the same request there and remembers it. While an
+//! election is under way ("no leader") it retries with capped exponential backoff. An
+//! endpoint that refuses the connection is skipped for the next one. Every call is bounded
+//! by [`ClientBuilder::max_attempts`], [`ClientBuilder::retry_deadline`] and, per attempt,
+//! [`ClientBuilder::request_timeout`].
+//!
+//! Those replays are safe because a redirect, a "no leader" answer and a refused connection
+//! all mean nothing was written. A write that fails *after* it may have reached a server
+//! (broken connection, timeout) is never replayed: it ends with [`Error::Indeterminate`],
+//! and the caller decides (typically: read the key, or retry with a CAS).
+//!
+//! Channels are created lazily, one per node address, and reused by every call and every
+//! clone of the client; each has HTTP/2 keepalive so a dead node is noticed without hanging.
+
+#![warn(missing_docs)]
+
+mod client;
+mod cluster;
+mod error;
+mod header;
+mod kv;
+mod model;
+mod routing;
+
+pub use client::{Client, ClientBuilder};
+pub use cluster::{ClusterStatus, Joined, LeaderInfo, NodeState, Peer, Snapshot, Suffrage};
+pub use error::{Error, Result};
+pub use header::{Consistency, ResponseHeader};
+pub use model::{
+    BatchDelete, BatchDeleteCas, BatchGet, BatchPut, BatchPutCas, CasDeleteItem, CasPutItem,
+    KeyValue, ListOptions, Listing, PutItem, PutResult,
+};

@@ -1,0 +1,291 @@
+//! Membership changes on the leader: join (learner → caught up → voter) and leave.
+//!
+//! ```text
+//!  api/cluster Join ──► RaftNode::join ──try_lock──► add_learner ──wait caught up──► voter
+//!  api/cluster Leave ─► RaftNode::leave ─try_lock──► change_membership(remove)
+//! ```
+//!
+//! Changes are serialised by one mutex taken with `try_lock`: a second change while one is
+//! in flight is refused at once with [`Error::Conflict`] instead of queueing behind it. The
+//! work of a change runs in its own task that owns the lock, so a client that hangs up
+//! mid-join cannot leave the cluster half changed: a learner that does not catch up within
+//! its deadline is removed again before the lock is released.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
+use openraft::{ChangeMembers, Membership, ServerState};
+
+use crate::error::{Error, Result};
+use crate::raft::node::RaftNode;
+use crate::raft::{Member, NodeId, node_id_for_name};
+
+/// How long a join waits for the new learner to catch up when the caller names no deadline.
+/// Long enough for a snapshot of a large store to travel; a stuck learner is removed after it.
+pub const DEFAULT_CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How many entries a learner may trail the leader's log and still count as caught up:
+/// under a steady write load it would otherwise never be exactly level.
+pub const CATCH_UP_MAX_LAG: u64 = 1000;
+
+/// A node to add to the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinSpec {
+    /// The node's name (its KONSUL_RAFT_NODE_ID).
+    pub name: String,
+    /// Its Raft peer address, host:port.
+    pub raft_addr: String,
+    /// Its client address, host:port; may be empty if unknown.
+    pub client_addr: String,
+    /// How long to wait for it to catch up before giving up and removing it again.
+    pub catch_up_timeout: Duration,
+}
+
+/// What a successful join did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
+    /// The member record now in the membership.
+    pub member: Member,
+    /// True when the node was already a voter at that address and nothing changed.
+    pub already_member: bool,
+}
+
+impl RaftNode {
+    /// Adds a node as a voter: first as a learner, then, once it has caught up, promoted.
+    /// Joining again with the same name and address is a no-op; the same name at another
+    /// address, or a name whose id collides with another member's, is refused.
+    pub async fn join(&self, spec: JoinSpec) -> Result<Joined> {
+        self.check_clustered()?;
+        self.check_leader()?;
+        let lock = self.changes.clone().try_lock_owned().map_err(|_| busy())?;
+        let node = self.clone();
+        // A task of its own, holding the lock, so a cancelled call still finishes or undoes.
+        tokio::spawn(async move {
+            let result = node.join_locked(spec).await;
+            drop(lock);
+            result
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("join task: {e}")))?
+    }
+
+    /// Removes the member named `name`, voter or learner. Removing the leader itself works:
+    /// it keeps leading until the new configuration is committed, then steps down and the
+    /// remaining voters elect a new leader.
+    pub async fn leave(&self, name: &str) -> Result<Member> {
+        self.check_clustered()?;
+        self.check_leader()?;
+        let lock = self.changes.clone().try_lock_owned().map_err(|_| busy())?;
+        let node = self.clone();
+        let name = name.to_owned();
+        tokio::spawn(async move {
+            let result = node.leave_locked(&name).await;
+            drop(lock);
+            result
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("leave task: {e}")))?
+    }
+
+    async fn join_locked(&self, spec: JoinSpec) -> Result<Joined> {
+        let id = node_id_for_name(&spec.name);
+        let membership = self.current_membership();
+        let mut resume = false;
+        if let Some(existing) = membership.get_node(&id) {
+            if existing.name != spec.name {
+                return Err(Error::AlreadyExists(format!(
+                    "node id {id} of '{}' collides with member '{}'; choose another name",
+                    spec.name, existing.name
+                )));
+            }
+            if existing.raft_addr != spec.raft_addr {
+                return Err(Error::AlreadyExists(format!(
+                    "node '{}' is already a member at {}; remove it first \
+                     (DELETE /cluster/leave/{}) before joining it at {}",
+                    spec.name, existing.raft_addr, spec.name, spec.raft_addr
+                )));
+            }
+            if membership.voter_ids().any(|v| v == id) {
+                return Ok(Joined {
+                    member: existing.clone(),
+                    already_member: true,
+                });
+            }
+            // A learner left by an earlier join that did not finish: catch up and promote.
+            resume = true;
+        }
+        if let Some((_, other)) = membership
+            .nodes()
+            .find(|(nid, n)| **nid != id && n.raft_addr == spec.raft_addr)
+        {
+            return Err(Error::AlreadyExists(format!(
+                "address {} belongs to member '{}'; remove it first",
+                spec.raft_addr, other.name
+            )));
+        }
+
+        let member = Member {
+            name: spec.name.clone(),
+            raft_addr: spec.raft_addr.clone(),
+            client_addr: spec.client_addr.clone(),
+        };
+        let member = if resume {
+            membership.get_node(&id).cloned().unwrap_or(member)
+        } else {
+            tracing::info!(node = %member, "join: adding as a learner");
+            self.raft()
+                .add_learner(id, member.clone(), false)
+                .await
+                .map_err(|e| self.change_error(e))?;
+            member
+        };
+
+        if let Err(e) = self.wait_caught_up(id, spec.catch_up_timeout).await {
+            tracing::warn!(node = %member, "join: {e}; removing the learner again");
+            let undo = self
+                .raft()
+                .change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([id])), false)
+                .await;
+            if let Err(u) = undo {
+                tracing::error!(node = %member, "join: could not remove the learner: {u}");
+            }
+            return Err(e);
+        }
+
+        tracing::info!(node = %member, "join: caught up, promoting to voter");
+        self.raft()
+            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+            .await
+            .map_err(|e| self.change_error(e))?;
+        Ok(Joined {
+            member,
+            already_member: false,
+        })
+    }
+
+    async fn leave_locked(&self, name: &str) -> Result<Member> {
+        let id = node_id_for_name(name);
+        let membership = self.current_membership();
+        let member = membership
+            .get_node(&id)
+            .filter(|m| m.name == name)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("node '{name}' is not a member")))?;
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        let change = if voters.contains(&id) {
+            if voters.len() == 1 {
+                return Err(Error::InvalidArgument(format!(
+                    "node '{name}' is the only voter; a cluster cannot remove its last voter"
+                )));
+            }
+            ChangeMembers::RemoveVoters(BTreeSet::from([id]))
+        } else {
+            ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+        };
+        tracing::info!(node = %member, "leave: removing from the cluster");
+        self.raft()
+            .change_membership(change, false)
+            .await
+            .map_err(|e| self.change_error(e))?;
+        Ok(member)
+    }
+
+    /// Waits until the leader has replicated to learner `id` everything up to the
+    /// membership entry that added it and the learner is within [`CATCH_UP_MAX_LAG`].
+    async fn wait_caught_up(&self, id: NodeId, timeout: Duration) -> Result<()> {
+        let mut metrics = self.raft().metrics();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            {
+                let m = metrics.borrow_and_update();
+                let Some(replication) = &m.replication else {
+                    return Err(Error::Unavailable(
+                        "this node lost leadership while the new node was catching up".into(),
+                    ));
+                };
+                if m.membership_config.membership().get_node(&id).is_none() {
+                    return Err(Error::Conflict(
+                        "the new node was removed while it was catching up".into(),
+                    ));
+                }
+                let needed = m.membership_config.log_id().map_or(0, |l| l.index);
+                let last = m.last_log_index.unwrap_or(0);
+                if let Some(Some(matched)) = replication.get(&id)
+                    && matched.index >= needed
+                    && last.saturating_sub(matched.index) <= CATCH_UP_MAX_LAG
+                {
+                    return Ok(());
+                }
+            }
+            match tokio::time::timeout_at(deadline, metrics.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(Error::Unavailable("raft stopped".into())),
+                Err(_) => {
+                    return Err(Error::Timeout(format!(
+                        "the new node did not catch up within {timeout:?}; check that its \
+                         Raft address is reachable from the leader"
+                    )));
+                }
+            }
+        }
+    }
+
+    fn check_clustered(&self) -> Result<()> {
+        if self.clustered {
+            Ok(())
+        } else {
+            Err(Error::ClusteringDisabled)
+        }
+    }
+
+    /// Fails fast with the leader's address when this node is not the leader.
+    fn check_leader(&self) -> Result<()> {
+        let m = self.raft().metrics().borrow().clone();
+        if m.state == ServerState::Leader {
+            return Ok(());
+        }
+        let leader = m
+            .current_leader
+            .and_then(|l| m.membership_config.membership().get_node(&l).cloned());
+        Err(match leader {
+            Some(node) if m.current_leader != Some(self.id()) => Error::NotLeader {
+                leader_name: node.name,
+                leader_client_addr: node.client_addr,
+                leader_raft_addr: node.raft_addr,
+            },
+            _ => Error::NoLeader,
+        })
+    }
+
+    fn current_membership(&self) -> Membership<NodeId, Member> {
+        self.raft()
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .clone()
+    }
+
+    fn change_error(&self, e: RaftError<NodeId, ClientWriteError<NodeId, Member>>) -> Error {
+        match e {
+            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => self.not_leader(f),
+            RaftError::APIError(ClientWriteError::ChangeMembershipError(c)) => match c {
+                ChangeMembershipError::InProgress(p) => {
+                    Error::Conflict(format!("a membership change is still being committed: {p}"))
+                }
+                ChangeMembershipError::EmptyMembership(e) => Error::InvalidArgument(e.to_string()),
+                ChangeMembershipError::LearnerNotFound(l) => Error::NotFound(l.to_string()),
+            },
+            RaftError::Fatal(f) => Error::Unavailable(format!("raft stopped: {f}")),
+        }
+    }
+}
+
+/// The answer to a change attempted while another is in flight.
+fn busy() -> Error {
+    Error::Conflict(
+        "another membership change is in progress on this leader; retry when it has finished"
+            .into(),
+    )
+}

@@ -1,0 +1,535 @@
+//! The Rust SDK (`konsul-client`) against a real one-node server, used as an application
+//! would: every KV call, CAS conflicts, missing keys, cluster calls; and leader following
+//! without a cluster, through small fake KV servers that answer like a follower (not-leader
+//! redirect) or like a cluster in an election ("no leader"), built from the server's own
+//! `Error → Status` mapping so that they speak exactly the real wire format.
+
+mod common;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::TestNode;
+use konsul_client::{CasPutItem, Client, Consistency, Error, ListOptions, PutItem};
+use konsul_proto::v1 as pb;
+use konsul_proto::v1::kv_service_client::KvServiceClient;
+use konsul_proto::v1::kv_service_server::{KvService, KvServiceServer};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Channel;
+use tonic::{Code, Request, Response, Status};
+
+async fn client_for(node: &TestNode) -> Client {
+    Client::connect([node.server.client_addr().to_string()])
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn put_get_list_delete_through_the_sdk() {
+    let node = TestNode::start().await;
+    let client = client_for(&node).await;
+
+    let a = client.put("app/a", "1").await.unwrap();
+    assert_eq!(a.key, "app/a");
+    assert!(a.modify_index > 0);
+    assert_eq!(a.create_index, a.modify_index);
+    assert!(a.header.applied_index >= a.modify_index);
+    assert!(!a.header.served_by.is_empty());
+
+    let b = client
+        .put_with_flags("app/b", vec![0u8, 159, 146, 150], 42)
+        .await
+        .unwrap();
+    assert_eq!(b.flags, 42);
+    assert!(b.modify_index > a.modify_index);
+    client.put("other/c", "3").await.unwrap();
+
+    let got = client.get("app/b").await.unwrap().expect("app/b exists");
+    assert_eq!(got.value, vec![0u8, 159, 146, 150], "values are raw bytes");
+    assert_eq!(got.flags, 42);
+    assert_eq!(got.modify_index, b.modify_index);
+    for c in [
+        Consistency::Default,
+        Consistency::Stale,
+        Consistency::Leader,
+        Consistency::Strong,
+    ] {
+        let kv = client.get_with("app/a", c).await.unwrap().unwrap();
+        assert_eq!(kv.value, b"1", "{c:?}");
+    }
+    assert_eq!(client.get("app/missing").await.unwrap(), None);
+    assert_eq!(
+        client
+            .get_with("app/missing", Consistency::Stale)
+            .await
+            .unwrap(),
+        None
+    );
+
+    let listing = client.list("app/").await.unwrap();
+    let keys: Vec<_> = listing.kvs.iter().map(|kv| kv.key.as_str()).collect();
+    assert_eq!(keys, ["app/a", "app/b"]);
+    assert_eq!(listing.kvs[0].value, b"1");
+    assert!(!listing.more);
+    assert_eq!(client.list_keys("app/").await.unwrap(), ["app/a", "app/b"]);
+    assert_eq!(client.list("").await.unwrap().kvs.len(), 3);
+    let limited = client
+        .list_with(
+            "",
+            ListOptions {
+                keys_only: true,
+                consistency: Consistency::Strong,
+                limit: 2,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(limited.kvs.len(), 2);
+    assert!(limited.more);
+    assert!(limited.kvs.iter().all(|kv| kv.value.is_empty()));
+
+    assert!(client.delete("app/a").await.unwrap());
+    assert!(!client.delete("app/a").await.unwrap(), "already gone");
+    assert_eq!(client.get("app/a").await.unwrap(), None);
+    assert_eq!(client.list_keys("app/").await.unwrap(), ["app/b"]);
+}
+
+#[tokio::test]
+async fn cas_conflicts_and_missing_keys() {
+    let node = TestNode::start().await;
+    let client = client_for(&node).await;
+
+    let created = client.put_cas("lock", "me", 0).await.unwrap();
+    let again = client.put_cas("lock", "you", 0).await;
+    assert!(
+        matches!(&again, Err(Error::CasConflict { message }) if message.contains("lock")),
+        "{again:?}"
+    );
+    let stale = client
+        .put_cas("lock", "you", created.modify_index + 100)
+        .await;
+    assert!(matches!(stale, Err(Error::CasConflict { .. })), "{stale:?}");
+    assert_eq!(client.get("lock").await.unwrap().unwrap().value, b"me");
+
+    let swapped = client
+        .put_cas("lock", "you", created.modify_index)
+        .await
+        .unwrap();
+    assert!(swapped.modify_index > created.modify_index);
+    assert_eq!(swapped.create_index, created.create_index);
+
+    let absent = client.put_cas("nothing", "x", 7).await;
+    assert!(matches!(absent, Err(Error::NotFound(_))), "{absent:?}");
+    let absent = client.delete_cas("nothing", 7).await;
+    assert!(matches!(absent, Err(Error::NotFound(_))), "{absent:?}");
+
+    let wrong = client.delete_cas("lock", created.modify_index).await;
+    assert!(matches!(wrong, Err(Error::CasConflict { .. })), "{wrong:?}");
+    assert!(client.get("lock").await.unwrap().is_some());
+    client
+        .delete_cas("lock", swapped.modify_index)
+        .await
+        .unwrap();
+    assert_eq!(client.get("lock").await.unwrap(), None);
+
+    let bad = client.put("", "x").await;
+    assert!(matches!(bad, Err(Error::InvalidArgument(_))), "{bad:?}");
+}
+
+#[tokio::test]
+async fn batches_through_the_sdk() {
+    let node = TestNode::start().await;
+    let client = client_for(&node).await;
+
+    let put = client
+        .batch_put([
+            PutItem::new("b/1", "one"),
+            PutItem::new("b/2", "two").with_flags(7),
+            ("b/3", "three").into(),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(put.keys, ["b/1", "b/2", "b/3"]);
+    assert!(put.index > 0);
+
+    let got = client.batch_get(["b/1", "b/2", "b/9"]).await.unwrap();
+    assert_eq!(got.found.len(), 2);
+    assert_eq!(got.found[1].flags, 7);
+    assert!(got.found.iter().all(|kv| kv.modify_index == put.index));
+    assert_eq!(got.not_found, ["b/9"]);
+    let stale = client
+        .batch_get_with(["b/3"], Consistency::Stale)
+        .await
+        .unwrap();
+    assert_eq!(stale.found[0].value, b"three");
+
+    // One wrong index fails the whole batch and writes nothing.
+    let conflict = client
+        .batch_put_cas([("b/1", "uno", put.index), ("b/2", "dos", put.index + 1)])
+        .await;
+    assert!(
+        matches!(&conflict, Err(Error::CasConflict { message }) if message.contains("b/2")),
+        "{conflict:?}"
+    );
+    assert_eq!(client.get("b/1").await.unwrap().unwrap().value, b"one");
+
+    let cas = client
+        .batch_put_cas([
+            CasPutItem::from(("b/1", "uno", put.index)),
+            ("b/4", "cuatro", 0).into(),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(cas.new_indices.len(), 2);
+    let new_index = cas.new_indices["b/1"];
+    assert!(new_index > put.index);
+    assert_eq!(client.get("b/4").await.unwrap().unwrap().value, b"cuatro");
+
+    let conflict = client
+        .batch_delete_cas([("b/1", put.index), ("b/2", put.index)])
+        .await;
+    assert!(
+        matches!(conflict, Err(Error::CasConflict { .. })),
+        "{conflict:?}"
+    );
+    assert!(client.get("b/2").await.unwrap().is_some());
+    let missing = client.batch_delete_cas([("b/9", 1)]).await;
+    assert!(matches!(missing, Err(Error::NotFound(_))), "{missing:?}");
+
+    let deleted = client
+        .batch_delete_cas([("b/1", new_index), ("b/2", put.index)])
+        .await
+        .unwrap();
+    assert_eq!(deleted.keys, ["b/1", "b/2"]);
+
+    let deleted = client.batch_delete(["b/3", "b/4", "b/9"]).await.unwrap();
+    assert_eq!(deleted.keys, ["b/3", "b/4", "b/9"]);
+    assert_eq!(deleted.deleted, 2);
+    assert!(client.list_keys("b/").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn cluster_calls_answer_or_are_unimplemented() {
+    // The server side of ClusterService is landing separately; until it does, the calls
+    // come back as UNIMPLEMENTED, passed through unchanged.
+    let node = TestNode::start().await;
+    let client = client_for(&node).await;
+    match client.status().await {
+        Ok(s) => assert!(!s.node_id.is_empty()),
+        Err(Error::Status(s)) => assert_eq!(s.code(), Code::Unimplemented),
+        Err(e) => panic!("status: {e:?}"),
+    }
+    match client.leader().await {
+        Ok(l) => assert!(l.is_self),
+        Err(Error::Status(s)) => assert_eq!(s.code(), Code::Unimplemented),
+        Err(e) => panic!("leader: {e:?}"),
+    }
+    match client.peers().await {
+        Ok(p) => assert_eq!(p.len(), 1),
+        Err(Error::Status(s)) => assert_eq!(s.code(), Code::Unimplemented),
+        Err(e) => panic!("peers: {e:?}"),
+    }
+}
+
+/// How a fake KV server answers.
+#[derive(Clone)]
+enum Behaviour {
+    /// Like a follower: every call is refused with the leader's address in metadata.
+    Follower { leader: SocketAddr },
+    /// Like a cluster in an election: "no leader" for the first `failures` calls, then
+    /// every call is passed to `upstream`.
+    Electing {
+        failures: usize,
+        upstream: KvServiceClient<Channel>,
+    },
+}
+
+/// A KV server that never serves anything itself; it counts the calls it receives.
+#[derive(Clone)]
+struct Fake {
+    behaviour: Behaviour,
+    calls: Arc<AtomicUsize>,
+}
+
+impl Fake {
+    async fn answer<Req, Resp, F, Fut>(
+        &self,
+        request: Request<Req>,
+        forward: F,
+    ) -> Result<Response<Resp>, Status>
+    where
+        F: FnOnce(KvServiceClient<Channel>, Req) -> Fut,
+        Fut: Future<Output = Result<Response<Resp>, Status>>,
+    {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        match &self.behaviour {
+            Behaviour::Follower { leader } => Err(Status::from(konsul::Error::NotLeader {
+                leader_name: "real".into(),
+                leader_client_addr: leader.to_string(),
+                leader_raft_addr: "127.0.0.1:1".into(),
+            })),
+            Behaviour::Electing { failures, .. } if n < *failures => {
+                Err(Status::from(konsul::Error::NoLeader))
+            }
+            Behaviour::Electing { upstream, .. } => {
+                forward(upstream.clone(), request.into_inner()).await
+            }
+        }
+    }
+
+    /// Serves this fake on a fresh loopback port; returns its address.
+    async fn serve(self) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(KvServiceServer::new(self))
+                .serve_with_incoming(TcpListenerStream::new(listener)),
+        );
+        addr
+    }
+}
+
+#[tonic::async_trait]
+impl KvService for Fake {
+    async fn get(&self, r: Request<pb::GetRequest>) -> Result<Response<pb::GetResponse>, Status> {
+        self.answer(r, |mut c, m| async move { c.get(m).await })
+            .await
+    }
+
+    async fn list(
+        &self,
+        r: Request<pb::ListRequest>,
+    ) -> Result<Response<pb::ListResponse>, Status> {
+        self.answer(r, |mut c, m| async move { c.list(m).await })
+            .await
+    }
+
+    async fn put(&self, r: Request<pb::PutRequest>) -> Result<Response<pb::PutResponse>, Status> {
+        self.answer(r, |mut c, m| async move { c.put(m).await })
+            .await
+    }
+
+    async fn delete(
+        &self,
+        r: Request<pb::DeleteRequest>,
+    ) -> Result<Response<pb::DeleteResponse>, Status> {
+        self.answer(r, |mut c, m| async move { c.delete(m).await })
+            .await
+    }
+
+    async fn batch_get(
+        &self,
+        r: Request<pb::BatchGetRequest>,
+    ) -> Result<Response<pb::BatchGetResponse>, Status> {
+        self.answer(r, |mut c, m| async move { c.batch_get(m).await })
+            .await
+    }
+
+    async fn batch_put(
+        &self,
+        r: Request<pb::BatchPutRequest>,
+    ) -> Result<Response<pb::BatchPutResponse>, Status> {
+        self.answer(r, |mut c, m| async move { c.batch_put(m).await })
+            .await
+    }
+
+    async fn batch_delete(
+        &self,
+        r: Request<pb::BatchDeleteRequest>,
+    ) -> Result<Response<pb::BatchDeleteResponse>, Status> {
+        self.answer(r, |mut c, m| async move { c.batch_delete(m).await })
+            .await
+    }
+
+    async fn batch_put_cas(
+        &self,
+        r: Request<pb::BatchPutCasRequest>,
+    ) -> Result<Response<pb::BatchPutCasResponse>, Status> {
+        self.answer(r, |mut c, m| async move { c.batch_put_cas(m).await })
+            .await
+    }
+
+    async fn batch_delete_cas(
+        &self,
+        r: Request<pb::BatchDeleteCasRequest>,
+    ) -> Result<Response<pb::BatchDeleteCasResponse>, Status> {
+        self.answer(r, |mut c, m| async move { c.batch_delete_cas(m).await })
+            .await
+    }
+}
+
+/// A client whose retries are fast, so the tests spend no time sleeping out backoffs.
+fn fast_client(endpoints: impl IntoIterator<Item = String>, attempts: u32) -> Client {
+    Client::builder(endpoints)
+        .max_attempts(attempts)
+        .backoff(Duration::from_millis(5), Duration::from_millis(20))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn follows_the_not_leader_redirect_to_the_leader() {
+    let node = TestNode::start().await;
+    let real = node.server.client_addr();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let follower = Fake {
+        behaviour: Behaviour::Follower { leader: real },
+        calls: calls.clone(),
+    }
+    .serve()
+    .await;
+
+    // The client knows only the follower.
+    let client = fast_client([follower.to_string()], 10);
+    let written = client.put("redirected", "yes").await.unwrap();
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "one redirect, then the leader"
+    );
+    assert_eq!(client.leader_hint(), Some(format!("http://{real}")));
+
+    // The write is on the real node.
+    let direct = client_for(&node).await;
+    let kv = direct.get("redirected").await.unwrap().unwrap();
+    assert_eq!(kv.value, b"yes");
+    assert_eq!(kv.modify_index, written.modify_index);
+
+    // Later leader-only calls go straight to the remembered leader.
+    assert_eq!(
+        client.get("redirected").await.unwrap().unwrap().value,
+        b"yes"
+    );
+    client.batch_put([("redirected/2", "x")]).await.unwrap();
+    assert!(client.delete("redirected/2").await.unwrap());
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+    // A stale read may be served by any endpoint: it goes to the configured one (the fake,
+    // which refuses it), is redirected, and still gets its answer.
+    let stale = client
+        .get_with("redirected", Consistency::Stale)
+        .await
+        .unwrap();
+    assert_eq!(stale.unwrap().value, b"yes");
+}
+
+#[tokio::test]
+async fn retries_while_there_is_no_leader_then_succeeds() {
+    let node = TestNode::start().await;
+    let upstream = node.kv().await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let electing = Fake {
+        behaviour: Behaviour::Electing {
+            failures: 3,
+            upstream,
+        },
+        calls: calls.clone(),
+    }
+    .serve()
+    .await;
+
+    let client = fast_client([electing.to_string()], 10);
+    let written = client.put("after-election", "v").await.unwrap();
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        4,
+        "three refusals, then the write"
+    );
+    assert!(written.modify_index > 0);
+    let kv = client_for(&node)
+        .await
+        .get("after-election")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kv.value, b"v");
+}
+
+#[tokio::test]
+async fn gives_up_with_no_leader_after_the_attempt_budget() {
+    let node = TestNode::start().await;
+    let upstream = node.kv().await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let electing = Fake {
+        behaviour: Behaviour::Electing {
+            failures: usize::MAX,
+            upstream,
+        },
+        calls: calls.clone(),
+    }
+    .serve()
+    .await;
+
+    let client = fast_client([electing.to_string()], 4);
+    let r = client.put("never", "x").await;
+    assert!(matches!(r, Err(Error::NoLeader)), "{r:?}");
+    assert_eq!(calls.load(Ordering::SeqCst), 4, "bounded by max_attempts");
+    assert_eq!(client_for(&node).await.get("never").await.unwrap(), None);
+}
+
+/// An address nothing listens on (bound, then released).
+async fn dead_addr() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap()
+}
+
+#[tokio::test]
+async fn skips_an_endpoint_that_refuses_connections() {
+    let node = TestNode::start().await;
+    let dead = dead_addr().await;
+    let client = fast_client(
+        [dead.to_string(), node.server.client_addr().to_string()],
+        10,
+    );
+    // Nothing was sent to the dead endpoint, so even a write moves on safely.
+    client.put("via-second", "ok").await.unwrap();
+    assert_eq!(
+        client.get("via-second").await.unwrap().unwrap().value,
+        b"ok"
+    );
+
+    let only_dead = fast_client([dead.to_string()], 3);
+    let r = only_dead.put("x", "y").await;
+    assert!(matches!(r, Err(Error::Transport { .. })), "{r:?}");
+}
+
+#[tokio::test]
+async fn a_write_lost_after_sending_is_indeterminate_not_replayed() {
+    // A server that accepts connections, reads the request and hangs up without answering.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                use tokio::io::AsyncReadExt;
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                drop(socket);
+            });
+        }
+    });
+
+    let client = fast_client([addr.to_string()], 5);
+    let r = client.put("maybe", "x").await;
+    assert!(matches!(r, Err(Error::Indeterminate { .. })), "{r:?}");
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "the write was not replayed"
+    );
+
+    // A read has no such risk and is retried until the budget runs out.
+    let r = client.get("maybe").await;
+    assert!(matches!(r, Err(Error::Transport { .. })), "{r:?}");
+}
