@@ -482,3 +482,57 @@ async fn shutdown_stops_a_server_still_trying_to_join() {
         .expect("shutdown waited for the join loop")
         .unwrap();
 }
+
+// ---------------------------------------------------------------- end to end
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_raft_join_becomes_a_voter_and_applies_writes() {
+    use konsul_proto::v1 as pb;
+    use konsul_proto::v1::kv_service_client::KvServiceClient;
+
+    // A real one-node cluster (n1 bootstraps), then a node that only has KONSUL_RAFT_JOIN.
+    let cluster = common::cluster::TestCluster::start(1).await;
+    let seed = cluster.node(0).server().client_addr().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let joiner = start_joiner(dir.path(), &seed).await;
+
+    let id = joiner.node().id();
+    common::wait_until("the joiner to be a voter", || {
+        let voter = konsul::discovery::is_voter(&joiner.node().raft().metrics().borrow(), id);
+        async move { voter.then_some(()) }
+    })
+    .await;
+
+    let mut leader = cluster.node(0).kv().await;
+    leader
+        .put(pb::PutRequest {
+            key: "joined/by".into(),
+            value: b"discovery".to_vec(),
+            flags: 0,
+            cas: None,
+        })
+        .await
+        .unwrap();
+    let local = KvServiceClient::connect(format!("http://{}", joiner.client_addr()))
+        .await
+        .unwrap();
+    let value = common::wait_until("the write on the joiner", || {
+        let mut local = local.clone();
+        async move {
+            let r = local
+                .get(pb::GetRequest {
+                    key: "joined/by".into(),
+                    consistency: pb::Consistency::Stale as i32,
+                })
+                .await
+                .ok()?;
+            r.into_inner().kv.map(|kv| kv.value)
+        }
+    })
+    .await;
+    assert_eq!(value, b"discovery");
+    tokio::time::timeout(LIMIT, joiner.shutdown())
+        .await
+        .unwrap()
+        .unwrap();
+}

@@ -84,6 +84,14 @@ impl JoinCall {
         }
     }
 
+    /// How long the leader may wait for this node to catch up: a little less than the call's
+    /// deadline, so the leader gives up (and removes the learner) before the caller does, and
+    /// the caller sees the leader's answer rather than its own timeout.
+    fn catch_up_timeout(&self) -> Duration {
+        let margin = (self.call_timeout / 4).min(Duration::from_secs(10));
+        self.call_timeout.saturating_sub(margin)
+    }
+
     /// One Join call; `Ok(already_member)` on success.
     async fn call(&self, addr: &str) -> Result<bool, CallError> {
         let endpoint = Endpoint::from_shared(format!("http://{addr}"))
@@ -101,6 +109,8 @@ impl JoinCall {
                 node_id: self.me.name.clone(),
                 address: self.me.raft_addr.clone(),
                 client_address: self.me.client_addr.clone(),
+                catch_up_timeout_ms: u32::try_from(self.catch_up_timeout().as_millis())
+                    .unwrap_or(u32::MAX),
             });
             request.set_timeout(self.call_timeout);
             match ClusterServiceClient::new(channel).join(request).await {

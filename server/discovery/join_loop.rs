@@ -41,7 +41,8 @@ pub struct JoinSettings {
     /// How long to wait for a TCP connection to a member.
     pub connect_timeout: Duration,
     /// Deadline of one Join call. Long, because the leader answers only once the new node
-    /// has caught up (a snapshot may have to be sent first).
+    /// has caught up (a snapshot may have to be sent first); the leader is asked to give up
+    /// on the catch-up a little earlier (`catch_up_timeout_ms`, 60 s by default).
     pub call_timeout: Duration,
     /// How long an `exec:` command may run.
     pub exec_timeout: Duration,
@@ -53,7 +54,7 @@ impl Default for JoinSettings {
             initial_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(2),
-            call_timeout: Duration::from_secs(30),
+            call_timeout: Duration::from_secs(70),
             exec_timeout: DEFAULT_EXEC_TIMEOUT,
         }
     }
