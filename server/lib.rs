@@ -19,6 +19,7 @@
 
 pub mod config;
 pub mod deps;
+pub mod discovery;
 pub mod error;
 pub mod raft;
 pub mod store;

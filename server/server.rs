@@ -28,6 +28,7 @@ use crate::api::kv::KvApi;
 use crate::api::validate::Limits;
 use crate::config::Config;
 use crate::deps::Deps;
+use crate::discovery::JoinLoop;
 use crate::error::{Error, Result};
 use crate::forward::ForwardLayer;
 use crate::gateway::{self, Gateway};
@@ -162,6 +163,11 @@ impl Server {
                 .await
                 .map_err(|e| Error::Internal(format!("peer listener: {e}")))
         });
+
+        // Auto-join (raft.join): a server task, so shutdown waits for it to end.
+        if let Some(join) = JoinLoop::for_node(&config, &deps, &node) {
+            tasks.spawn(join.run_until_member(node.clone(), stop_rx.clone()));
+        }
 
         Ok(RunningServer {
             node,

@@ -77,8 +77,8 @@ fn optional_path(v: &str) -> std::result::Result<Option<PathBuf>, String> {
     Ok((!v.is_empty()).then(|| PathBuf::from(v)))
 }
 
-fn list(v: &str) -> std::result::Result<Vec<String>, String> {
-    Ok(parse::list(v))
+fn join_list(v: &str) -> std::result::Result<Vec<String>, String> {
+    Ok(parse::join_list(v))
 }
 
 /// Every setting's variable, in the order of the docs tables.
@@ -111,7 +111,8 @@ pub(crate) static VARS: &[EnvVar] = &[
     var!("KONSUL_RAFT_MAX_APPEND_ENTRIES",   Count,     parse::number,   raft.max_append_entries),
     var!("KONSUL_RAFT_TRAILING_LOGS",        Count,     parse::number,   raft.trailing_logs),
     var!("KONSUL_RAFT_LOG_LEVEL",            LogLevel,  str::parse,      raft.log_level),
-    var!("KONSUL_RAFT_JOIN",                 List,      list,            raft.join),
+    var!("KONSUL_RAFT_JOIN",                 List,      join_list,       raft.join),
+    var!("KONSUL_RAFT_DISCOVERY_DNS_SERVER", Text,      text,            raft.discovery_dns_server),
 ];
 
 /// Applies every variable that is set, in [`VARS`] order; the first bad value stops startup.

@@ -41,6 +41,7 @@ use crate::{Error, Result};
 
 pub use env::unknown_env_vars;
 pub use flags::Flags;
+pub(crate) use validate::split_host_port;
 
 /// The file read when neither `--config` nor `KONSUL_CONFIG` names one, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "konsul.toml";
@@ -164,10 +165,16 @@ pub struct RaftConfig {
     pub trailing_logs: u64,
     /// Verbosity of the openraft library's own logs. `KONSUL_RAFT_LOG_LEVEL`. Default `info`.
     pub log_level: LogLevel,
-    /// Addresses (`host:port`) of existing members to join on start. `KONSUL_RAFT_JOIN`,
-    /// comma-separated. Default empty. Reserved for cluster formation; parsed and validated
-    /// now.
+    /// Where to find existing members to join on start. `KONSUL_RAFT_JOIN`, comma-separated.
+    /// Default empty. Each entry is `host:port` (an IP, or a DNS name standing for all its
+    /// A/AAAA records), `srv:<name>` (SRV records) or `exec:<command>` (prints `host:port`
+    /// lines); see [`crate::discovery`]. A node that is not bootstrapping keeps trying them
+    /// until it is a member, so the order nodes start in does not matter.
     pub join: Vec<String>,
+    /// `ip:port` of the DNS server that resolves `raft.join` names (UDP; TCP for long answers).
+    /// `KONSUL_RAFT_DISCOVERY_DNS_SERVER`. Default empty: the system's (`/etc/resolv.conf`).
+    /// Lets discovery use a cluster-internal DNS server without changing the host's resolver.
+    pub discovery_dns_server: String,
 }
 
 impl Default for Config {
@@ -217,6 +224,7 @@ impl Default for RaftConfig {
             trailing_logs: 10240,
             log_level: LogLevel::Info,
             join: Vec::new(),
+            discovery_dns_server: String::new(),
         }
     }
 }

@@ -133,14 +133,31 @@ pub(crate) fn port(text: &str) -> Result<u16, String> {
         .map_err(|_| format!("invalid port {text:?} (expected a number from 0 to 65535)"))
 }
 
-/// Splits a comma-separated list, trimming each item and dropping empty ones, so that
-/// `"a:1, b:2,"` is two items and `""` is none.
-pub(crate) fn list(text: &str) -> Vec<String> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
+/// Splits `KONSUL_RAFT_JOIN` on commas, trimming each item and dropping empty ones (so
+/// `"a:1, b:2,"` is two items and `""` is none), except that an `exec:` entry runs to the end
+/// of the text, commas included: cloud CLI filters (`Name=tag:x,Values=y`) need commas, so the
+/// command goes last in the variable (a TOML array has no such limit).
+pub(crate) fn join_list(text: &str) -> Vec<String> {
+    let mut items = Vec::new();
+    let mut rest = text;
+    loop {
+        if rest.trim_start().starts_with(crate::discovery::EXEC_PREFIX) {
+            items.push(rest.trim().to_string());
+            return items;
+        }
+        let (item, tail) = match rest.split_once(',') {
+            Some((item, tail)) => (item, Some(tail)),
+            None => (rest, None),
+        };
+        let item = item.trim();
+        if !item.is_empty() {
+            items.push(item.to_string());
+        }
+        match tail {
+            Some(tail) => rest = tail,
+            None => return items,
+        }
+    }
 }
 
 /// Serde glue for durations written as strings (`"500ms"`) in the TOML file; used through
@@ -257,7 +274,18 @@ mod tests {
         assert!(number::<u64>("1k").is_err());
         assert_eq!(port("8888"), Ok(8888));
         assert!(port("65536").is_err());
-        assert_eq!(list(" a:1, b:2 ,,"), vec!["a:1", "b:2"]);
-        assert!(list("").is_empty());
+        assert_eq!(join_list(" a:1, b:2 ,,"), vec!["a:1", "b:2"]);
+        assert!(join_list("").is_empty());
+        assert_eq!(
+            join_list(
+                "a:1, srv:_k._tcp.x ,exec:aws ec2 x --filters Name=a,Values=b | sed s/$/:1/ "
+            ),
+            vec![
+                "a:1",
+                "srv:_k._tcp.x",
+                "exec:aws ec2 x --filters Name=a,Values=b | sed s/$/:1/"
+            ]
+        );
+        assert_eq!(join_list(" exec:a,b"), vec!["exec:a,b"]);
     }
 }

@@ -291,6 +291,12 @@ fn every_raft_variable_sets_its_field() {
         ("KONSUL_RAFT_JOIN", "10.0.0.1:7000, db2:7000", |r| {
             r.join == ["10.0.0.1:7000", "db2:7000"]
         }),
+        ("KONSUL_RAFT_JOIN", "srv:_k._tcp.x,exec:a --f=1,2", |r| {
+            r.join == ["srv:_k._tcp.x", "exec:a --f=1,2"]
+        }),
+        ("KONSUL_RAFT_DISCOVERY_DNS_SERVER", "127.0.0.1:5353", |r| {
+            r.discovery_dns_server == "127.0.0.1:5353"
+        }),
     ];
     for (var, value, check) in cases {
         let mut c = Config::default();
@@ -621,6 +627,19 @@ fn validate_rejects_inconsistent_settings() {
         (
             "raft.join (KONSUL_RAFT_JOIN) \"db1:0\" is not host:port",
             Box::new(|c| c.raft.join = vec!["db1:7000".into(), "db1:0".into()]),
+        ),
+        (
+            "raft.join (KONSUL_RAFT_JOIN) \"srv:\" is not srv:<DNS name>",
+            Box::new(|c| c.raft.join = vec!["srv:".into()]),
+        ),
+        (
+            "raft.join (KONSUL_RAFT_JOIN) \"exec:\" has no command",
+            Box::new(|c| c.raft.join = vec!["exec:".into()]),
+        ),
+        (
+            "raft.discovery_dns_server (KONSUL_RAFT_DISCOVERY_DNS_SERVER) \"dns.local:53\" is not \
+          ip:port",
+            Box::new(|c| c.raft.discovery_dns_server = "dns.local:53".into()),
         ),
         (
             "host (KONSUL_HOST) must not be empty",

@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::{Config, env, parse::format_duration};
+use crate::discovery::JoinEntry;
 use crate::{Error, Result};
 
 /// The shortest Raft timer accepted. Below a few milliseconds the timers fire faster than a
@@ -141,10 +142,21 @@ impl Config {
                 "must not be empty (leave it unset to use <data_dir>/raft)",
             );
         }
-        for addr in &r.join {
-            if split_host_port(addr).is_none() {
-                p.add("raft.join", format!("{addr:?} is not host:port"));
+        for entry in &r.join {
+            if let Err(message) = JoinEntry::parse(entry) {
+                p.add("raft.join", message);
             }
+        }
+        if !r.discovery_dns_server.is_empty()
+            && r.discovery_dns_server.parse::<SocketAddr>().is_err()
+        {
+            p.add(
+                "raft.discovery_dns_server",
+                format!(
+                    "{:?} is not ip:port (e.g. 10.0.0.2:53 or [fd00::2]:53)",
+                    r.discovery_dns_server
+                ),
+            );
         }
     }
 
