@@ -29,9 +29,15 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-/// Elections only when a leader is really gone: a loaded 2-core machine must not depose the
-/// leader in the middle of a test that names it.
-const STEADY: (&str, &str) = ("KONSUL_RAFT_ELECTION_TIMEOUT", "1500ms");
+/// Raft timing that a loaded 2-core machine cannot upset: no election unless a leader is
+/// really gone (a test that names the leader must not see it deposed), and a quorum round
+/// of a strong read (whose per-peer timeout is the heartbeat interval, a fifth of the
+/// heartbeat timeout) with room to spare.
+const STEADY: [(&str, &str); 3] = [
+    ("KONSUL_RAFT_ELECTION_TIMEOUT", "1500ms"),
+    ("KONSUL_RAFT_HEARTBEAT_TIMEOUT", "500ms"),
+    ("KONSUL_RAFT_LEADER_LEASE_TIMEOUT", "300ms"),
+];
 
 /// The answer of one gRPC write, reduced to its response header.
 type Answer = Result<Option<pb::ResponseHeader>, Status>;
@@ -344,7 +350,7 @@ fn get(key: &str, consistency: pb::Consistency) -> pb::GetRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_write_route_on_a_follower_names_the_leader_and_writes_nothing() {
-    let c = TestCluster::start_with(3, &[STEADY]).await;
+    let c = TestCluster::start_with(3, &STEADY).await;
     let grpc = Keys::prepare(&c, "grpc").await;
     let rest = Keys::prepare(&c, "rest").await;
     let l = c.leader().await;
@@ -429,7 +435,16 @@ async fn every_write_route_on_a_follower_names_the_leader_and_writes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_forwarding_on_a_follower_serves_every_write_through_the_leader() {
-    let c = TestCluster::start_with(3, &[STEADY, ("KONSUL_FORWARD_TO_LEADER", "true")]).await;
+    let c = TestCluster::start_with(
+        3,
+        &[
+            STEADY[0],
+            STEADY[1],
+            STEADY[2],
+            ("KONSUL_FORWARD_TO_LEADER", "true"),
+        ],
+    )
+    .await;
     let grpc = Keys::prepare(&c, "grpc").await;
     let rest = Keys::prepare(&c, "rest").await;
     let l = c.leader().await;
