@@ -22,7 +22,7 @@ use futures::future::BoxFuture;
 use http::{HeaderValue, Request, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tower::{Layer, Service, ServiceExt};
 
 use crate::api::status::LEADER_ADDR_KEY;
@@ -49,10 +49,15 @@ impl ForwardLayer {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(2)));
-        let http1 = Client::builder(TokioExecutor::new()).build(connector.clone());
+        let http1 = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .build(connector.clone());
+        // HTTP/2 keepalive pings need a timer: without one hyper panics on the first request.
         let http2 = Client::builder(TokioExecutor::new())
             .http2_only(true)
             .http2_keep_alive_interval(Some(Duration::from_secs(10)))
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
             .build(connector);
         Self {
             enabled,

@@ -13,6 +13,9 @@ use crate::gateway::Gateway;
 pub struct Ctx {
     /// The request path, as sent.
     pub path: String,
+    /// The raw query string, if any: a not-leader redirect repeats it in `Location`, so the
+    /// leader gets the same request (a read's consistency, a delete's `cas`).
+    pub query: Option<String>,
     /// A fresh id for this request (UUID v4 format, from the node's entropy seam).
     pub request_id: String,
     /// RFC 3339 time of the request (from the node's clock seam).
@@ -33,6 +36,7 @@ impl Ctx {
         );
         Self {
             path: path.to_owned(),
+            query: None,
             request_id,
             timestamp: rfc3339(g.deps.clock.now()),
         }
@@ -48,6 +52,8 @@ impl FromRequestParts<Gateway> for Ctx {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, g: &Gateway) -> Result<Self, Infallible> {
-        Ok(Ctx::new(parts.uri.path(), g))
+        let mut ctx = Ctx::new(parts.uri.path(), g);
+        ctx.query = parts.uri.query().map(str::to_owned);
+        Ok(ctx)
     }
 }

@@ -53,7 +53,6 @@ pub struct ShortError {
 pub struct HttpError {
     status: Status,
     ctx: Ctx,
-    query: Option<String>,
 }
 
 impl HttpError {
@@ -62,14 +61,7 @@ impl HttpError {
         Self {
             status,
             ctx: ctx.clone(),
-            query: None,
         }
-    }
-
-    /// Keeps the query string, so a redirect's Location is the same request on the leader.
-    pub fn with_query(mut self, query: Option<String>) -> Self {
-        self.query = query;
-        self
     }
 }
 
@@ -121,7 +113,7 @@ impl IntoResponse for HttpError {
         if s.code() == Code::Unavailable {
             if let Some(client_addr) = md(s, LEADER_ADDR_KEY) {
                 let mut location = format!("http://{client_addr}{}", self.ctx.path);
-                if let Some(q) = &self.query {
+                if let Some(q) = &self.ctx.query {
                     location.push('?');
                     location.push_str(q);
                 }

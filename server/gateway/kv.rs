@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use konsul_proto::v1 as pb;
@@ -212,7 +212,6 @@ pub async fn put(
     State(g): State<Gateway>,
     ctx: Ctx,
     Path(key): Path<String>,
-    RawQuery(query): RawQuery,
     JsonBody(body): JsonBody<PutBody>,
 ) -> Result<Json<PutAnswer>, HttpError> {
     let req = pb::PutRequest {
@@ -224,7 +223,7 @@ pub async fn put(
     let kv =
         g.kv.put(Request::new(req))
             .await
-            .map_err(|s| fail(&ctx, s).with_query(query))?
+            .map_err(|s| fail(&ctx, s))?
             .into_inner()
             .kv
             .unwrap_or_default();
@@ -251,7 +250,6 @@ pub async fn delete(
     State(g): State<Gateway>,
     ctx: Ctx,
     Path(key): Path<String>,
-    RawQuery(query): RawQuery,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<DeleteAnswer>, HttpError> {
     let cas = match q.get("cas") {
@@ -274,7 +272,7 @@ pub async fn delete(
     };
     g.kv.delete(Request::new(req))
         .await
-        .map_err(|s| fail(&ctx, s).with_query(query))?;
+        .map_err(|s| fail(&ctx, s))?;
     Ok(Json(DeleteAnswer {
         message: "key deleted",
         key,

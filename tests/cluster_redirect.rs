@@ -1,0 +1,583 @@
+//! What a follower does with a call only the leader can serve, on every write route.
+//!
+//! - Without forwarding, every write (gRPC Put, Delete and the four batch calls; REST PUT and
+//!   DELETE /kv, the four /batch/kv writes, /cluster/join and /cluster/leave) and every
+//!   leader-only read answers the same not-leader way: gRPC UNAVAILABLE with the leader's
+//!   name, client address and Raft address in `konsul-leader-*` metadata; REST 307 whose
+//!   `Location` is the same path and query on the leader's client address, with the
+//!   `konsul-leader-addr` header and the contract's body. Nothing is written. Stale reads are
+//!   served by the follower itself.
+//! - With `KONSUL_FORWARD_TO_LEADER=true` the same calls sent to a follower succeed: the
+//!   leader serves them (its name is in the gRPC response header) and its store has the
+//!   result.
+//! - With no leader at all (a clustered node that nobody has joined yet) writes answer gRPC
+//!   UNAVAILABLE "no leader" and REST 503 `no leader`, and the node reports itself not ready
+//!   on /health/ready and gRPC health.
+//!
+//! Nothing is timed; every wait polls with a deadline.
+
+mod common;
+
+use common::cluster::TestCluster;
+use konsul_proto::v1 as pb;
+use konsul_proto::v1::kv_service_client::KvServiceClient;
+use reqwest::Method;
+use serde_json::{Value, json};
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+/// Raft timing that a loaded 2-core machine cannot upset: no election unless a leader is
+/// really gone (a test that names the leader must not see it deposed), and a quorum round
+/// of a strong read (whose per-peer timeout is the heartbeat interval, a fifth of the
+/// heartbeat timeout) with room to spare.
+const STEADY: [(&str, &str); 3] = [
+    ("KONSUL_RAFT_ELECTION_TIMEOUT", "1500ms"),
+    ("KONSUL_RAFT_HEARTBEAT_TIMEOUT", "500ms"),
+    ("KONSUL_RAFT_LEADER_LEASE_TIMEOUT", "300ms"),
+];
+
+/// The answer of one gRPC write, reduced to its response header.
+type Answer = Result<Option<pb::ResponseHeader>, Status>;
+
+/// The keys one round of writes touches, all under `prefix`. The keys `del`, `bdel` and
+/// `bdelcas` exist before the round (written through the leader) so that the delete calls
+/// have something to delete; `*_index` are their modify indices for the CAS calls.
+struct Keys {
+    prefix: String,
+    del_index: u64,
+    bdelcas_index: u64,
+}
+
+impl Keys {
+    fn key(&self, name: &str) -> String {
+        format!("{}/{name}", self.prefix)
+    }
+
+    /// Keys the round's writes create.
+    fn created(&self) -> Vec<String> {
+        ["put", "bput1", "bput2", "bputcas"]
+            .iter()
+            .map(|k| self.key(k))
+            .collect()
+    }
+
+    /// Keys the round's writes delete.
+    fn deleted(&self) -> Vec<String> {
+        ["del", "bdel", "bdelcas"]
+            .iter()
+            .map(|k| self.key(k))
+            .collect()
+    }
+
+    /// Writes the keys the round deletes, through the leader, and waits until every node
+    /// has applied them.
+    async fn prepare(c: &TestCluster, prefix: &str) -> Keys {
+        let leader = c.leader().await;
+        let mut kv = c.node(leader).kv().await;
+        let index = |r: Result<tonic::Response<pb::PutResponse>, Status>| {
+            r.unwrap().into_inner().kv.unwrap().modify_index
+        };
+        let put = |k: &str| pb::PutRequest {
+            key: format!("{prefix}/{k}"),
+            value: b"old".to_vec(),
+            flags: 0,
+            cas: None,
+        };
+        let del_index = index(kv.put(put("del")).await);
+        index(kv.put(put("bdel")).await);
+        let bdelcas_index = index(kv.put(put("bdelcas")).await);
+        c.wait_applied(bdelcas_index).await;
+        Keys {
+            prefix: prefix.to_owned(),
+            del_index,
+            bdelcas_index,
+        }
+    }
+}
+
+/// Every gRPC write, each touching its own keys of `k`.
+async fn grpc_writes(kv: &mut KvServiceClient<Channel>, k: &Keys) -> Vec<(&'static str, Answer)> {
+    vec![
+        (
+            "Put",
+            kv.put(pb::PutRequest {
+                key: k.key("put"),
+                value: b"v".to_vec(),
+                flags: 0,
+                cas: None,
+            })
+            .await
+            .map(|r| r.into_inner().header),
+        ),
+        (
+            "Delete",
+            kv.delete(pb::DeleteRequest {
+                key: k.key("del"),
+                cas: Some(k.del_index),
+            })
+            .await
+            .map(|r| r.into_inner().header),
+        ),
+        (
+            "BatchPut",
+            kv.batch_put(pb::BatchPutRequest {
+                items: ["bput1", "bput2"]
+                    .iter()
+                    .map(|n| pb::BatchPutItem {
+                        key: k.key(n),
+                        value: b"v".to_vec(),
+                        flags: 0,
+                    })
+                    .collect(),
+            })
+            .await
+            .map(|r| r.into_inner().header),
+        ),
+        (
+            "BatchDelete",
+            kv.batch_delete(pb::BatchDeleteRequest {
+                keys: vec![k.key("bdel")],
+            })
+            .await
+            .map(|r| r.into_inner().header),
+        ),
+        (
+            "BatchPutCAS",
+            kv.batch_put_cas(pb::BatchPutCasRequest {
+                items: vec![pb::BatchPutCasItem {
+                    key: k.key("bputcas"),
+                    value: b"v".to_vec(),
+                    expected_index: 0,
+                }],
+            })
+            .await
+            .map(|r| r.into_inner().header),
+        ),
+        (
+            "BatchDeleteCAS",
+            kv.batch_delete_cas(pb::BatchDeleteCasRequest {
+                items: vec![pb::BatchDeleteCasItem {
+                    key: k.key("bdelcas"),
+                    expected_index: k.bdelcas_index,
+                }],
+            })
+            .await
+            .map(|r| r.into_inner().header),
+        ),
+    ]
+}
+
+/// One REST call: method, path with query, JSON body.
+struct Call {
+    method: Method,
+    path: String,
+    body: Option<Value>,
+}
+
+fn call(method: Method, path: String, body: Option<Value>) -> Call {
+    Call { method, path, body }
+}
+
+/// Every REST KV write, each touching its own keys of `k`.
+fn rest_writes(k: &Keys) -> Vec<Call> {
+    let (put, bput1, bput2, bputcas) = (
+        k.key("put"),
+        k.key("bput1"),
+        k.key("bput2"),
+        k.key("bputcas"),
+    );
+    let (del, bdel, bdelcas) = (k.key("del"), k.key("bdel"), k.key("bdelcas"));
+    vec![
+        call(
+            Method::PUT,
+            format!("/kv/{put}"),
+            Some(json!({"value": "v", "flags": 3})),
+        ),
+        call(
+            Method::DELETE,
+            format!("/kv/{del}?cas={}", k.del_index),
+            None,
+        ),
+        call(
+            Method::POST,
+            "/batch/kv/set".into(),
+            Some(json!({"items": {bput1: "v", bput2: "v"}})),
+        ),
+        call(
+            Method::POST,
+            "/batch/kv/delete".into(),
+            Some(json!({"keys": [bdel]})),
+        ),
+        call(
+            Method::POST,
+            "/batch/kv/set-cas".into(),
+            Some(json!({"items": {&bputcas: "v"}, "expected_indices": {&bputcas: 0}})),
+        ),
+        call(
+            Method::POST,
+            "/batch/kv/delete-cas".into(),
+            Some(json!({"keys": [&bdelcas], "expected_indices": {&bdelcas: k.bdelcas_index}})),
+        ),
+    ]
+}
+
+/// An HTTP client that never follows redirects: the 307 itself is what is tested.
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Status, headers and JSON body of `c` sent to the node with client address `addr`.
+async fn send(addr: &str, c: &Call) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut req = http().request(c.method.clone(), format!("http://{addr}{}", c.path));
+    if let Some(body) = &c.body {
+        req = req.json(body);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let body = r.json().await.unwrap_or(Value::Null);
+    (status, headers, body)
+}
+
+/// The leader a follower must name.
+struct Leader {
+    name: String,
+    client_addr: String,
+    raft_addr: String,
+}
+
+impl Leader {
+    fn of(c: &TestCluster, i: usize) -> Self {
+        let n = c.node(i);
+        Leader {
+            name: n.name.clone(),
+            client_addr: n.server().client_addr().to_string(),
+            raft_addr: n.raft_addr().to_string(),
+        }
+    }
+
+    /// Asserts a gRPC not-leader answer naming this leader.
+    fn assert_grpc(&self, what: &str, r: Answer) {
+        let s = r.expect_err(&format!("{what} on a follower must fail"));
+        assert_eq!(s.code(), Code::Unavailable, "{what}: {s:?}");
+        let md = |k: &str| {
+            s.metadata()
+                .get(k)
+                .unwrap_or_else(|| panic!("{what}: no {k} in {s:?}"))
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(md("konsul-leader-id"), self.name, "{what}");
+        assert_eq!(md("konsul-leader-addr"), self.client_addr, "{what}");
+        assert_eq!(md("konsul-leader-raft-addr"), self.raft_addr, "{what}");
+    }
+
+    /// Asserts a REST 307 to this leader for `c`.
+    async fn assert_redirect(&self, follower: &str, c: &Call) {
+        let what = format!("{} {}", c.method, c.path);
+        let (status, headers, body) = send(follower, c).await;
+        assert_eq!(status, 307, "{what}: {body}");
+        let header = |k: &str| {
+            headers
+                .get(k)
+                .unwrap_or_else(|| panic!("{what}: no {k} header"))
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(
+            header("location"),
+            format!("http://{}{}", self.client_addr, c.path),
+            "{what}: same path and query on the leader"
+        );
+        assert_eq!(header("konsul-leader-addr"), self.client_addr, "{what}");
+        assert_eq!(body["error"], "not leader", "{what}: {body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert_eq!(body["leader_addr"], self.raft_addr.as_str(), "{what}");
+        assert_eq!(body["leader_id"], self.name.as_str(), "{what}");
+        assert_eq!(
+            body["leader_client_addr"],
+            self.client_addr.as_str(),
+            "{what}"
+        );
+    }
+}
+
+/// Whether node `i`'s applied store holds `key`.
+fn has(c: &TestCluster, i: usize, key: &str) -> bool {
+    c.node(i)
+        .server()
+        .node()
+        .view()
+        .read(|s| s.get(key).is_some())
+}
+
+/// Asserts that no write of round `k` took effect on node `i`.
+fn assert_untouched(c: &TestCluster, i: usize, k: &Keys) {
+    let name = &c.node(i).name;
+    for key in k.created() {
+        assert!(!has(c, i, &key), "{key} was written on {name}");
+    }
+    for key in k.deleted() {
+        assert!(has(c, i, &key), "{key} was deleted on {name}");
+    }
+}
+
+/// Asserts that every write of round `k` took effect on node `i`.
+fn assert_applied(c: &TestCluster, i: usize, k: &Keys) {
+    let name = &c.node(i).name;
+    for key in k.created() {
+        assert!(has(c, i, &key), "{key} missing on {name}");
+    }
+    for key in k.deleted() {
+        assert!(!has(c, i, &key), "{key} still on {name}");
+    }
+}
+
+fn get(key: &str, consistency: pb::Consistency) -> pb::GetRequest {
+    pb::GetRequest {
+        key: key.into(),
+        consistency: consistency as i32,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_write_route_on_a_follower_names_the_leader_and_writes_nothing() {
+    let c = TestCluster::start_with(3, &STEADY).await;
+    let grpc = Keys::prepare(&c, "grpc").await;
+    let rest = Keys::prepare(&c, "rest").await;
+    let l = c.leader().await;
+    let f = (l + 1) % 3;
+    let leader = Leader::of(&c, l);
+    let follower = c.node(f).server().client_addr().to_string();
+
+    // gRPC writes: UNAVAILABLE with the leader in metadata.
+    let mut kv = c.node(f).kv().await;
+    for (what, answer) in grpc_writes(&mut kv, &grpc).await {
+        leader.assert_grpc(what, answer);
+    }
+    // Reads that only the leader may serve answer the same way; a stale read is local.
+    for consistency in [
+        pb::Consistency::Unspecified,
+        pb::Consistency::Leader,
+        pb::Consistency::Strong,
+    ] {
+        let r = kv.get(get(&grpc.key("del"), consistency)).await;
+        leader.assert_grpc(
+            &format!("Get {consistency:?}"),
+            r.map(|r| r.into_inner().header),
+        );
+    }
+    let local = kv
+        .get(get(&grpc.key("del"), pb::Consistency::Stale))
+        .await
+        .expect("a stale read is served by the follower")
+        .into_inner();
+    assert_eq!(local.kv.unwrap().value, b"old");
+    assert_eq!(local.header.unwrap().served_by, c.node(f).name);
+
+    // REST writes, and the cluster changes: 307 to the leader.
+    let mut calls = rest_writes(&rest);
+    calls.push(call(
+        Method::POST,
+        "/cluster/join".into(),
+        Some(json!({"node_id": "n9", "address": "127.0.0.1:9", "client_address": "127.0.0.1:8"})),
+    ));
+    calls.push(call(Method::DELETE, "/cluster/leave/x".into(), None));
+    // Leader-only REST reads too, with their query kept in Location.
+    for q in [
+        "consistency=leader",
+        "consistency=strong",
+        "consistent=true",
+    ] {
+        calls.push(call(
+            Method::GET,
+            format!("/kv/{}?{q}", rest.key("del")),
+            None,
+        ));
+    }
+    for c in &calls {
+        leader.assert_redirect(&follower, c).await;
+    }
+    // The default REST read is stale (the contract's behaviour) and served locally.
+    let (status, _, body) = send(
+        &follower,
+        &call(Method::GET, format!("/kv/{}", rest.key("del")), None),
+    )
+    .await;
+    assert_eq!((status, &body["value"]), (200, &json!("old")), "{body}");
+
+    // Nothing was written anywhere: not on the leader, not on the follower.
+    for i in [l, f] {
+        assert_untouched(&c, i, &grpc);
+        assert_untouched(&c, i, &rest);
+    }
+    let peers = c
+        .node(l)
+        .server()
+        .node()
+        .raft()
+        .metrics()
+        .borrow()
+        .membership_config
+        .membership()
+        .nodes()
+        .count();
+    assert_eq!(peers, 3, "the redirected join changed nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_forwarding_on_a_follower_serves_every_write_through_the_leader() {
+    let c = TestCluster::start_with(
+        3,
+        &[
+            STEADY[0],
+            STEADY[1],
+            STEADY[2],
+            ("KONSUL_FORWARD_TO_LEADER", "true"),
+        ],
+    )
+    .await;
+    let grpc = Keys::prepare(&c, "grpc").await;
+    let rest = Keys::prepare(&c, "rest").await;
+    let l = c.leader().await;
+    let f = (l + 1) % 3;
+    let leader = c.node(l).name.clone();
+    let follower = c.node(f).server().client_addr().to_string();
+
+    // gRPC: every write succeeds and was served by the leader.
+    let mut kv = c.node(f).kv().await;
+    for (what, answer) in grpc_writes(&mut kv, &grpc).await {
+        let header = answer
+            .unwrap_or_else(|s| panic!("{what} through a follower: {s:?}"))
+            .expect("a response header");
+        assert_eq!(header.served_by, leader, "{what} was served by the leader");
+    }
+    for consistency in [pb::Consistency::Leader, pb::Consistency::Strong] {
+        let r = kv
+            .get(get(&grpc.key("put"), consistency))
+            .await
+            .unwrap_or_else(|s| panic!("Get {consistency:?} through a follower: {s:?}"))
+            .into_inner();
+        assert_eq!(r.header.unwrap().served_by, leader, "Get {consistency:?}");
+        assert_eq!(r.kv.unwrap().value, b"v");
+    }
+    assert_applied(&c, l, &grpc);
+
+    // REST: every write succeeds; none of them redirects.
+    for call in rest_writes(&rest) {
+        let (status, _, body) = send(&follower, &call).await;
+        assert_eq!(status, 200, "{} {}: {body}", call.method, call.path);
+    }
+    let (status, _, body) = send(
+        &follower,
+        &call(
+            Method::GET,
+            format!("/kv/{}?consistency=strong", rest.key("put")),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!((status, &body["value"]), (200, &json!("v")), "{body}");
+    assert_applied(&c, l, &rest);
+
+    // Cluster changes are answered by the leader too: joining a member again is a no-op
+    // there, and only the leader can say that "x" is not a member (a follower would
+    // redirect).
+    let member = c.node(f).join_request();
+    let (status, _, body) = send(
+        &follower,
+        &call(
+            Method::POST,
+            "/cluster/join".into(),
+            Some(json!({
+                "node_id": member.node_id,
+                "address": member.address,
+                "client_address": member.client_address,
+            })),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["already_member"]),
+        (200, &json!(true)),
+        "{body}"
+    );
+    let (status, _, body) = send(
+        &follower,
+        &call(Method::DELETE, "/cluster/leave/x".into(), None),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not a member")),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_leader_writes_answer_no_leader_and_the_node_is_not_ready() {
+    // n2 is clustered but nobody has joined it: it knows no leader and never will.
+    let mut c = TestCluster::start(1).await;
+    let lonely = c.spawn_node().await;
+    let addr = c.node(lonely).server().client_addr().to_string();
+    let keys = Keys {
+        prefix: "lonely".into(),
+        del_index: 1,
+        bdelcas_index: 1,
+    };
+
+    let mut kv = c.node(lonely).kv().await;
+    for (what, answer) in grpc_writes(&mut kv, &keys).await {
+        let s = answer.expect_err(what);
+        assert_eq!(
+            (s.code(), s.message()),
+            (Code::Unavailable, "no leader"),
+            "{what}"
+        );
+        assert!(s.metadata().get("konsul-leader-addr").is_none(), "{what}");
+    }
+
+    for call in rest_writes(&keys) {
+        let (status, headers, body) = send(&addr, &call).await;
+        let what = format!("{} {}", call.method, call.path);
+        assert_eq!(status, 503, "{what}: {body}");
+        assert_eq!(body["error"], "no leader", "{what}: {body}");
+        assert!(headers.get("location").is_none(), "{what}");
+    }
+
+    let r = reqwest::get(format!("http://{addr}/health/ready"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel);
+    for service in ["", "konsul.v1.KVService"] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(
+            status,
+            ServingStatus::NotServing as i32,
+            "health of {service:?}"
+        );
+    }
+}
