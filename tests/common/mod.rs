@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod ghost;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

@@ -13,6 +13,9 @@ use tokio_stream::wrappers::TcpListenerStream;
 use super::*;
 use crate::store::Command;
 
+/// The target metadata of one call: `konsul-target-node`, `konsul-target-incarnation`.
+type Addressed = (Option<String>, Option<String>);
+
 /// A peer that answers votes after `delay` and records every snapshot stream it receives.
 #[derive(Default, Clone)]
 struct ScriptedPeer {
@@ -24,7 +27,7 @@ struct ScriptedPeer {
     /// the ones a real peer would install.
     complete: Arc<AtomicUsize>,
     /// The target metadata (node, incarnation) of every vote received.
-    addressed: Arc<Mutex<Vec<(Option<String>, Option<String>)>>>,
+    addressed: Arc<Mutex<Vec<Addressed>>>,
 }
 
 #[tonic::async_trait]
