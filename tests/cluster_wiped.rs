@@ -2,7 +2,8 @@
 //! lost its vote and every entry it acknowledged. It must not take its old place: it never
 //! votes or acknowledges anything, a join at the same address is refused, and once it has
 //! left it joins again cleanly and catches up. A data dir of another node is refused at
-//! start. Every wait polls with a deadline; nothing is timed.
+//! start, and so is a join whose name is not the one the node at the address reports.
+//! Every wait polls with a deadline; nothing is timed.
 
 mod common;
 
@@ -244,4 +245,36 @@ async fn a_data_dir_of_another_node_is_refused_at_start() {
     .unwrap();
     assert_eq!(again.node().identity(), &identity);
     again.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_naming_another_node_than_the_one_at_the_address_is_refused() {
+    let c = TestCluster::start(1).await;
+    let ghost = common::ghost::start("ghost").await;
+    let err = c
+        .join(pb::JoinRequest {
+            node_id: "n2".into(),
+            address: ghost.to_string(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(
+        err.message()
+            .contains(&format!("address {ghost} belongs to node ghost, not n2")),
+        "{err:?}"
+    );
+    let members = c
+        .node(0)
+        .server()
+        .node()
+        .raft()
+        .metrics()
+        .borrow()
+        .membership_config
+        .membership()
+        .nodes()
+        .count();
+    assert_eq!(members, 1, "nothing was added");
 }
