@@ -148,6 +148,7 @@ impl Server {
         // Peer port: the internal Raft service.
         let peer = RaftPeerService::new(
             node.raft().clone(),
+            node.identity().clone(),
             config.raft_data_dir().join("snapshots"),
         );
         let mut stop = stop_rx.clone();

@@ -148,10 +148,11 @@ async fn join_is_idempotent_and_a_known_id_elsewhere_is_refused() {
 async fn a_second_change_while_one_is_in_flight_is_refused_and_a_stuck_join_is_undone() {
     let c = TestCluster::start(1).await;
     let mut client = c.node(0).cluster().await;
-    // Nothing listens on port 1: this learner can never catch up.
+    // The ghost says who it is but refuses every Raft call: it can never catch up.
+    let ghost = common::ghost::start("ghost").await;
     let stuck = pb::JoinRequest {
         node_id: "ghost".into(),
-        address: "127.0.0.1:1".into(),
+        address: ghost.to_string(),
         client_address: String::new(),
         catch_up_timeout_ms: SHORT_CATCH_UP.as_millis() as u32,
     };

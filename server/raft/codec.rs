@@ -126,6 +126,7 @@ fn encode_member(m: &Member) -> pb::Node {
         name: m.name.clone(),
         raft_addr: m.raft_addr.clone(),
         client_addr: m.client_addr.clone(),
+        incarnation: m.incarnation,
     }
 }
 
@@ -134,6 +135,7 @@ fn decode_member(n: pb::Node) -> Member {
         name: n.name,
         raft_addr: n.raft_addr,
         client_addr: n.client_addr,
+        incarnation: n.incarnation,
     }
 }
 

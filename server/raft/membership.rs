@@ -5,6 +5,12 @@
 //!  api/cluster Leave ─► RaftNode::leave ─try_lock──► change_membership(remove)
 //! ```
 //!
+//! Before adding a node, the leader asks the node at the given Raft address who it is (the
+//! `Identity` peer RPC) instead of trusting the operator: the name must match, and the
+//! member record gets the node's incarnation, which every later peer call names. A member
+//! that comes back with another incarnation (its data dir was wiped) is refused until it has
+//! been removed: it lost the vote and the entries it acknowledged, so it must join afresh.
+//!
 //! Changes are serialised by one mutex taken with `try_lock`: a second change while one is
 //! in flight is refused at once with [`Error::Conflict`] instead of queueing behind it. The
 //! work of a change runs in its own task that owns the lock, so a client that hangs up
@@ -28,6 +34,10 @@ pub const DEFAULT_CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How many entries a learner may trail the leader's log and still count as caught up:
 /// under a steady write load it would otherwise never be exactly level.
 pub const CATCH_UP_MAX_LAG: u64 = 1000;
+
+/// How long join waits for the new node to say who it is. A running node answers at once;
+/// this only bounds a dead or unroutable address.
+pub const IDENTITY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A node to add to the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,8 +63,10 @@ pub struct Joined {
 
 impl RaftNode {
     /// Adds a node as a voter: first as a learner, then, once it has caught up, promoted.
-    /// Joining again with the same name and address is a no-op; the same name at another
-    /// address, or a name whose id collides with another member's, is refused.
+    /// Joining again with the same name, address and incarnation is a no-op; the same name at
+    /// another address or with another incarnation (a wiped data dir), an address that
+    /// answers with another name, or a name whose id collides with another member's, is
+    /// refused.
     pub async fn join(&self, spec: JoinSpec) -> Result<Joined> {
         self.check_clustered()?;
         self.check_leader()?;
@@ -92,6 +104,7 @@ impl RaftNode {
         let id = node_id_for_name(&spec.name);
         let membership = self.current_membership();
         let mut resume = false;
+        let mut already_voter = false;
         if let Some(existing) = membership.get_node(&id) {
             if existing.name != spec.name {
                 return Err(Error::AlreadyExists(format!(
@@ -106,14 +119,11 @@ impl RaftNode {
                     spec.name, existing.raft_addr, spec.name, spec.raft_addr
                 )));
             }
-            if membership.voter_ids().any(|v| v == id) {
-                return Ok(Joined {
-                    member: existing.clone(),
-                    already_member: true,
-                });
-            }
-            // A learner left by an earlier join that did not finish: catch up and promote.
-            resume = true;
+            // A voter already (a no-op), or a learner left by an earlier join that did not
+            // finish (catch up and promote): either way, once the node proves it is the same
+            // incarnation.
+            already_voter = membership.voter_ids().any(|v| v == id);
+            resume = !already_voter;
         }
         if let Some((_, other)) = membership
             .nodes()
@@ -125,10 +135,31 @@ impl RaftNode {
             )));
         }
 
+        let incarnation = self.ask_identity(&spec).await?;
+        if let Some(existing) = membership.get_node(&id)
+            && existing.incarnation != 0
+            && incarnation != 0
+            && existing.incarnation != incarnation
+        {
+            return Err(Error::AlreadyExists(format!(
+                "node {} is a member with incarnation {} but the node at that address now has \
+                 incarnation {incarnation} (data dir wiped?): remove it first \
+                 (DELETE /cluster/leave/{}), then join again",
+                spec.name, existing.incarnation, spec.name
+            )));
+        }
+        if already_voter {
+            return Ok(Joined {
+                member: membership.get_node(&id).cloned().unwrap_or_default(),
+                already_member: true,
+            });
+        }
+
         let member = Member {
             name: spec.name.clone(),
             raft_addr: spec.raft_addr.clone(),
             client_addr: spec.client_addr.clone(),
+            incarnation,
         };
         let member = if resume {
             membership.get_node(&id).cloned().unwrap_or(member)
@@ -189,6 +220,32 @@ impl RaftNode {
             .await
             .map_err(|e| self.change_error(e))?;
         Ok(member)
+    }
+
+    /// Asks the node at the join's address who it is and returns its incarnation (0 for a
+    /// node too old to say). Refuses when another node answers there.
+    async fn ask_identity(&self, spec: &JoinSpec) -> Result<u64> {
+        match self
+            .network
+            .identity(&spec.raft_addr, IDENTITY_TIMEOUT)
+            .await?
+        {
+            Some(found) if found.name != spec.name => Err(Error::InvalidArgument(format!(
+                "address {} belongs to node {}, not {}: check node_id and address",
+                spec.raft_addr, found.name, spec.name
+            ))),
+            Some(found) => Ok(found.incarnation),
+            None => {
+                tracing::warn!(
+                    node = spec.name,
+                    addr = spec.raft_addr,
+                    "join: the node does not answer the Identity RPC (an older version); \
+                     adding it without an incarnation, so a later wipe of its data dir \
+                     cannot be detected"
+                );
+                Ok(0)
+            }
+        }
     }
 
     /// Waits until the leader has replicated to learner `id` everything up to the

@@ -12,14 +12,17 @@
 //!         ──► state_machine's Store
 //! ```
 //!
-//! This module owns the type configuration and the node identity; the files below it each
-//! do one job: `codec` (the only proto ⇄ openraft conversions), `log_store`, `state_machine`,
+//! This module owns the type configuration and the member record; the files below it each
+//! do one job: `codec` (the only proto ⇄ openraft conversions), `identity` (the node's name
+//! and data-dir incarnation, and the check that refuses calls meant for another incarnation),
+//! `log_store`, `state_machine`,
 //! `network` (outbound peer RPCs), `service` (inbound peer RPCs), `node` (the running Raft
 //! node the API talks to), `membership` (join and leave on the leader) and `cluster_status`
 //! (the cluster as one node sees it, and on-demand snapshots).
 
 pub mod cluster_status;
 pub mod codec;
+pub mod identity;
 pub mod log_store;
 pub mod membership;
 pub mod network;
@@ -56,6 +59,11 @@ pub struct Member {
     pub raft_addr: String,
     /// Client (gRPC and REST) address, host:port, used for leader redirects.
     pub client_addr: String,
+    /// The incarnation of the node's data dir (see [`identity`]): peers send it with every
+    /// call, so a node that lost its data dir cannot answer in its old place. 0 = unknown
+    /// (recorded before incarnations existed), never checked.
+    #[serde(default)]
+    pub incarnation: u64,
 }
 
 impl fmt::Display for Member {
@@ -97,5 +105,13 @@ mod tests {
         assert_eq!(node_id_for_name("node1"), node_id_for_name("node1"));
         assert_ne!(node_id_for_name("node1"), node_id_for_name("node2"));
         assert!(node_id_for_name("node1") >= 1 << 63);
+    }
+
+    #[test]
+    fn a_member_recorded_before_incarnations_reads_as_unknown() {
+        let old = r#"{"name":"n1","raft_addr":"a:7000","client_addr":"a:8888"}"#;
+        let m: Member = serde_json::from_str(old).unwrap();
+        assert_eq!(m.incarnation, 0);
+        assert_eq!(m.name, "n1");
     }
 }

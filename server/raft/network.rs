@@ -21,6 +21,12 @@
 //!
 //! Every successful call stamps the peer in [`LastContact`], which the cluster status reads
 //! to show how long ago the leader last heard from each peer.
+//!
+//! Every call also names the member it is meant for, from the target's [`Member`] record:
+//! metadata `konsul-target-node` and `konsul-target-incarnation` (see `identity`). A peer that
+//! is not that incarnation (its data dir was wiped) refuses with FAILED_PRECONDITION, which
+//! is `RPCError::Unreachable` here like any other refusal: openraft never counts it towards a
+//! quorum or a vote. [`PeerNetwork::identity`] asks a node at an address who it is, for join.
 
 // openraft's RPCError and StreamingError are large and dictated by its traits.
 #![allow(clippy::result_large_err)]
@@ -48,8 +54,10 @@ use openraft::{AnyError, OptionalSend, RPCTypes, Snapshot, StorageError, Storage
 use prost::Message;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
 use tokio::sync::{Notify, oneshot};
+use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Channel, Endpoint};
 
+use super::identity::{Identity, TARGET_INCARNATION_METADATA, TARGET_NODE_METADATA};
 use super::{Member, NodeId, TypeConfig, codec};
 
 /// Largest protobuf message a peer RPC may carry, in either direction. The service sets the
@@ -170,6 +178,33 @@ impl PeerNetwork {
         self.contact.clone()
     }
 
+    /// Asks the node at `addr` who it is (name and incarnation), within `ttl`. Join uses it
+    /// to learn a new member's identity from the node itself rather than from the operator.
+    /// `Ok(None)`: the node runs a version without the Identity RPC.
+    pub async fn identity(&self, addr: &str, ttl: Duration) -> crate::Result<Option<Identity>> {
+        let unreachable = |e: &dyn std::fmt::Display| {
+            crate::Error::Timeout(format!(
+                "the node at {addr} did not answer who it is: {e}; check that it is running and \
+                 that its Raft address is reachable from the leader"
+            ))
+        };
+        let mut client = RaftServiceClient::new(self.channel(addr)?);
+        let mut request = tonic::Request::new(pb::IdentityRequest {});
+        request.set_timeout(ttl);
+        match tokio::time::timeout(ttl, client.identity(request)).await {
+            Err(_elapsed) => Err(unreachable(&format!("no answer within {ttl:?}"))),
+            Ok(Err(status)) if status.code() == tonic::Code::Unimplemented => Ok(None),
+            Ok(Err(status)) => Err(unreachable(&status.message())),
+            Ok(Ok(resp)) => {
+                let resp = resp.into_inner();
+                Ok(Some(Identity {
+                    name: resp.name,
+                    incarnation: resp.incarnation,
+                }))
+            }
+        }
+    }
+
     /// The shared channel to `addr`, dialing it on first use.
     fn channel(&self, addr: &str) -> crate::Result<Channel> {
         let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
@@ -194,6 +229,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
         PeerClient {
             local_id: self.local_id,
             target,
+            addressed_to: addressed_to(node),
             client: client.map_err(|e| e.to_string()),
             backoff: (self.backoff_initial, self.backoff_max),
             contact: self.contact.clone(),
@@ -201,11 +237,30 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     }
 }
 
+/// The metadata that names the member a call is meant for: its name and, when the
+/// membership knows it, its incarnation. A name that is not valid metadata is left out (the
+/// peer then checks only what it gets).
+fn addressed_to(node: &Member) -> MetadataMap {
+    let mut map = MetadataMap::new();
+    if let Ok(name) = AsciiMetadataValue::try_from(node.name.as_str()) {
+        map.insert(TARGET_NODE_METADATA, name);
+    }
+    if node.incarnation != 0 {
+        map.insert(
+            TARGET_INCARNATION_METADATA,
+            AsciiMetadataValue::from(node.incarnation),
+        );
+    }
+    map
+}
+
 /// The connection from this node to one peer, as openraft's replication and election tasks
 /// use it. A peer whose address could not be dialed yields `Unreachable` on every call.
 pub struct PeerClient {
     local_id: NodeId,
     target: NodeId,
+    /// Metadata naming the target member, sent with every call.
+    addressed_to: MetadataMap,
     client: Result<RaftServiceClient<Channel>, String>,
     backoff: (Duration, Duration),
     contact: LastContact,
@@ -263,6 +318,13 @@ impl PeerClient {
         }
     }
 
+    /// A request carrying the metadata that names the target member.
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        *request.metadata_mut() = self.addressed_to.clone();
+        request
+    }
+
     /// Runs one unary call with `ttl` as local timeout and as the peer's deadline.
     async fn unary<Req, Resp, F, Fut>(
         &self,
@@ -275,7 +337,7 @@ impl PeerClient {
         Fut: Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
     {
         let client = self.client.clone().map_err(CallError::Unreachable)?;
-        let mut request = tonic::Request::new(req);
+        let mut request = self.request(req);
         request.set_timeout(ttl);
         match tokio::time::timeout(ttl, call(client, request)).await {
             Err(_elapsed) => Err(CallError::Timeout(ttl)),
@@ -405,7 +467,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         let progress = Arc::new(Notify::new());
         let (failed_tx, mut failed_rx) = oneshot::channel();
         let body = snapshot_stream(header, file.take(size), failed_tx, progress.clone());
-        let call = client.install_snapshot(body);
+        let call = client.install_snapshot(self.request(body));
         tokio::pin!(call, cancel);
         // Until the stream has read the whole file, a read error may still arrive.
         let mut reading = true;

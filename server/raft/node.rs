@@ -4,7 +4,8 @@
 //! gets back the log index and the state machine's [`Response`]; it asks
 //! [`RaftNode::read_barrier`] to make a read as fresh as the client asked, then reads the
 //! store through [`RaftNode::view`]. Everything openraft-specific about starting, bootstrapping,
-//! leadership and shutdown stays in this file; membership changes are in `membership.rs` and
+//! leadership and shutdown stays in this file (including settling the node's [`Identity`]
+//! before Raft starts); membership changes are in `membership.rs` and
 //! the cluster's status in `cluster_status.rs`, both `impl RaftNode` blocks over the same
 //! handle.
 
@@ -20,6 +21,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::deps::Deps;
 use crate::error::{Error, Result};
+use crate::raft::identity::{self, Identity};
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{LastContact, PeerNetwork, TcpDialer};
 use crate::raft::state_machine::{StateMachine, StoreView};
@@ -70,6 +72,10 @@ pub struct RaftNode {
     view: StoreView,
     id: NodeId,
     me: Member,
+    identity: Identity,
+    /// A clone of the network openraft uses (clones share channels), for join's identity
+    /// question to a new node.
+    pub(crate) network: PeerNetwork,
     lease: Duration,
     ready: watch::Receiver<bool>,
     /// Turns `true` once the Raft log file is closed after shutdown.
@@ -86,6 +92,9 @@ impl RaftNode {
     /// Opens the log and state machine under the configured Raft data dir, starts openraft,
     /// and bootstraps a one-node cluster when this node runs standalone (or is told to
     /// bootstrap) and has no state yet. A node that already has state never bootstraps again.
+    ///
+    /// Refuses to start on a data dir recorded as another node's; a node without Raft state
+    /// (new or wiped) draws a new incarnation first (see [`identity`]).
     pub async fn start(
         config: &Config,
         deps: &Deps,
@@ -102,8 +111,18 @@ impl RaftNode {
             .await
             .map_err(|e| Error::Storage(format!("creating {}: {e}", dir.display())))?;
 
+        let name = config.node_id().to_owned();
+        let recorded = identity::load_checked(&dir, &name, deps).await?;
         let mut log_store = LogStore::open(&dir.join("raft-log.redb"), deps).await?;
         let log_closed = log_store.closed();
+        let identity = identity::keep_or_renew(
+            recorded,
+            &name,
+            log_is_empty(&mut log_store).await?,
+            &dir,
+            deps,
+        )
+        .await?;
         let committed_at_start = log_store
             .read_committed()
             .await
@@ -119,19 +138,19 @@ impl RaftNode {
         let view = state_machine.view();
         check_no_gap(&mut log_store, &view).await?;
 
-        let name = config.node_id().to_owned();
         let id = node_id_for_name(&name);
         let me = Member {
             name,
             raft_addr,
             client_addr,
+            incarnation: identity.incarnation,
         };
         let network = PeerNetwork::new(id, Arc::new(TcpDialer::default()));
         let contact = network.last_contact();
         let raft = Raft::new(
             id,
             Arc::new(config.to_openraft()?),
-            network,
+            network.clone(),
             log_store,
             state_machine,
         )
@@ -158,6 +177,8 @@ impl RaftNode {
             view,
             id,
             me,
+            identity,
+            network,
             lease: raft_cfg.leader_lease_timeout,
             ready,
             log_closed,
@@ -250,9 +271,15 @@ impl RaftNode {
         self.id
     }
 
-    /// This node's member record (name and addresses).
+    /// This node's member record (name, addresses, incarnation).
     pub fn member(&self) -> &Member {
         &self.me
+    }
+
+    /// This node's name and data-dir incarnation, which the peer service checks callers
+    /// against.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
     }
 
     /// The underlying openraft handle, for the peer service and cluster administration.
@@ -283,6 +310,15 @@ impl RaftNode {
             _ => Error::NoLeader,
         }
     }
+}
+
+/// True when the log holds no vote and no entry, purged or not: the node has never taken
+/// part in a cluster, or lost everything it promised (a wiped or deleted log).
+async fn log_is_empty(log_store: &mut LogStore) -> Result<bool> {
+    let storage = |e: openraft::StorageError<NodeId>| Error::Storage(e.to_string());
+    let vote = log_store.read_vote().await.map_err(storage)?;
+    let state = log_store.get_log_state().await.map_err(storage)?;
+    Ok(vote.is_none() && state.last_log_id.is_none())
 }
 
 /// Refuses to start when the log was purged past what the state machine holds: that happens

@@ -15,6 +15,13 @@
 //! the header announced is refused and nothing is installed: a sender that gives up mid-way
 //! looks to gRPC like a clean end, so only the byte count proves the snapshot is whole.
 //!
+//! Before openraft sees a Vote, AppendEntries or InstallSnapshot, the call's metadata is
+//! checked against this node's [`Identity`]: a caller that means another node, or another
+//! incarnation of this one (its data dir was wiped since it joined), is refused with
+//! FAILED_PRECONDITION and a warning is logged here. The caller treats that as an unreachable
+//! peer, so a wiped node never votes or acknowledges entries in its old place. A call without
+//! the metadata (an older peer) is served. `Identity` answers who this node is.
+//!
 //! There is no `api/status.rs` on this layer's branch yet, so openraft errors become a
 //! `tonic::Status` here, in [`fatal_status`] and [`decode_status`].
 
@@ -32,6 +39,7 @@ use tokio::fs::File;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tonic::{Request, Response, Status, Streaming};
 
+use super::identity::{Identity, TARGET_INCARNATION_METADATA, TARGET_NODE_METADATA};
 use super::network::MAX_PEER_MESSAGE_BYTES;
 use super::{NodeId, TypeConfig, codec};
 
@@ -39,17 +47,23 @@ use super::{NodeId, TypeConfig, codec};
 #[derive(Clone)]
 pub struct RaftPeerService {
     raft: Raft<TypeConfig>,
+    identity: Arc<Identity>,
     incoming_dir: Arc<PathBuf>,
     next_incoming: Arc<AtomicU64>,
 }
 
 impl RaftPeerService {
-    /// Serves `raft`, receiving snapshots into files in `incoming_dir`. The directory must
-    /// exist and should be on the same disk as the node's data; each file is removed once
-    /// openraft has installed it (or the transfer failed).
-    pub fn new(raft: Raft<TypeConfig>, incoming_dir: impl Into<PathBuf>) -> Self {
+    /// Serves `raft`, whose node is `identity`, receiving snapshots into files in
+    /// `incoming_dir`. The directory must exist and should be on the same disk as the node's
+    /// data; each file is removed once openraft has installed it (or the transfer failed).
+    pub fn new(
+        raft: Raft<TypeConfig>,
+        identity: Identity,
+        incoming_dir: impl Into<PathBuf>,
+    ) -> Self {
         Self {
             raft,
+            identity: Arc::new(identity),
             incoming_dir: Arc::new(incoming_dir.into()),
             next_incoming: Arc::default(),
         }
@@ -61,6 +75,25 @@ impl RaftPeerService {
         RaftServiceServer::new(self)
             .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES)
+    }
+
+    /// Refuses a call whose metadata names another node or another incarnation of this one.
+    fn check_addressed_to_me<T>(&self, request: &Request<T>, rpc: &str) -> Result<(), Status> {
+        let meta = request.metadata();
+        let get = |key: &str| meta.get(key).map(|v| v.to_str().unwrap_or("<not ASCII>"));
+        self.identity
+            .check_caller(get(TARGET_NODE_METADATA), get(TARGET_INCARNATION_METADATA))
+            .map_err(|message| {
+                let from = request
+                    .remote_addr()
+                    .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+                tracing::warn!(
+                    rpc,
+                    from,
+                    "refused a Raft call meant for another node: {message}"
+                );
+                Status::failed_precondition(message)
+            })
     }
 
     /// Creates an empty, readable and writable file for one incoming snapshot.
@@ -126,6 +159,7 @@ impl RaftService for RaftPeerService {
         &self,
         request: Request<pb::VoteRequest>,
     ) -> Result<Response<pb::VoteResponse>, Status> {
+        self.check_addressed_to_me(&request, "Vote")?;
         let rpc = codec::decode_vote_request(request.into_inner()).map_err(decode_status)?;
         let resp = self.raft.vote(rpc).await.map_err(raft_status)?;
         Ok(Response::new(codec::encode_vote_response(&resp)))
@@ -135,6 +169,7 @@ impl RaftService for RaftPeerService {
         &self,
         request: Request<pb::AppendEntriesRequest>,
     ) -> Result<Response<pb::AppendEntriesResponse>, Status> {
+        self.check_addressed_to_me(&request, "AppendEntries")?;
         let rpc = codec::decode_append_request(request.into_inner()).map_err(decode_status)?;
         let resp = self.raft.append_entries(rpc).await.map_err(raft_status)?;
         Ok(Response::new(codec::encode_append_response(&resp)))
@@ -144,6 +179,7 @@ impl RaftService for RaftPeerService {
         &self,
         request: Request<Streaming<pb::InstallSnapshotRequest>>,
     ) -> Result<Response<pb::InstallSnapshotResponse>, Status> {
+        self.check_addressed_to_me(&request, "InstallSnapshot")?;
         let mut stream = request.into_inner();
         let header = match stream.message().await? {
             Some(pb::InstallSnapshotRequest {
@@ -211,6 +247,16 @@ impl RaftService for RaftPeerService {
         drop(guard);
         Ok(Response::new(pb::InstallSnapshotResponse {
             vote: Some(codec::encode_vote(&resp.vote)),
+        }))
+    }
+
+    async fn identity(
+        &self,
+        _request: Request<pb::IdentityRequest>,
+    ) -> Result<Response<pb::IdentityResponse>, Status> {
+        Ok(Response::new(pb::IdentityResponse {
+            name: self.identity.name.clone(),
+            incarnation: self.identity.incarnation,
         }))
     }
 }

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod ghost;
 pub mod process_cluster;
 
 use std::future::Future;

@@ -12,6 +12,7 @@ fn member(name: &str) -> Member {
         name: name.into(),
         raft_addr: format!("{name}:7000"),
         client_addr: format!("{name}:8888"),
+        incarnation: 0x8000_0000_0000_0000 | name.len() as u64,
     }
 }
 

@@ -13,6 +13,9 @@ use tokio_stream::wrappers::TcpListenerStream;
 use super::*;
 use crate::store::Command;
 
+/// The target metadata of one call: `konsul-target-node`, `konsul-target-incarnation`.
+type Addressed = (Option<String>, Option<String>);
+
 /// A peer that answers votes after `delay` and records every snapshot stream it receives.
 #[derive(Default, Clone)]
 struct ScriptedPeer {
@@ -23,6 +26,8 @@ struct ScriptedPeer {
     /// Snapshot streams that ended cleanly with as many bytes as their header announced:
     /// the ones a real peer would install.
     complete: Arc<AtomicUsize>,
+    /// The target metadata (node, incarnation) of every vote received.
+    addressed: Arc<Mutex<Vec<Addressed>>>,
 }
 
 #[tonic::async_trait]
@@ -32,6 +37,12 @@ impl RaftService for ScriptedPeer {
         request: tonic::Request<pb::VoteRequest>,
     ) -> Result<tonic::Response<pb::VoteResponse>, tonic::Status> {
         tokio::time::sleep(self.delay).await;
+        let meta = request.metadata();
+        let get = |k: &str| meta.get(k).map(|v| v.to_str().unwrap().to_owned());
+        self.addressed
+            .lock()
+            .unwrap()
+            .push((get(TARGET_NODE_METADATA), get(TARGET_INCARNATION_METADATA)));
         let req = request.into_inner();
         Ok(tonic::Response::new(pb::VoteResponse {
             vote: req.vote,
@@ -79,6 +90,14 @@ impl RaftService for ScriptedPeer {
         }
         Ok(tonic::Response::new(pb::InstallSnapshotResponse { vote }))
     }
+
+    /// Like a node from before the Identity RPC.
+    async fn identity(
+        &self,
+        _request: tonic::Request<pb::IdentityRequest>,
+    ) -> Result<tonic::Response<pb::IdentityResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("scripted peer: no Identity"))
+    }
 }
 
 async fn start_peer(peer: ScriptedPeer) -> SocketAddr {
@@ -105,6 +124,7 @@ fn member(addr: impl ToString) -> Member {
         name: "peer".into(),
         raft_addr: addr.to_string(),
         client_addr: String::new(),
+        incarnation: 0,
     }
 }
 
@@ -154,6 +174,50 @@ async fn votes_round_trip_through_a_peer() {
         (resp.vote, resp.last_log_id),
         (vote_request().vote, vote_request().last_log_id)
     );
+}
+
+#[tokio::test]
+async fn every_call_names_the_target_member_and_its_known_incarnation() {
+    let peer = ScriptedPeer::default();
+    let addr = start_peer(peer.clone()).await;
+    let mut net = PeerNetwork::new(1, Arc::new(TcpDialer::default()));
+    let option = || RPCOption::new(Duration::from_secs(5));
+    let known = Member {
+        incarnation: 77,
+        ..member(addr)
+    };
+    net.new_client(2, &known)
+        .await
+        .vote(vote_request(), option())
+        .await
+        .unwrap();
+    // Incarnation 0 (recorded before incarnations existed) is not sent: nothing to check.
+    net.new_client(2, &member(addr))
+        .await
+        .vote(vote_request(), option())
+        .await
+        .unwrap();
+    assert_eq!(
+        *peer.addressed.lock().unwrap(),
+        vec![
+            (Some("peer".to_owned()), Some("77".to_owned())),
+            (Some("peer".to_owned()), None),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn identity_of_an_old_peer_is_unknown_and_of_a_dead_one_an_error() {
+    let net = PeerNetwork::new(1, Arc::new(TcpDialer::default()));
+    let addr = start_peer(ScriptedPeer::default()).await;
+    let old = net
+        .identity(&addr.to_string(), Duration::from_secs(5))
+        .await;
+    assert!(matches!(old, Ok(None)), "{old:?}");
+    let dead = net.identity("127.0.0.1:1", Duration::from_secs(5)).await;
+    let err = dead.unwrap_err();
+    assert!(matches!(err, crate::Error::Timeout(_)), "{err:?}");
+    assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use fake_sm::FakeSm;
 use konsul_proto::raft::v1::raft_service_client::RaftServiceClient;
-use openraft::error::ReplicationClosed;
+use openraft::error::{RPCError, ReplicationClosed};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, VoteRequest};
 use openraft::{
@@ -62,7 +62,11 @@ async fn start_node(id: NodeId) -> TestNode {
         .await
         .unwrap();
     let incoming = tempfile::tempdir().unwrap();
-    let service = RaftPeerService::new(raft.clone(), incoming.path());
+    let identity = Identity {
+        name: format!("n{id}"),
+        incarnation: 1000 + id,
+    };
+    let service = RaftPeerService::new(raft.clone(), identity, incoming.path());
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service.into_server())
@@ -72,6 +76,7 @@ async fn start_node(id: NodeId) -> TestNode {
         name: format!("n{id}"),
         raft_addr: addr.to_string(),
         client_addr: String::new(),
+        incarnation: 1000 + id,
     };
     TestNode {
         id,
@@ -93,6 +98,7 @@ fn nobody(id: NodeId) -> Member {
         name: format!("n{id}"),
         raft_addr: "127.0.0.1:1".into(),
         client_addr: String::new(),
+        incarnation: 0,
     }
 }
 
@@ -175,6 +181,87 @@ async fn vote_append_and_snapshot_reach_openraft_through_the_service() {
         );
     }
     assert_no_incoming_files_left(&node).await;
+}
+
+#[tokio::test]
+async fn calls_meant_for_another_incarnation_are_refused_before_openraft() {
+    let node = start_node(1).await;
+    let mut leader = PeerNetwork::new(2, Arc::new(TcpDialer::default()));
+    let option = || RPCOption::new(Duration::from_secs(5));
+
+    // The membership remembers an earlier incarnation: the node's data dir was wiped since.
+    let remembered = Member {
+        incarnation: 999,
+        ..node.member.clone()
+    };
+    let mut stale = leader.new_client(1, &remembered).await;
+    let vote = stale
+        .vote(VoteRequest::new(Vote::new(1, 2), None), option())
+        .await;
+    assert!(matches!(vote, Err(RPCError::Unreachable(_))), "{vote:?}");
+    let append = AppendEntriesRequest::<TypeConfig> {
+        vote: Vote::new_committed(1, 2),
+        prev_log_id: None,
+        entries: vec![],
+        leader_commit: None,
+    };
+    let appended = stale.append_entries(append, option()).await;
+    assert!(
+        matches!(appended, Err(RPCError::Unreachable(_))),
+        "{appended:?}"
+    );
+    let snapshot = Snapshot {
+        meta: SnapshotMeta::default(),
+        snapshot: Box::new(File::from_std(tempfile::tempfile().unwrap())),
+    };
+    let cancel = std::future::pending::<ReplicationClosed>();
+    let installed = stale
+        .full_snapshot(Vote::new_committed(1, 2), snapshot, cancel, option())
+        .await;
+    assert!(installed.is_err(), "{installed:?}");
+    assert_eq!(
+        node.raft.metrics().borrow().vote,
+        Vote::default(),
+        "openraft never saw the refused calls"
+    );
+
+    // What the caller is told, on the wire.
+    let mut raw = RaftServiceClient::connect(format!("http://{}", node.member.raft_addr))
+        .await
+        .unwrap();
+    let mut request = tonic::Request::new(codec::encode_vote_request(&VoteRequest::new(
+        Vote::new(1, 2),
+        None,
+    )));
+    request
+        .metadata_mut()
+        .insert(TARGET_INCARNATION_METADATA, 999.into());
+    let status = raw.vote(request).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+    assert!(
+        status
+            .message()
+            .contains("this node is n1 incarnation 1001, the caller expects incarnation 999"),
+        "{status:?}"
+    );
+
+    // No metadata at all (an older peer): served as before.
+    let granted = raw
+        .vote(codec::encode_vote_request(&VoteRequest::new(
+            Vote::new(1, 2),
+            None,
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(granted.vote_granted, "{granted:?}");
+
+    let me = raw
+        .identity(pb::IdentityRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((me.name.as_str(), me.incarnation), ("n1", 1001));
 }
 
 fn header(size: u64) -> pb::InstallSnapshotRequest {

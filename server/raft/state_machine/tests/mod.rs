@@ -48,6 +48,7 @@ fn members(ids: &[NodeId]) -> Membership<NodeId, Member> {
                 name: format!("node{id}"),
                 raft_addr: format!("127.0.0.1:{}", 7000 + id),
                 client_addr: format!("127.0.0.1:{}", 8000 + id),
+                incarnation: *id,
             };
             (*id, member)
         })
