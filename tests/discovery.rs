@@ -32,6 +32,7 @@ fn me() -> Member {
         name: "joiner".into(),
         raft_addr: "127.0.0.1:7999".into(),
         client_addr: "127.0.0.1:8999".into(),
+        incarnation: 0,
     }
 }
 

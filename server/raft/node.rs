@@ -28,6 +28,9 @@ use crate::raft::state_machine::{StateMachine, StoreView};
 use crate::raft::{Member, NodeId, TypeConfig, node_id_for_name};
 use crate::store::{Command, Response};
 
+/// Heartbeat rounds a linearizable read tries before it reports a lost quorum.
+const QUORUM_READ_ATTEMPTS: u32 = 3;
+
 /// How long shutdown waits for the Raft log to be flushed and closed.
 const LOG_CLOSE_WAIT: Duration = Duration::from_secs(5);
 
@@ -210,16 +213,27 @@ impl RaftNode {
             ReadConsistency::Stale => Ok(()),
             ReadConsistency::Leader if self.lease_valid() => Ok(()),
             ReadConsistency::Leader | ReadConsistency::Strong => {
-                match self.raft.ensure_linearizable().await {
-                    Ok(_) => Ok(()),
-                    Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
-                        Err(self.not_leader(f))
-                    }
-                    Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(q))) => Err(
-                        Error::Unavailable(format!("leader cannot reach a quorum: {q}")),
-                    ),
-                    Err(RaftError::Fatal(e)) => {
-                        Err(Error::Unavailable(format!("raft stopped: {e}")))
+                // openraft confirms leadership with one heartbeat round whose per-peer timeout
+                // is the (short) heartbeat interval; on a loaded host one slow round is not a
+                // lost quorum, so a bounded number of rounds is tried before giving up.
+                let mut attempt = 1;
+                loop {
+                    match self.raft.ensure_linearizable().await {
+                        Ok(_) => return Ok(()),
+                        Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
+                            return Err(self.not_leader(f));
+                        }
+                        Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(q))) => {
+                            if attempt >= QUORUM_READ_ATTEMPTS {
+                                return Err(Error::Unavailable(format!(
+                                    "leader cannot reach a quorum after {attempt} rounds: {q}"
+                                )));
+                            }
+                            attempt += 1;
+                        }
+                        Err(RaftError::Fatal(e)) => {
+                            return Err(Error::Unavailable(format!("raft stopped: {e}")));
+                        }
                     }
                 }
             }
