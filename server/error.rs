@@ -14,7 +14,7 @@ pub const CLUSTERING_DISABLED_DETAIL: &str = "This node is running in standalone
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong while serving a call or running a node.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// The request is malformed or over a limit. The message names the field and the limit.
     #[error("{0}")]

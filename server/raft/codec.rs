@@ -46,6 +46,9 @@ pub enum CodecError {
     /// The bytes are not a valid protobuf message of the expected type.
     #[error("raft codec: malformed protobuf: {0}")]
     Malformed(#[from] prost::DecodeError),
+    /// A grouped command nested in another: encoders never write one.
+    #[error("raft codec: a grouped command (CommandList) inside another one")]
+    NestedMulti,
 }
 
 impl From<CodecError> for crate::Error {
@@ -272,6 +275,9 @@ pub fn encode_command(cmd: Command) -> pb::Command {
                 })
                 .collect(),
         }),
+        Command::Multi { commands } => Kind::Multi(pb::CommandList {
+            commands: commands.into_iter().map(encode_command).collect(),
+        }),
     };
     pb::Command {
         version: COMMAND_VERSION,
@@ -328,6 +334,16 @@ pub fn decode_command(cmd: pb::Command) -> DecodeResult<Command> {
                     expected_index: c.expected_index,
                 })
                 .collect(),
+        },
+        Kind::Multi(list) => Command::Multi {
+            commands: list
+                .commands
+                .into_iter()
+                .map(|c| match c.kind {
+                    Some(Kind::Multi(_)) => Err(CodecError::NestedMulti),
+                    _ => decode_command(c),
+                })
+                .collect::<DecodeResult<_>>()?,
         },
     })
 }

@@ -20,6 +20,7 @@
 //! node the API talks to), `membership` (join and leave on the leader) and `cluster_status`
 //! (the cluster as one node sees it, and on-demand snapshots).
 
+pub mod batcher;
 pub mod cluster_status;
 pub mod codec;
 pub mod identity;

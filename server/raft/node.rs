@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{CheckIsLeaderError, ClientWriteError, ForwardToLeader, RaftError};
+use openraft::error::{CheckIsLeaderError, ForwardToLeader, RaftError};
 use openraft::storage::RaftLogStorage;
 use openraft::{Raft, ServerState};
 use tokio::sync::watch;
@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::deps::Deps;
 use crate::error::{Error, Result};
+use crate::raft::batcher::Batcher;
 use crate::raft::identity::{self, Identity};
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{LastContact, PeerNetwork, TcpDialer};
@@ -81,6 +82,8 @@ pub struct RaftNode {
     pub(crate) network: PeerNetwork,
     lease: Duration,
     ready: watch::Receiver<bool>,
+    /// Groups concurrent writes into shared entries.
+    batcher: Batcher,
     /// Turns `true` once the Raft log file is closed after shutdown.
     log_closed: watch::Receiver<bool>,
     /// Cluster mode (`raft.enabled`): join and leave are refused without it.
@@ -175,6 +178,7 @@ impl RaftNode {
         }
 
         let ready = spawn_readiness(raft.clone(), view.clone(), committed_at_start);
+        let batcher = Batcher::spawn(raft.clone());
         Ok(Self {
             raft,
             view,
@@ -184,6 +188,7 @@ impl RaftNode {
             network,
             lease: raft_cfg.leader_lease_timeout,
             ready,
+            batcher,
             log_closed,
             clustered: raft_cfg.enabled,
             changes: Arc::default(),
@@ -193,18 +198,11 @@ impl RaftNode {
 
     /// Proposes `command` through the Raft log and waits until it is committed on a quorum
     /// and applied here. Only the leader accepts writes.
+    ///
+    /// Concurrent writes are grouped into one entry (see `raft::batcher`), so they share
+    /// one fsync and one replication round.
     pub async fn write(&self, command: Command) -> Result<Written> {
-        match self.raft.client_write(command).await {
-            Ok(resp) => Ok(Written {
-                index: resp.log_id.index,
-                response: resp.data,
-            }),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                Err(self.not_leader(f))
-            }
-            Err(RaftError::APIError(e)) => Err(Error::Internal(e.to_string())),
-            Err(RaftError::Fatal(e)) => Err(Error::Unavailable(format!("raft stopped: {e}"))),
-        }
+        self.batcher.write(command).await
     }
 
     /// Makes a following read of [`Self::view`] as fresh as `consistency` asks.
@@ -315,14 +313,19 @@ impl RaftNode {
     }
 
     pub(crate) fn not_leader(&self, f: ForwardToLeader<NodeId, Member>) -> Error {
-        match (f.leader_id, f.leader_node) {
-            (Some(_), Some(node)) => Error::NotLeader {
-                leader_name: node.name,
-                leader_client_addr: node.client_addr,
-                leader_raft_addr: node.raft_addr,
-            },
-            _ => Error::NoLeader,
-        }
+        not_leader_error(f)
+    }
+}
+
+/// The error for a call that only the leader can serve, naming the leader when known.
+pub(crate) fn not_leader_error(f: ForwardToLeader<NodeId, Member>) -> Error {
+    match (f.leader_id, f.leader_node) {
+        (Some(_), Some(node)) => Error::NotLeader {
+            leader_name: node.name,
+            leader_client_addr: node.client_addr,
+            leader_raft_addr: node.raft_addr,
+        },
+        _ => Error::NoLeader,
     }
 }
 

@@ -100,6 +100,14 @@ pub enum Command {
         /// Items in request order.
         items: Vec<KvDeleteCasItem>,
     },
+    /// Independent commands the leader grouped into one log entry so they share one fsync.
+    /// Applied in order at the same index, each with its own response. The leader never
+    /// groups two commands that touch the same key (see [`Command::keys`]), so a key still
+    /// changes at most once per index and CAS on modify_index stays exact.
+    Multi {
+        /// The grouped commands (never themselves `Multi`).
+        commands: Vec<Command>,
+    },
 }
 
 /// Why a compare-and-swap did not apply. A normal outcome, not an error: the API edge
@@ -158,4 +166,48 @@ pub enum Response {
     },
     /// A CAS condition failed; nothing changed.
     CasFailed(CasFailure),
+    /// The responses of a [`Command::Multi`], in order.
+    Multi(Vec<Response>),
+}
+
+impl Command {
+    /// Every key this command reads or writes, for grouping independent commands.
+    pub fn keys(&self) -> Vec<&str> {
+        match self {
+            Command::KvSet { key, .. }
+            | Command::KvDelete { key }
+            | Command::KvSetCas { key, .. }
+            | Command::KvDeleteCas { key, .. } => vec![key.as_str()],
+            Command::KvBatchSet { items } => items.iter().map(|i| i.key.as_str()).collect(),
+            Command::KvBatchDelete { keys } => keys.iter().map(String::as_str).collect(),
+            Command::KvBatchSetCas { items } => items.iter().map(|i| i.key.as_str()).collect(),
+            Command::KvBatchDeleteCas { items } => items.iter().map(|i| i.key.as_str()).collect(),
+            Command::Multi { commands } => commands.iter().flat_map(Command::keys).collect(),
+        }
+    }
+
+    /// Rough encoded size in bytes, to keep grouped entries well under the peer message
+    /// limit.
+    pub fn approx_size(&self) -> usize {
+        const OVERHEAD: usize = 16;
+        match self {
+            Command::KvSet { key, value, .. } | Command::KvSetCas { key, value, .. } => {
+                key.len() + value.len() + OVERHEAD
+            }
+            Command::KvDelete { key } | Command::KvDeleteCas { key, .. } => key.len() + OVERHEAD,
+            Command::KvBatchSet { items } => items
+                .iter()
+                .map(|i| i.key.len() + i.value.len() + OVERHEAD)
+                .sum(),
+            Command::KvBatchSetCas { items } => items
+                .iter()
+                .map(|i| i.key.len() + i.value.len() + OVERHEAD)
+                .sum(),
+            Command::KvBatchDelete { keys } => keys.iter().map(|k| k.len() + OVERHEAD).sum(),
+            Command::KvBatchDeleteCas { items } => {
+                items.iter().map(|i| i.key.len() + OVERHEAD).sum()
+            }
+            Command::Multi { commands } => commands.iter().map(Command::approx_size).sum(),
+        }
+    }
 }

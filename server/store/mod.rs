@@ -60,6 +60,9 @@ impl Store {
             Command::KvBatchDelete { keys } => self.kv_batch_delete(&keys),
             Command::KvBatchSetCas { items } => self.kv_batch_set_cas(index, items),
             Command::KvBatchDeleteCas { items } => self.kv_batch_delete_cas(&items),
+            Command::Multi { commands } => {
+                Response::Multi(commands.into_iter().map(|c| self.apply(index, c)).collect())
+            }
         }
     }
 }

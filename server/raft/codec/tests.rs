@@ -314,3 +314,25 @@ fn append_entries_rpcs_round_trip() {
         Err(CodecError::Missing("AppendEntriesResponse.result"))
     );
 }
+
+#[test]
+fn grouped_commands_round_trip_and_nesting_is_refused() {
+    let multi = Command::Multi {
+        commands: every_command(),
+    };
+    assert_eq!(
+        decode_command(encode_command(multi.clone())).unwrap(),
+        multi
+    );
+
+    let nested = pb::Command {
+        version: COMMAND_VERSION,
+        kind: Some(Kind::Multi(pb::CommandList {
+            commands: vec![encode_command(multi)],
+        })),
+    };
+    assert!(matches!(
+        decode_command(nested),
+        Err(CodecError::NestedMulti)
+    ));
+}

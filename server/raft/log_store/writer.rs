@@ -81,12 +81,15 @@ pub(super) fn spawn(
                 finish(batch, Err("the raft log is closed".to_owned()), &on_durable);
                 continue;
             };
+            let size = batch.len();
+            let started = tokio::time::Instant::now();
             let (batch, result) = blocking
                 .run(move || {
                     let result = commit(&db, &batch).map_err(|e| e.to_string());
                     (batch, result)
                 })
                 .await;
+            tracing::debug!(size, elapsed = ?started.elapsed(), "raft log batch committed");
             if let Err(e) = &result {
                 tracing::error!("raft log write failed: {e}");
             }

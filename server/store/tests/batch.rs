@@ -255,3 +255,71 @@ fn empty_batches_succeed_and_change_nothing() {
     );
     assert_eq!(store, before);
 }
+
+#[test]
+fn a_grouped_entry_applies_each_command_at_one_index_with_its_own_response() {
+    let mut store = Store::new();
+    store.apply(
+        1,
+        Command::KvSet {
+            key: "x".into(),
+            value: b"1".to_vec(),
+            flags: 0,
+        },
+    );
+    let r = store.apply(
+        5,
+        Command::Multi {
+            commands: vec![
+                Command::KvSet {
+                    key: "a".into(),
+                    value: b"A".to_vec(),
+                    flags: 3,
+                },
+                Command::KvSetCas {
+                    key: "x".into(),
+                    value: b"2".to_vec(),
+                    expected_index: 99,
+                },
+                Command::KvDelete { key: "nope".into() },
+            ],
+        },
+    );
+    assert_eq!(
+        r,
+        Response::Multi(vec![
+            Response::Written {
+                key: "a".into(),
+                flags: 3,
+                create_index: 5,
+                modify_index: 5,
+            },
+            Response::CasFailed(CasFailure::Conflict {
+                key: "x".into(),
+                expected: 99,
+                current: 1,
+            }),
+            Response::Deleted { existed: false },
+        ])
+    );
+    assert_eq!(store.get("a").unwrap().modify_index, 5);
+    assert_eq!(
+        store.get("x").unwrap().value,
+        b"1",
+        "the failed CAS changed nothing"
+    );
+}
+
+#[test]
+fn command_keys_name_every_key_touched() {
+    let c = Command::Multi {
+        commands: vec![
+            Command::KvDelete { key: "a".into() },
+            Command::KvBatchDelete {
+                keys: vec!["b".into(), "c".into()],
+            },
+        ],
+    };
+    assert_eq!(c.keys(), ["a", "b", "c"]);
+    assert!(c.approx_size() > 3);
+}

@@ -12,6 +12,7 @@ fn kind(response: &Response) -> &'static str {
         Response::BatchDeleted { .. } => "batch deleted",
         Response::CasFailed(CasFailure::NotFound { .. }) => "not found",
         Response::CasFailed(CasFailure::Conflict { .. }) => "conflict",
+        Response::Multi(_) => "multi",
     }
 }
 

@@ -1,0 +1,193 @@
+//! Write grouping: many client writes, one Raft entry, one fsync.
+//!
+//! openraft 0.9 appends one entry per `client_write` and its core waits for that append's
+//! fsync before it takes the next one, so without help every write would pay a whole fsync
+//! in turn (and on a cluster, a whole replication round). `RaftNode::write` therefore hands
+//! commands to this batcher. It keeps at most [`IN_FLIGHT`] proposals open; whatever
+//! arrives while they are under way is grouped into the next proposal as one
+//! `Command::Multi` entry, applied in order at one log index with one response per command.
+//!
+//! Two commands that touch the same key never share an entry, so a key changes at most
+//! once per log index and `modify_index` keeps identifying exactly one version of a key (CAS
+//! stays exact). A group is also capped in count and bytes so an entry stays far below the
+//! peer message limit.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use openraft::Raft;
+use openraft::error::{ClientWriteError, RaftError};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use super::TypeConfig;
+use super::node::{Written, not_leader_error};
+use crate::error::{Error, Result};
+use crate::store::{Command, Response};
+
+/// Proposals under way at once. Two lets one group be applied and answered while the next
+/// is being written; more would only split groups into separate fsyncs.
+pub const IN_FLIGHT: usize = 2;
+/// Most commands in one group.
+pub const MAX_COMMANDS: usize = 1024;
+/// Rough byte budget of one group (a single larger command still goes, alone).
+pub const MAX_BYTES: usize = 4 * 1024 * 1024;
+
+/// A command waiting for its group.
+struct Pending {
+    command: Command,
+    reply: oneshot::Sender<Result<Written>>,
+}
+
+/// Handle to the batcher task of one node; cheap to clone.
+#[derive(Clone)]
+pub struct Batcher {
+    queue: mpsc::UnboundedSender<Pending>,
+}
+
+impl Batcher {
+    /// Starts the batcher for `raft`. It stops when the last handle is dropped.
+    pub fn spawn(raft: Raft<TypeConfig>) -> Self {
+        let (queue, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(raft, rx));
+        Self { queue }
+    }
+
+    /// Proposes `command` (grouped with others when they arrive together) and waits for its
+    /// own outcome.
+    pub async fn write(&self, command: Command) -> Result<Written> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Pending { command, reply })
+            .map_err(|_| Error::Unavailable("the node is shutting down".into()))?;
+        answer
+            .await
+            .map_err(|_| Error::Unavailable("the node is shutting down".into()))?
+    }
+}
+
+async fn run(raft: Raft<TypeConfig>, mut rx: mpsc::UnboundedReceiver<Pending>) {
+    let permits = Arc::new(Semaphore::new(IN_FLIGHT));
+    let mut carry: Option<Pending> = None;
+    loop {
+        // Wait for a free slot first: whatever queues up meanwhile joins the next group.
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        let first = match carry.take() {
+            Some(p) => p,
+            None => match rx.recv().await {
+                Some(p) => p,
+                None => return,
+            },
+        };
+        let mut keys: HashSet<String> = first
+            .command
+            .keys()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let mut bytes = first.command.approx_size();
+        let mut group = vec![first];
+        while group.len() < MAX_COMMANDS {
+            let Ok(next) = rx.try_recv() else { break };
+            if !fits(&keys, bytes, &next.command) {
+                carry = Some(next);
+                break;
+            }
+            keys.extend(next.command.keys().into_iter().map(str::to_owned));
+            bytes += next.command.approx_size();
+            group.push(next);
+        }
+        let raft = raft.clone();
+        tokio::spawn(async move {
+            propose(&raft, group).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Whether `command` may join a group that already touches `keys` and holds `bytes`: it
+/// must touch none of those keys and keep the group within [`MAX_BYTES`].
+fn fits(keys: &HashSet<String>, bytes: usize, command: &Command) -> bool {
+    !command.keys().iter().any(|k| keys.contains(*k)) && bytes + command.approx_size() <= MAX_BYTES
+}
+
+/// Proposes one group and answers every command in it.
+async fn propose(raft: &Raft<TypeConfig>, mut group: Vec<Pending>) {
+    if group.len() == 1 {
+        let p = group.pop().expect("one command");
+        let _ = p.reply.send(client_write(raft, p.command).await);
+        return;
+    }
+    let (commands, replies): (Vec<Command>, Vec<_>) =
+        group.into_iter().map(|p| (p.command, p.reply)).unzip();
+    let expected = replies.len();
+    match client_write(raft, Command::Multi { commands }).await {
+        Ok(Written {
+            index,
+            response: Response::Multi(responses),
+        }) if responses.len() == expected => {
+            for (reply, response) in replies.into_iter().zip(responses) {
+                let _ = reply.send(Ok(Written { index, response }));
+            }
+        }
+        Ok(other) => {
+            let e = Error::Internal(format!(
+                "state machine answered {:?} to a group of {expected} commands",
+                other.response
+            ));
+            for reply in replies {
+                let _ = reply.send(Err(e.clone()));
+            }
+        }
+        Err(e) => {
+            for reply in replies {
+                let _ = reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+/// One `client_write`, with openraft's errors turned into ours.
+async fn client_write(raft: &Raft<TypeConfig>, command: Command) -> Result<Written> {
+    match raft.client_write(command).await {
+        Ok(resp) => Ok(Written {
+            index: resp.log_id.index,
+            response: resp.data,
+        }),
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(not_leader_error(f)),
+        Err(RaftError::APIError(e)) => Err(Error::Internal(e.to_string())),
+        Err(RaftError::Fatal(e)) => Err(Error::Unavailable(format!("raft stopped: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(key: &str, size: usize) -> Command {
+        Command::KvSet {
+            key: key.into(),
+            value: vec![0; size],
+            flags: 0,
+        }
+    }
+
+    #[test]
+    fn a_command_on_a_key_already_in_the_group_waits_for_the_next_one() {
+        let keys: HashSet<String> = ["a".to_owned(), "b".to_owned()].into();
+        assert!(fits(&keys, 0, &set("c", 1)));
+        assert!(!fits(&keys, 0, &set("a", 1)));
+        let batch = Command::KvBatchDelete {
+            keys: vec!["x".into(), "b".into()],
+        };
+        assert!(!fits(&keys, 0, &batch), "any shared key keeps it out");
+    }
+
+    #[test]
+    fn groups_stay_within_the_byte_budget() {
+        let keys = HashSet::new();
+        assert!(fits(&keys, 0, &set("big", MAX_BYTES / 2)));
+        assert!(!fits(&keys, MAX_BYTES / 2 + 64, &set("big", MAX_BYTES / 2)));
+    }
+}
