@@ -100,9 +100,18 @@ pub(super) fn spawn(
     (tx, closed_rx)
 }
 
-/// Writes a whole batch in one transaction, in queue order, and commits it durably.
+/// Writes a whole batch in one transaction, in queue order, and commits it durably, unless
+/// it holds nothing but restart hints (the committed log id) that nobody waits for: those
+/// are committed without an fsync and become durable with the next durable commit (redb
+/// guarantees a crash never loses a durable commit because of a later non-durable one).
 fn commit(db: &redb::Database, batch: &[Write]) -> Result<(), redb::Error> {
-    let txn = db.begin_write()?;
+    let mut txn = db.begin_write()?;
+    let hints_only = batch
+        .iter()
+        .all(|w| matches!(w, Write::Meta { done: None, .. }));
+    if hints_only {
+        txn.set_durability(redb::Durability::None)?;
+    }
     {
         let mut log = txn.open_table(LOG)?;
         let mut meta = txn.open_table(META)?;
