@@ -17,19 +17,18 @@
 
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod config;
 pub mod deps;
 pub mod discovery;
 pub mod error;
+pub mod forward;
+pub mod gateway;
 pub mod raft;
+pub mod server;
 pub mod store;
+pub mod telemetry;
 
 pub use config::Config;
 pub use error::{Error, Result};
-pub mod api;
-pub mod gateway;
-pub mod server;
-pub mod telemetry;
-
 pub use server::{Listeners, RunningServer, Server};
-pub mod forward;
