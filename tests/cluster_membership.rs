@@ -21,22 +21,6 @@ fn put(key: &str, value: &str) -> pb::PutRequest {
     }
 }
 
-/// Every key and value of node `i`, read from its own state (stale).
-async fn contents(c: &TestCluster, i: usize) -> Vec<(String, Vec<u8>)> {
-    let mut kv = c.node(i).kv().await;
-    kv.list(pb::ListRequest {
-        consistency: pb::Consistency::Stale as i32,
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .kvs
-    .into_iter()
-    .map(|kv| (kv.key, kv.value))
-    .collect()
-}
-
 async fn get_json(url: &str) -> (u16, Value) {
     let r = reqwest::get(url).await.unwrap();
     (r.status().as_u16(), r.json().await.unwrap())
@@ -53,14 +37,10 @@ async fn three_nodes_form_a_cluster_and_apply_the_same_data() {
         last = r.unwrap().into_inner().kv.unwrap().modify_index;
     }
     c.wait_applied(last).await;
-    let expected = contents(&c, leader).await;
+    let expected = &c.contents(leader).await;
     assert_eq!(expected.len(), 20);
     for i in 0..3 {
-        assert_eq!(
-            contents(&c, i).await,
-            expected,
-            "node {i} has the same data"
-        );
+        assert_eq!(&c.contents(i).await, expected, "node {i} has the same data");
     }
 
     // The leader's status: three voters, replication progress for every follower.

@@ -23,22 +23,6 @@ fn put(key: &str) -> pb::PutRequest {
     }
 }
 
-/// Every key and value of node `i`, read from its own state (stale).
-async fn contents(c: &TestCluster, i: usize) -> Vec<(String, Vec<u8>)> {
-    let mut kv = c.node(i).kv().await;
-    kv.list(pb::ListRequest {
-        consistency: pb::Consistency::Stale as i32,
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .kvs
-    .into_iter()
-    .map(|kv| (kv.key, kv.value))
-    .collect()
-}
-
 /// Writes `keys` through the current leader and waits until the nodes `on` applied them.
 async fn write(c: &TestCluster, keys: impl IntoIterator<Item = String>, on: &[usize]) {
     let leader = c.leader().await;
@@ -209,9 +193,9 @@ async fn a_wiped_member_never_votes_or_acks_and_must_leave_before_it_joins_again
 
     write(&c, (0..5).map(|i| format!("after/{i}")), &[0, 1, 2]).await;
     c.wait_ready(victim).await;
-    let expected = contents(&c, leader).await;
+    let expected = &c.contents(leader).await;
     assert_eq!(expected.len(), 25);
-    assert_eq!(contents(&c, victim).await, expected);
+    assert_eq!(&c.contents(victim).await, expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

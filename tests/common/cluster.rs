@@ -161,6 +161,22 @@ impl TestCluster {
         self.nodes[leader].cluster().await.join(req).await
     }
 
+    /// Every key and value of node `i`, read from its own state (stale).
+    pub async fn contents(&self, i: usize) -> Vec<(String, Vec<u8>)> {
+        let mut kv = self.node(i).kv().await;
+        kv.list(pb::ListRequest {
+            consistency: pb::Consistency::Stale as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .kvs
+        .into_iter()
+        .map(|kv| (kv.key, kv.value))
+        .collect()
+    }
+
     /// Node `i`.
     pub fn node(&self, i: usize) -> &ClusterNode {
         &self.nodes[i]
