@@ -27,7 +27,7 @@ use openraft::{
 use prost::Message;
 
 use super::{Member, NodeId, TypeConfig};
-use crate::store::{Command, KvCasItem, KvDeleteCasItem, KvSetItem};
+use crate::store::{Command, KvCasItem, KvDeleteCasItem, KvSetItem, Service};
 
 /// The [`pb::Command::version`] this node writes and the only one it reads.
 pub const COMMAND_VERSION: u32 = 1;
@@ -46,6 +46,15 @@ pub enum CodecError {
     /// The bytes are not a valid protobuf message of the expected type.
     #[error("raft codec: malformed protobuf: {0}")]
     Malformed(#[from] prost::DecodeError),
+    /// A number too large for the field it decodes into (a port above 65535): encoders never
+    /// write one, and truncating it would register a different service.
+    #[error("raft codec: field `{field}` holds {value}, out of range")]
+    OutOfRange {
+        /// The field, as `Message.field`.
+        field: &'static str,
+        /// The value found.
+        value: u64,
+    },
     /// A grouped command nested in another: encoders never write one.
     #[error("raft codec: a grouped command (CommandList) inside another one")]
     NestedMulti,
@@ -230,6 +239,34 @@ fn decode_set_cas(i: pb::KvSetCas) -> KvCasItem {
     }
 }
 
+fn encode_service(s: Service) -> pb::CatalogService {
+    pb::CatalogService {
+        name: s.name,
+        id: s.id,
+        address: s.address,
+        port: u32::from(s.port),
+        tags: s.tags,
+        meta: s.meta.into_iter().collect(),
+        ttl_ms: s.ttl_ms,
+    }
+}
+
+fn decode_service(s: pb::CatalogService) -> DecodeResult<Service> {
+    let port = u16::try_from(s.port).map_err(|_| CodecError::OutOfRange {
+        field: "CatalogService.port",
+        value: u64::from(s.port),
+    })?;
+    Ok(Service {
+        name: s.name,
+        id: s.id,
+        address: s.address,
+        port,
+        tags: s.tags,
+        meta: s.meta.into_iter().collect(),
+        ttl_ms: s.ttl_ms,
+    })
+}
+
 /// Encodes a command at [`COMMAND_VERSION`]. Takes it by value so key and value bytes move
 /// into the message instead of being copied on the write path.
 pub fn encode_command(cmd: Command) -> pb::Command {
@@ -275,6 +312,36 @@ pub fn encode_command(cmd: Command) -> pb::Command {
                 })
                 .collect(),
         }),
+        Command::CatalogRegister {
+            service,
+            expected_index,
+            now_ms,
+        } => Kind::CatalogRegister(pb::CatalogRegister {
+            service: Some(encode_service(service)),
+            expected_index,
+            now_ms,
+        }),
+        Command::CatalogDeregister {
+            key,
+            expected_index,
+        } => Kind::CatalogDeregister(pb::CatalogDeregister {
+            key,
+            expected_index,
+        }),
+        Command::CatalogHeartbeat { key, now_ms } => {
+            Kind::CatalogHeartbeat(pb::CatalogHeartbeat { key, now_ms })
+        }
+        Command::CatalogExpire { now_ms } => Kind::CatalogExpire(pb::CatalogExpire { now_ms }),
+        Command::CatalogGrace { now_ms } => Kind::CatalogGrace(pb::CatalogGrace { now_ms }),
+        Command::CatalogBatchRegister { services, now_ms } => {
+            Kind::CatalogBatchRegister(pb::CatalogBatchRegister {
+                services: services.into_iter().map(encode_service).collect(),
+                now_ms,
+            })
+        }
+        Command::CatalogBatchDeregister { keys } => {
+            Kind::CatalogBatchDeregister(pb::CatalogBatchDeregister { keys })
+        }
         Command::Multi { commands } => Kind::Multi(pb::CommandList {
             commands: commands.into_iter().map(encode_command).collect(),
         }),
@@ -335,6 +402,30 @@ pub fn decode_command(cmd: pb::Command) -> DecodeResult<Command> {
                 })
                 .collect(),
         },
+        Kind::CatalogRegister(r) => Command::CatalogRegister {
+            service: decode_service(required(r.service, "CatalogRegister.service")?)?,
+            expected_index: r.expected_index,
+            now_ms: r.now_ms,
+        },
+        Kind::CatalogDeregister(d) => Command::CatalogDeregister {
+            key: d.key,
+            expected_index: d.expected_index,
+        },
+        Kind::CatalogHeartbeat(h) => Command::CatalogHeartbeat {
+            key: h.key,
+            now_ms: h.now_ms,
+        },
+        Kind::CatalogExpire(e) => Command::CatalogExpire { now_ms: e.now_ms },
+        Kind::CatalogGrace(g) => Command::CatalogGrace { now_ms: g.now_ms },
+        Kind::CatalogBatchRegister(b) => Command::CatalogBatchRegister {
+            services: b
+                .services
+                .into_iter()
+                .map(decode_service)
+                .collect::<DecodeResult<_>>()?,
+            now_ms: b.now_ms,
+        },
+        Kind::CatalogBatchDeregister(b) => Command::CatalogBatchDeregister { keys: b.keys },
         Kind::Multi(list) => Command::Multi {
             commands: list
                 .commands
