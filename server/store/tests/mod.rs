@@ -1,7 +1,7 @@
 //! Tests of `Store::apply`, run on the state machine alone (no Raft, no I/O), exactly as
 //! `raft/state_machine.rs` drives it: `single` covers the one-key commands and reads,
 //! `batch` the batch commands and CAS all-or-nothing, `catalog` the service catalog's
-//! commands and reads, `determinism` replays long mixed logs. The shared
+//! commands, reads and snapshot, `determinism` replays long mixed logs. The shared
 //! builders below keep each assertion a concrete value.
 
 mod batch;
