@@ -1,7 +1,11 @@
 //! Round-trip tests for every conversion in the codec, and the refusals of incomplete or
 //! unknown-version messages.
 
+use konsul_proto::raft::v1::command::Kind;
+
+use super::command::encode_service;
 use super::*;
+use crate::store::{Command, KvCasItem, KvDeleteCasItem, KvSetItem, Service};
 
 fn log_id(term: u64, node: NodeId, index: u64) -> LogId<NodeId> {
     LogId::new(CommittedLeaderId::new(term, node), index)
