@@ -32,7 +32,7 @@ pub(super) fn encode_service(s: Service) -> pb::CatalogService {
         address: s.address,
         port: u32::from(s.port),
         tags: s.tags,
-        meta: s.meta.into_iter().collect(),
+        meta: s.meta,
         ttl_ms: s.ttl_ms,
     }
 }
@@ -48,7 +48,7 @@ fn decode_service(s: pb::CatalogService) -> DecodeResult<Service> {
         address: s.address,
         port,
         tags: s.tags,
-        meta: s.meta.into_iter().collect(),
+        meta: s.meta,
         ttl_ms: s.ttl_ms,
     })
 }
