@@ -21,6 +21,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={f}");
     }
     tonic_prost_build::configure()
+        // Replicated maps are ordered, so a command encodes to the same bytes on every node
+        // and every run (a HashMap would iterate in a random order).
+        .btree_map(".konsul.raft.v1.CatalogService.meta")
         .file_descriptor_set_path(out.join("konsul_descriptor.bin"))
         .compile_protos(&files, &["."])?;
     Ok(())

@@ -84,7 +84,7 @@ async fn run(raft: Raft<TypeConfig>, mut rx: mpsc::UnboundedReceiver<Pending>) {
             .command
             .keys()
             .into_iter()
-            .map(str::to_owned)
+            .map(|k| k.into_owned())
             .collect();
         let mut bytes = first.command.approx_size();
         let mut group = vec![first];
@@ -94,7 +94,7 @@ async fn run(raft: Raft<TypeConfig>, mut rx: mpsc::UnboundedReceiver<Pending>) {
                 carry = Some(next);
                 break;
             }
-            keys.extend(next.command.keys().into_iter().map(str::to_owned));
+            keys.extend(next.command.keys().into_iter().map(|k| k.into_owned()));
             bytes += next.command.approx_size();
             group.push(next);
         }
@@ -109,7 +109,8 @@ async fn run(raft: Raft<TypeConfig>, mut rx: mpsc::UnboundedReceiver<Pending>) {
 /// Whether `command` may join a group that already touches `keys` and holds `bytes`: it
 /// must touch none of those keys and keep the group within [`MAX_BYTES`].
 fn fits(keys: &HashSet<String>, bytes: usize, command: &Command) -> bool {
-    !command.keys().iter().any(|k| keys.contains(*k)) && bytes + command.approx_size() <= MAX_BYTES
+    !command.keys().iter().any(|k| keys.contains(&**k))
+        && bytes + command.approx_size() <= MAX_BYTES
 }
 
 /// Proposes one group and answers every command in it.

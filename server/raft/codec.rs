@@ -11,13 +11,13 @@
 //! refuses a message that lacks a required field or carries a [`pb::Command`] version this node
 //! does not know, instead of guessing a default: a guessed vote or log id would silently break
 //! Raft's safety. Fields that openraft itself treats as optional (`last_log_id`, `prev_log_id`,
-//! ...) are `Option` on both sides.
+//! ...) are `Option` on both sides. The [`Command`](crate::store::Command) conversions, one
+//! arm per command kind, live in `codec/command.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use konsul_proto::raft::v1 as pb;
 use konsul_proto::raft::v1::append_entries_response::Result as PbAppendResult;
-use konsul_proto::raft::v1::command::Kind;
 use konsul_proto::raft::v1::entry::Payload;
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, VoteRequest, VoteResponse};
 use openraft::{
@@ -27,7 +27,10 @@ use openraft::{
 use prost::Message;
 
 use super::{Member, NodeId, TypeConfig};
-use crate::store::{Command, KvCasItem, KvDeleteCasItem, KvSetItem};
+
+mod command;
+
+pub use command::{decode_command, encode_command};
 
 /// The [`pb::Command::version`] this node writes and the only one it reads.
 pub const COMMAND_VERSION: u32 = 1;
@@ -46,6 +49,15 @@ pub enum CodecError {
     /// The bytes are not a valid protobuf message of the expected type.
     #[error("raft codec: malformed protobuf: {0}")]
     Malformed(#[from] prost::DecodeError),
+    /// A number too large for the field it decodes into (a port above 65535): encoders never
+    /// write one, and truncating it would register a different service.
+    #[error("raft codec: field `{field}` holds {value}, out of range")]
+    OutOfRange {
+        /// The field, as `Message.field`.
+        field: &'static str,
+        /// The value found.
+        value: u64,
+    },
     /// A grouped command nested in another: encoders never write one.
     #[error("raft codec: a grouped command (CommandList) inside another one")]
     NestedMulti,
@@ -213,140 +225,6 @@ pub fn decode_snapshot_meta(meta: pb::SnapshotMeta) -> DecodeResult<SnapshotMeta
 }
 
 // ---- commands and entries ------------------------------------------------------------------
-
-fn encode_set_cas(i: KvCasItem) -> pb::KvSetCas {
-    pb::KvSetCas {
-        key: i.key,
-        value: i.value,
-        expected_index: i.expected_index,
-    }
-}
-
-fn decode_set_cas(i: pb::KvSetCas) -> KvCasItem {
-    KvCasItem {
-        key: i.key,
-        value: i.value,
-        expected_index: i.expected_index,
-    }
-}
-
-/// Encodes a command at [`COMMAND_VERSION`]. Takes it by value so key and value bytes move
-/// into the message instead of being copied on the write path.
-pub fn encode_command(cmd: Command) -> pb::Command {
-    let kind = match cmd {
-        Command::KvSet { key, value, flags } => Kind::KvSet(pb::KvSet { key, value, flags }),
-        Command::KvDelete { key } => Kind::KvDelete(pb::KvDelete { key }),
-        Command::KvSetCas {
-            key,
-            value,
-            expected_index,
-        } => Kind::KvSetCas(encode_set_cas(KvCasItem {
-            key,
-            value,
-            expected_index,
-        })),
-        Command::KvDeleteCas {
-            key,
-            expected_index,
-        } => Kind::KvDeleteCas(pb::KvDeleteCas {
-            key,
-            expected_index,
-        }),
-        Command::KvBatchSet { items } => Kind::KvBatchSet(pb::KvBatchSet {
-            items: items
-                .into_iter()
-                .map(|i| pb::KvSet {
-                    key: i.key,
-                    value: i.value,
-                    flags: i.flags,
-                })
-                .collect(),
-        }),
-        Command::KvBatchDelete { keys } => Kind::KvBatchDelete(pb::KvBatchDelete { keys }),
-        Command::KvBatchSetCas { items } => Kind::KvBatchSetCas(pb::KvBatchSetCas {
-            items: items.into_iter().map(encode_set_cas).collect(),
-        }),
-        Command::KvBatchDeleteCas { items } => Kind::KvBatchDeleteCas(pb::KvBatchDeleteCas {
-            items: items
-                .into_iter()
-                .map(|i| pb::KvDeleteCas {
-                    key: i.key,
-                    expected_index: i.expected_index,
-                })
-                .collect(),
-        }),
-        Command::Multi { commands } => Kind::Multi(pb::CommandList {
-            commands: commands.into_iter().map(encode_command).collect(),
-        }),
-    };
-    pb::Command {
-        version: COMMAND_VERSION,
-        kind: Some(kind),
-    }
-}
-
-/// Decodes a command. Any version other than [`COMMAND_VERSION`] (including a missing one,
-/// which reads as 0) is refused, and so is a command without a kind.
-pub fn decode_command(cmd: pb::Command) -> DecodeResult<Command> {
-    if cmd.version != COMMAND_VERSION {
-        return Err(CodecError::UnknownVersion(cmd.version));
-    }
-    Ok(match required(cmd.kind, "Command.kind")? {
-        Kind::KvSet(s) => Command::KvSet {
-            key: s.key,
-            value: s.value,
-            flags: s.flags,
-        },
-        Kind::KvDelete(d) => Command::KvDelete { key: d.key },
-        Kind::KvSetCas(c) => {
-            let i = decode_set_cas(c);
-            Command::KvSetCas {
-                key: i.key,
-                value: i.value,
-                expected_index: i.expected_index,
-            }
-        }
-        Kind::KvDeleteCas(c) => Command::KvDeleteCas {
-            key: c.key,
-            expected_index: c.expected_index,
-        },
-        Kind::KvBatchSet(b) => Command::KvBatchSet {
-            items: b
-                .items
-                .into_iter()
-                .map(|s| KvSetItem {
-                    key: s.key,
-                    value: s.value,
-                    flags: s.flags,
-                })
-                .collect(),
-        },
-        Kind::KvBatchDelete(b) => Command::KvBatchDelete { keys: b.keys },
-        Kind::KvBatchSetCas(b) => Command::KvBatchSetCas {
-            items: b.items.into_iter().map(decode_set_cas).collect(),
-        },
-        Kind::KvBatchDeleteCas(b) => Command::KvBatchDeleteCas {
-            items: b
-                .items
-                .into_iter()
-                .map(|c| KvDeleteCasItem {
-                    key: c.key,
-                    expected_index: c.expected_index,
-                })
-                .collect(),
-        },
-        Kind::Multi(list) => Command::Multi {
-            commands: list
-                .commands
-                .into_iter()
-                .map(|c| match c.kind {
-                    Some(Kind::Multi(_)) => Err(CodecError::NestedMulti),
-                    _ => decode_command(c),
-                })
-                .collect::<DecodeResult<_>>()?,
-        },
-    })
-}
 
 /// Encodes one log entry (blank, command or membership).
 pub fn encode_entry(entry: Entry<TypeConfig>) -> pb::Entry {

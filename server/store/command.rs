@@ -7,7 +7,11 @@
 //! plain data: the protobuf form lives at the raft/ edge, and these enums never change
 //! meaning for an entry already in a log.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
+
+use super::Service;
 
 /// One key of a batch set. A struct rather than a tuple so the flags rule is documented
 /// where the field is.
@@ -100,6 +104,57 @@ pub enum Command {
         /// Items in request order.
         items: Vec<KvDeleteCasItem>,
     },
+    /// Register (or re-register) one service, optionally guarded by a CAS on its
+    /// modify_index. A re-registration keeps `create_index`; the deadline restarts.
+    CatalogRegister {
+        /// The registration; its catalog key is [`Service::key`].
+        service: Service,
+        /// `None`: unconditional upsert. `Some(0)`: create only. `Some(n)`: the service must
+        /// exist with modify_index `n`.
+        expected_index: Option<u64>,
+        /// Leader time (ms since the Unix epoch); the deadline is `now_ms + ttl_ms`.
+        now_ms: u64,
+    },
+    /// Remove one service; absent services are fine unless a CAS is given.
+    CatalogDeregister {
+        /// Catalog key of the service.
+        key: String,
+        /// `None`: unconditional. `Some(n)`: the service must exist with modify_index `n`.
+        expected_index: Option<u64>,
+    },
+    /// Keep one service alive: its deadline becomes `now_ms + ttl_ms`; indices unchanged.
+    CatalogHeartbeat {
+        /// Catalog key of the service.
+        key: String,
+        /// Leader time (ms since the Unix epoch) of the heartbeat.
+        now_ms: u64,
+    },
+    /// Remove every service whose deadline is at or before `now_ms`. Proposed by the leader,
+    /// so every node removes the same services at the same index.
+    CatalogExpire {
+        /// Leader time (ms since the Unix epoch) the sweep runs at.
+        now_ms: u64,
+    },
+    /// A new leader's first catalog command: every deadline becomes at least
+    /// `now_ms + ttl_ms`, so services whose heartbeats went to the old leader (or were lost
+    /// during the election) are not expired by the failover itself.
+    CatalogGrace {
+        /// The new leader's time (ms since the Unix epoch).
+        now_ms: u64,
+    },
+    /// Register many services atomically at one index, in order; a repeated key ends with
+    /// its last registration.
+    CatalogBatchRegister {
+        /// Registrations in request order.
+        services: Vec<Service>,
+        /// Leader time (ms since the Unix epoch); each deadline is `now_ms + ttl_ms`.
+        now_ms: u64,
+    },
+    /// Remove many services atomically; absent ones are fine.
+    CatalogBatchDeregister {
+        /// Catalog keys to remove.
+        keys: Vec<String>,
+    },
     /// Independent commands the leader grouped into one log entry so they share one fsync.
     /// Applied in order at the same index, each with its own response. The leader never
     /// groups two commands that touch the same key (see [`Command::keys`]), so a key still
@@ -147,19 +202,54 @@ pub enum Response {
         /// Log index of this entry.
         modify_index: u64,
     },
-    /// A single key delete ran (KvDelete, KvDeleteCas).
+    /// A single key or service delete ran (KvDelete, KvDeleteCas, CatalogDeregister).
     Deleted {
         /// Whether anything was removed.
         existed: bool,
     },
-    /// A batch write ran (KvBatchSet, KvBatchSetCas); every key now has `modify_index == index`.
+    /// A service was registered (CatalogRegister); its metadata after the write.
+    Registered {
+        /// The service's catalog key.
+        key: String,
+        /// Log index of the entry that created the registration.
+        create_index: u64,
+        /// Log index of this entry.
+        modify_index: u64,
+        /// The service's new deadline (leader ms since the Unix epoch).
+        expires_at_ms: u64,
+    },
+    /// A heartbeat extended a service's deadline (CatalogHeartbeat).
+    Renewed {
+        /// The service's catalog key.
+        key: String,
+        /// The service's new deadline (leader ms since the Unix epoch).
+        expires_at_ms: u64,
+    },
+    /// The command needed an existing entry that is absent (CatalogHeartbeat); nothing
+    /// changed. Not a CAS failure: the API answers it as a plain 404.
+    NotFound {
+        /// The key that was looked up.
+        key: String,
+    },
+    /// An expiry sweep ran (CatalogExpire).
+    Expired {
+        /// Catalog keys of the removed services, in key order.
+        keys: Vec<String>,
+    },
+    /// A grace period was applied (CatalogGrace).
+    GraceApplied {
+        /// How many services had their deadline moved later.
+        extended: u64,
+    },
+    /// A batch write ran (KvBatchSet, KvBatchSetCas, CatalogBatchRegister); every key (for
+    /// the catalog: every service key) now has `modify_index == index`.
     BatchWritten {
         /// The keys written, in request order (a repeated key appears each time).
         keys: Vec<String>,
         /// Log index of this entry: the modify_index of every written key.
         index: u64,
     },
-    /// A batch delete ran (KvBatchDelete, KvBatchDeleteCas).
+    /// A batch delete ran (KvBatchDelete, KvBatchDeleteCas, CatalogBatchDeregister).
     BatchDeleted {
         /// How many keys were removed (a repeated key counts once).
         deleted: u64,
@@ -170,18 +260,45 @@ pub enum Response {
     Multi(Vec<Response>),
 }
 
+/// Prefix of the names [`Command::keys`] gives services, so that a service and a KV key
+/// with the same text never look like the same key to the write grouping.
+pub const SERVICE_KEY_PREFIX: &str = "svc/";
+
 impl Command {
-    /// Every key this command reads or writes, for grouping independent commands.
-    pub fn keys(&self) -> Vec<&str> {
+    /// Every key this command reads or writes, for grouping independent commands. KV keys
+    /// appear as they are; a service appears as `svc/<catalog key>`.
+    ///
+    /// The catalog-wide commands (CatalogExpire, CatalogGrace) list no key: they never set a
+    /// modify_index, so sharing an entry with a command on one service cannot give two
+    /// versions of that service one index, and the in-order apply of a group already yields
+    /// the same state as applying its commands one entry at a time.
+    pub fn keys(&self) -> Vec<Cow<'_, str>> {
+        fn borrowed(k: &str) -> Cow<'_, str> {
+            Cow::Borrowed(k)
+        }
+        fn service(k: String) -> Cow<'static, str> {
+            Cow::Owned(format!("{SERVICE_KEY_PREFIX}{k}"))
+        }
         match self {
             Command::KvSet { key, .. }
             | Command::KvDelete { key }
             | Command::KvSetCas { key, .. }
-            | Command::KvDeleteCas { key, .. } => vec![key.as_str()],
-            Command::KvBatchSet { items } => items.iter().map(|i| i.key.as_str()).collect(),
-            Command::KvBatchDelete { keys } => keys.iter().map(String::as_str).collect(),
-            Command::KvBatchSetCas { items } => items.iter().map(|i| i.key.as_str()).collect(),
-            Command::KvBatchDeleteCas { items } => items.iter().map(|i| i.key.as_str()).collect(),
+            | Command::KvDeleteCas { key, .. } => vec![borrowed(key)],
+            Command::KvBatchSet { items } => items.iter().map(|i| borrowed(&i.key)).collect(),
+            Command::KvBatchDelete { keys } => keys.iter().map(|k| borrowed(k)).collect(),
+            Command::KvBatchSetCas { items } => items.iter().map(|i| borrowed(&i.key)).collect(),
+            Command::KvBatchDeleteCas { items } => items.iter().map(|i| borrowed(&i.key)).collect(),
+            Command::CatalogRegister { service: s, .. } => vec![service(s.key())],
+            Command::CatalogDeregister { key, .. } | Command::CatalogHeartbeat { key, .. } => {
+                vec![service(key.clone())]
+            }
+            Command::CatalogExpire { .. } | Command::CatalogGrace { .. } => Vec::new(),
+            Command::CatalogBatchRegister { services, .. } => {
+                services.iter().map(|s| service(s.key())).collect()
+            }
+            Command::CatalogBatchDeregister { keys } => {
+                keys.iter().map(|k| service(k.clone())).collect()
+            }
             Command::Multi { commands } => commands.iter().flat_map(Command::keys).collect(),
         }
     }
@@ -207,7 +324,32 @@ impl Command {
             Command::KvBatchDeleteCas { items } => {
                 items.iter().map(|i| i.key.len() + OVERHEAD).sum()
             }
+            Command::CatalogRegister { service, .. } => service_size(service) + OVERHEAD,
+            Command::CatalogDeregister { key, .. } | Command::CatalogHeartbeat { key, .. } => {
+                key.len() + OVERHEAD
+            }
+            Command::CatalogExpire { .. } | Command::CatalogGrace { .. } => OVERHEAD,
+            Command::CatalogBatchRegister { services, .. } => {
+                services.iter().map(|s| service_size(s) + OVERHEAD).sum()
+            }
+            Command::CatalogBatchDeregister { keys } => {
+                keys.iter().map(|k| k.len() + OVERHEAD).sum()
+            }
             Command::Multi { commands } => commands.iter().map(Command::approx_size).sum(),
         }
     }
+}
+
+/// Rough encoded size of one registration: its strings plus a few bytes per field.
+fn service_size(s: &Service) -> usize {
+    const FIELD: usize = 4;
+    s.name.len()
+        + s.id.as_ref().map_or(0, String::len)
+        + s.address.len()
+        + s.tags.iter().map(|t| t.len() + FIELD).sum::<usize>()
+        + s.meta
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 2 * FIELD)
+            .sum::<usize>()
+        + 4 * FIELD
 }

@@ -4,14 +4,18 @@
 //! [`Store::apply`] (called by `raft/state_machine.rs` for each committed entry); because
 //! apply reads no clock, no RNG, no environment and does no I/O, every node ends in the
 //! same state with the same indices. `create_index` and `modify_index` are the Raft log
-//! index passed to `apply`. Expected outcomes such as a CAS mismatch are ordinary
+//! index passed to `apply`. The same holds for the service catalog: every time it needs (a
+//! registration's or heartbeat's deadline, an expiry sweep, a new leader's grace period) is
+//! stamped into the command by the leader, and services expire only through a replicated
+//! `CatalogExpire`. Expected outcomes such as a CAS mismatch are ordinary
 //! [`Response`]s, never errors. This module imports neither openraft nor tonic, so it is
 //! tested without any cluster.
 //!
 //! Files: `command` (what the log carries and what apply answers), `kv` (the KV entries and
-//! their half of apply), `snapshot` (the on-disk image of a [`Store`]), `crc32` (the
-//! snapshot's checksum).
+//! their half of apply), `catalog` (registered services and their half of apply),
+//! `snapshot` (the on-disk image of a [`Store`]), `crc32` (the snapshot's checksum).
 
+mod catalog;
 mod command;
 mod crc32;
 mod kv;
@@ -19,7 +23,10 @@ mod snapshot;
 #[cfg(test)]
 mod tests;
 
-pub use command::{CasFailure, Command, KvCasItem, KvDeleteCasItem, KvSetItem, Response};
+pub use catalog::{Service, ServiceEntry};
+pub use command::{
+    CasFailure, Command, KvCasItem, KvDeleteCasItem, KvSetItem, Response, SERVICE_KEY_PREFIX,
+};
 pub use kv::KvEntry;
 pub use snapshot::{MAX_SNAPSHOT_KEY_LEN, MAX_SNAPSHOT_VALUE_LEN};
 
@@ -32,6 +39,9 @@ pub struct Store {
     /// Every key, ordered so that prefix listings are range scans and every iteration
     /// (snapshots included) has the same order on every node.
     kv: BTreeMap<String, KvEntry>,
+    /// Every registered service by catalog key ([`Service::key`]), ordered for the same
+    /// reason.
+    catalog: BTreeMap<String, ServiceEntry>,
 }
 
 impl Store {
@@ -60,6 +70,22 @@ impl Store {
             Command::KvBatchDelete { keys } => self.kv_batch_delete(&keys),
             Command::KvBatchSetCas { items } => self.kv_batch_set_cas(index, items),
             Command::KvBatchDeleteCas { items } => self.kv_batch_delete_cas(&items),
+            Command::CatalogRegister {
+                service,
+                expected_index,
+                now_ms,
+            } => self.catalog_register(index, service, expected_index, now_ms),
+            Command::CatalogDeregister {
+                key,
+                expected_index,
+            } => self.catalog_deregister(&key, expected_index),
+            Command::CatalogHeartbeat { key, now_ms } => self.catalog_heartbeat(key, now_ms),
+            Command::CatalogExpire { now_ms } => self.catalog_expire(now_ms),
+            Command::CatalogGrace { now_ms } => self.catalog_grace(now_ms),
+            Command::CatalogBatchRegister { services, now_ms } => {
+                self.catalog_batch_register(index, services, now_ms)
+            }
+            Command::CatalogBatchDeregister { keys } => self.catalog_batch_deregister(&keys),
             Command::Multi { commands } => {
                 Response::Multi(commands.into_iter().map(|c| self.apply(index, c)).collect())
             }

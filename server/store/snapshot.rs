@@ -6,34 +6,46 @@
 //! the image keeps every entry's `create_index` / `modify_index`, a restored node and a
 //! node that replayed the whole log are equal.
 //!
-//! Format version 1, all integers little-endian:
+//! Format version 2, all integers little-endian (`str` = `len: u32` + UTF-8 bytes):
 //!
 //! ```text
-//! header   "KNSLSNAP" (8 bytes)  version: u32 = 1
+//! header   "KNSLSNAP" (8 bytes)  version: u32 = 2
 //! entry    tag: u8 = 0x01  key_len: u32  key (UTF-8)  value_len: u32  value
 //!          flags: u64  create_index: u64  modify_index: u64
 //!          ... one per key, keys strictly ascending
-//! end      tag: u8 = 0x00  entry_count: u64  crc32: u32
+//! service  tag: u8 = 0x02  name: str  has_id: u8 (0 | 1)  [id: str]  address: str  port: u16
+//!          tag_count: u32  tag: str ...  meta_count: u32  (meta key: str, value: str) ...
+//!          ttl_ms: u64  create_index: u64  modify_index: u64  expires_at_ms: u64
+//!          ... one per service, after every KV entry, catalog keys strictly ascending,
+//!          meta keys strictly ascending within a service
+//! end      tag: u8 = 0x00  record_count: u64  crc32: u32
 //! ```
 //!
-//! The CRC-32 covers every byte before it, magic included; nothing may follow it. Records
-//! are tagged so a later version can add record kinds (the catalog) without reframing.
-//! Writing and reading stream entry by entry through buffered I/O, so a snapshot is never
-//! held in one buffer; lengths are capped so a corrupt length cannot allocate gigabytes.
+//! Version 1 is the same without service records (a store with an empty catalog); this
+//! build still reads it, so a node upgraded with an old snapshot on disk starts. The CRC-32
+//! covers every byte before it, magic included; nothing may follow it. Writing and reading
+//! stream record by record through buffered I/O, so a snapshot is never held in one
+//! buffer; lengths and counts are capped so a corrupt one cannot allocate gigabytes.
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
 
 use super::crc32::Crc32;
 use super::{KvEntry, Store};
 
+mod service_record;
+
 /// First bytes of every snapshot, so a wrong file is refused before anything is parsed.
 const MAGIC: &[u8; 8] = b"KNSLSNAP";
-/// The only format version this build writes and reads.
-const VERSION: u32 = 1;
+/// The format version this build writes.
+const VERSION: u32 = 2;
+/// The older version this build still reads: no service records.
+const VERSION_WITHOUT_CATALOG: u32 = 1;
 /// Record tag of the end marker.
 const TAG_END: u8 = 0x00;
 /// Record tag of one KV entry.
 const TAG_KV: u8 = 0x01;
+/// Record tag of one registered service (version 2 on).
+const TAG_SERVICE: u8 = 0x02;
 
 /// Longest key a snapshot may hold: far above the API's key limit (1 KiB by default), so a
 /// raised limit still snapshots, yet small enough that a corrupt length is caught early.
@@ -71,6 +83,11 @@ impl Store {
             out.put(&entry.modify_index.to_le_bytes())?;
             count += 1;
         }
+        for entry in self.catalog.values() {
+            out.put(&[TAG_SERVICE])?;
+            service_record::write(&mut out, entry, count)?;
+            count += 1;
+        }
         out.put(&[TAG_END])?;
         out.put(&count.to_le_bytes())?;
         let crc = out.crc.value();
@@ -80,10 +97,10 @@ impl Store {
 
     /// Reads a store written by [`Self::write_snapshot`].
     ///
-    /// Anything that is not a complete, intact version-1 snapshot (wrong magic, unknown
-    /// version, truncation, an oversized length, unsorted keys, a checksum mismatch,
-    /// trailing bytes) is an `InvalidData` error naming the problem; I/O errors of `r` pass
-    /// through unchanged. A store is returned only after the checksum has been verified.
+    /// Anything that is not a complete, intact version-1 or version-2 snapshot (wrong magic,
+    /// unknown version, truncation, an oversized length or count, unsorted keys or services,
+    /// a KV entry after a service, a checksum mismatch, trailing bytes) is an `InvalidData`
+    /// error naming the problem; I/O errors of `r` pass through unchanged. A store is returned only after the checksum has been verified.
     pub fn read_snapshot<R: Read>(r: R) -> io::Result<Self> {
         let mut input = Decoder {
             inner: BufReader::new(r),
@@ -97,9 +114,10 @@ impl Store {
             ));
         }
         let version = input.u32(Place::Header)?;
-        if version != VERSION {
+        if version != VERSION && version != VERSION_WITHOUT_CATALOG {
             return Err(invalid(format!(
-                "unsupported snapshot format version {version} (this build reads version {VERSION})"
+                "unsupported snapshot format version {version} (this build reads versions \
+                 {VERSION_WITHOUT_CATALOG} and {VERSION})"
             )));
         }
 
@@ -107,7 +125,25 @@ impl Store {
         let mut count: u64 = 0;
         loop {
             match input.u8(Place::Entry(count, "record tag"))? {
-                TAG_KV => {}
+                TAG_KV if store.catalog.is_empty() => read_kv(&mut input, &mut store, count)?,
+                TAG_KV => {
+                    return Err(invalid(format!(
+                        "KV entry {count} of the snapshot follows a service record"
+                    )));
+                }
+                TAG_SERVICE if version >= VERSION => {
+                    let entry = service_record::read(&mut input, count)?;
+                    let key = entry.service.key();
+                    if let Some((previous, _)) = store.catalog.last_key_value()
+                        && key.as_str() <= previous.as_str()
+                    {
+                        return Err(invalid(format!(
+                            "the service of snapshot entry {count} does not sort after the \
+                             previous service"
+                        )));
+                    }
+                    store.catalog.insert(key, entry);
+                }
                 TAG_END => break,
                 tag => {
                     return Err(invalid(format!(
@@ -115,32 +151,6 @@ impl Store {
                     )));
                 }
             }
-            let key = input.bytes(Blob::Key, count)?;
-            let key = String::from_utf8(key).map_err(|_| {
-                invalid(format!(
-                    "the key of snapshot entry {count} is not valid UTF-8"
-                ))
-            })?;
-            if let Some((previous, _)) = store.kv.last_key_value()
-                && key.as_str() <= previous.as_str()
-            {
-                return Err(invalid(format!(
-                    "the key of snapshot entry {count} does not sort after the previous key"
-                )));
-            }
-            let value = input.bytes(Blob::Value, count)?;
-            let flags = input.u64(Place::Entry(count, "flags"))?;
-            let create_index = input.u64(Place::Entry(count, "create_index"))?;
-            let modify_index = input.u64(Place::Entry(count, "modify_index"))?;
-            store.kv.insert(
-                key,
-                KvEntry {
-                    value,
-                    flags,
-                    create_index,
-                    modify_index,
-                },
-            );
             count += 1;
         }
 
@@ -167,6 +177,38 @@ impl Store {
         }
         Ok(store)
     }
+}
+
+/// Reads the rest of one KV record (after its tag) into `store`, refusing a key that does
+/// not sort after the previous one.
+fn read_kv<R: Read>(input: &mut Decoder<R>, store: &mut Store, count: u64) -> io::Result<()> {
+    let key = input.bytes(Blob::Key, count)?;
+    let key = String::from_utf8(key).map_err(|_| {
+        invalid(format!(
+            "the key of snapshot entry {count} is not valid UTF-8"
+        ))
+    })?;
+    if let Some((previous, _)) = store.kv.last_key_value()
+        && key.as_str() <= previous.as_str()
+    {
+        return Err(invalid(format!(
+            "the key of snapshot entry {count} does not sort after the previous key"
+        )));
+    }
+    let value = input.bytes(Blob::Value, count)?;
+    let flags = input.u64(Place::Entry(count, "flags"))?;
+    let create_index = input.u64(Place::Entry(count, "create_index"))?;
+    let modify_index = input.u64(Place::Entry(count, "modify_index"))?;
+    store.kv.insert(
+        key,
+        KvEntry {
+            value,
+            flags,
+            create_index,
+            modify_index,
+        },
+    );
+    Ok(())
 }
 
 /// Where in the snapshot a read happened, for error messages; formatted only on error so
@@ -271,11 +313,14 @@ impl<R: Read> Decoder<R> {
     }
 }
 
-/// The two length-prefixed fields of an entry, each with its own cap.
+/// The length-prefixed fields of a record, each with its own cap.
 #[derive(Clone, Copy)]
 enum Blob {
     Key,
     Value,
+    /// A string of a service record: its field name and the name of its length. Capped at
+    /// [`MAX_SNAPSHOT_KEY_LEN`], far above any service field the API accepts.
+    Text(&'static str, &'static str),
 }
 
 impl Blob {
@@ -283,6 +328,7 @@ impl Blob {
         match self {
             Blob::Key => "key",
             Blob::Value => "value",
+            Blob::Text(name, _) => name,
         }
     }
 
@@ -290,12 +336,13 @@ impl Blob {
         match self {
             Blob::Key => "key length",
             Blob::Value => "value length",
+            Blob::Text(_, length) => length,
         }
     }
 
     fn max(self) -> usize {
         match self {
-            Blob::Key => MAX_SNAPSHOT_KEY_LEN,
+            Blob::Key | Blob::Text(..) => MAX_SNAPSHOT_KEY_LEN,
             Blob::Value => MAX_SNAPSHOT_VALUE_LEN,
         }
     }

@@ -1,7 +1,11 @@
 //! Round-trip tests for every conversion in the codec, and the refusals of incomplete or
 //! unknown-version messages.
 
+use konsul_proto::raft::v1::command::Kind;
+
+use super::command::encode_service;
 use super::*;
+use crate::store::{Command, KvCasItem, KvDeleteCasItem, KvSetItem, Service};
 
 fn log_id(term: u64, node: NodeId, index: u64) -> LogId<NodeId> {
     LogId::new(CommittedLeaderId::new(term, node), index)
@@ -23,6 +27,30 @@ fn joint_membership() -> Membership<NodeId, Member> {
         .map(|id| (id, member(&format!("n{id}"))))
         .collect::<BTreeMap<_, _>>();
     Membership::new(configs, nodes)
+}
+
+/// A registration with every field set, and one with every optional field empty.
+fn services() -> Vec<Service> {
+    vec![
+        Service {
+            name: "web".into(),
+            id: Some("i-1".into()),
+            address: "10.0.0.1".into(),
+            port: u16::MAX,
+            tags: vec!["b".into(), "a".into()],
+            meta: BTreeMap::from([("zone".into(), "eu".into()), ("v".into(), "2".into())]),
+            ttl_ms: 30_000,
+        },
+        Service {
+            name: "db".into(),
+            id: None,
+            address: String::new(),
+            port: 0,
+            tags: vec![],
+            meta: BTreeMap::new(),
+            ttl_ms: 0,
+        },
+    ]
 }
 
 fn every_command() -> Vec<Command> {
@@ -72,6 +100,46 @@ fn every_command() -> Vec<Command> {
                 expected_index: 5,
             }],
         },
+        Command::CatalogRegister {
+            service: services().remove(0),
+            expected_index: None,
+            now_ms: 1_700_000_000_000,
+        },
+        Command::CatalogRegister {
+            service: services().remove(1),
+            expected_index: Some(0),
+            now_ms: u64::MAX,
+        },
+        Command::CatalogRegister {
+            service: services().remove(1),
+            expected_index: Some(12),
+            now_ms: 0,
+        },
+        Command::CatalogDeregister {
+            key: "web/i-1".into(),
+            expected_index: None,
+        },
+        Command::CatalogDeregister {
+            key: "db".into(),
+            expected_index: Some(3),
+        },
+        Command::CatalogHeartbeat {
+            key: "web/i-1".into(),
+            now_ms: 5,
+        },
+        Command::CatalogExpire { now_ms: 6 },
+        Command::CatalogGrace { now_ms: 7 },
+        Command::CatalogBatchRegister {
+            services: services(),
+            now_ms: 8,
+        },
+        Command::CatalogBatchRegister {
+            services: vec![],
+            now_ms: 9,
+        },
+        Command::CatalogBatchDeregister {
+            keys: vec!["web/i-1".into(), "db".into()],
+        },
     ]
 }
 
@@ -84,6 +152,39 @@ fn every_command_round_trips_at_version_1() {
         let back = decode_command(pb::Command::decode(bytes.as_slice()).unwrap()).unwrap();
         assert_eq!(back, cmd);
     }
+}
+
+#[test]
+fn catalog_commands_refuse_a_missing_service_and_an_oversized_port() {
+    let missing = pb::Command {
+        version: COMMAND_VERSION,
+        kind: Some(Kind::CatalogRegister(pb::CatalogRegister {
+            service: None,
+            expected_index: None,
+            now_ms: 1,
+        })),
+    };
+    assert_eq!(
+        decode_command(missing),
+        Err(CodecError::Missing("CatalogRegister.service"))
+    );
+
+    let mut service = encode_service(services().remove(0));
+    service.port = 65_536;
+    let oversized = pb::Command {
+        version: COMMAND_VERSION,
+        kind: Some(Kind::CatalogBatchRegister(pb::CatalogBatchRegister {
+            services: vec![service],
+            now_ms: 1,
+        })),
+    };
+    assert_eq!(
+        decode_command(oversized),
+        Err(CodecError::OutOfRange {
+            field: "CatalogService.port",
+            value: 65_536
+        })
+    );
 }
 
 #[test]

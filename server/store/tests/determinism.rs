@@ -12,6 +12,11 @@ fn kind(response: &Response) -> &'static str {
         Response::BatchDeleted { .. } => "batch deleted",
         Response::CasFailed(CasFailure::NotFound { .. }) => "not found",
         Response::CasFailed(CasFailure::Conflict { .. }) => "conflict",
+        Response::Registered { .. } => "registered",
+        Response::Renewed { .. } => "renewed",
+        Response::NotFound { .. } => "absent",
+        Response::Expired { .. } => "expired",
+        Response::GraceApplied { .. } => "grace",
         Response::Multi(_) => "multi",
     }
 }

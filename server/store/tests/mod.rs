@@ -1,9 +1,11 @@
 //! Tests of `Store::apply`, run on the state machine alone (no Raft, no I/O), exactly as
 //! `raft/state_machine.rs` drives it: `single` covers the one-key commands and reads,
-//! `batch` the batch commands and CAS all-or-nothing, `determinism` replays long mixed
-//! logs. The shared builders below keep each assertion a concrete value.
+//! `batch` the batch commands and CAS all-or-nothing, `catalog` the service catalog's
+//! commands, reads and snapshot, `determinism` replays long mixed logs. The shared
+//! builders below keep each assertion a concrete value.
 
 mod batch;
+mod catalog;
 mod determinism;
 mod single;
 
