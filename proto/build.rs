@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "konsul/v1/common.proto",
         "konsul/v1/kv.proto",
+        "konsul/v1/catalog.proto",
         "konsul/v1/cluster.proto",
         "konsul/raft/v1/command.proto",
         "konsul/raft/v1/raft.proto",
@@ -24,6 +25,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Replicated maps are ordered, so a command encodes to the same bytes on every node
         // and every run (a HashMap would iterate in a random order).
         .btree_map(".konsul.raft.v1.CatalogService.meta")
+        .btree_map(".konsul.v1.Service.meta")
+        .btree_map(".konsul.v1.QueryMetadataRequest.meta")
+        .btree_map(".konsul.v1.QueryRequest.meta")
         .file_descriptor_set_path(out.join("konsul_descriptor.bin"))
         .compile_protos(&files, &["."])?;
     Ok(())

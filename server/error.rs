@@ -34,6 +34,18 @@ pub enum Error {
         /// The key's actual modify_index.
         current: u64,
     },
+    /// A compare-and-swap on a catalog service did not hold; nothing was written.
+    #[error(
+        "CAS conflict for service '{service}': expected ModifyIndex {expected}, but current is {current}"
+    )]
+    ServiceCasConflict {
+        /// The catalog key whose condition failed.
+        service: String,
+        /// The modify_index the client expected (0: the service must not exist).
+        expected: u64,
+        /// The service's actual modify_index.
+        current: u64,
+    },
     /// This node is not the leader; the call must go to the leader.
     #[error("not leader; leader is {leader_name} at {leader_client_addr}")]
     NotLeader {

@@ -15,6 +15,7 @@ use axum::body::Body;
 use axum::serve::ListenerExt;
 use futures::future::BoxFuture;
 use http::Request;
+use konsul_proto::v1::catalog_service_server::CatalogServiceServer;
 use konsul_proto::v1::cluster_service_server::ClusterServiceServer;
 use konsul_proto::v1::kv_service_server::KvServiceServer;
 use tokio::net::TcpListener;
@@ -22,6 +23,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tower::{Layer, Service, ServiceExt};
 
+use crate::api::catalog::CatalogApi;
+use crate::api::catalog_validate::CatalogLimits;
 use crate::api::cluster::ClusterApi;
 use crate::api::health::follow_readiness;
 use crate::api::kv::KvApi;
@@ -96,6 +99,13 @@ impl Server {
 
         // Client port: gRPC + REST.
         let kv = KvApi::new(node.clone(), limits);
+        let catalog = CatalogApi::new(
+            node.clone(),
+            deps.clock.clone(),
+            CatalogLimits {
+                max_batch_services: config.limits.max_batch_services,
+            },
+        );
         let cluster = ClusterApi::new(node.clone());
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         follow_readiness(&node, health_reporter);
@@ -112,6 +122,10 @@ impl Server {
         let grpc = tonic::service::Routes::new(
             KvServiceServer::new(kv.clone()).max_decoding_message_size(limits.max_request_bytes),
         )
+        .add_service(
+            CatalogServiceServer::new(catalog.clone())
+                .max_decoding_message_size(limits.max_request_bytes),
+        )
         .add_service(ClusterServiceServer::new(cluster.clone()))
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -119,6 +133,7 @@ impl Server {
         .into_axum_router();
         let rest = gateway::routes::router(Gateway {
             kv,
+            catalog,
             cluster,
             node: node.clone(),
             deps: deps.clone(),

@@ -10,7 +10,11 @@ use tonic_health::server::HealthReporter;
 use crate::raft::node::RaftNode;
 
 /// Services whose health status follows readiness, besides the whole server ("").
-pub const SERVICES: &[&str] = &["konsul.v1.KVService", "konsul.v1.ClusterService"];
+pub const SERVICES: &[&str] = &[
+    "konsul.v1.KVService",
+    "konsul.v1.CatalogService",
+    "konsul.v1.ClusterService",
+];
 
 /// How long a starting node waits for a leader before it says so in the log. It keeps
 /// waiting (and keeps reporting NOT_SERVING) after that: joining may take longer.

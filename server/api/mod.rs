@@ -6,6 +6,8 @@
 //! response. The REST gateway calls these same service methods; it never has its own copy
 //! of the logic. Errors leave through [`status`], the one `Error → tonic::Status` mapping.
 
+pub mod catalog;
+pub mod catalog_validate;
 pub mod cluster;
 pub mod convert;
 pub mod health;

@@ -19,7 +19,9 @@ impl From<Error> for Status {
         let code = match &e {
             Error::InvalidArgument(_) => Code::InvalidArgument,
             Error::NotFound(_) => Code::NotFound,
-            Error::CasConflict { .. } | Error::Conflict(_) => Code::Aborted,
+            Error::CasConflict { .. } | Error::ServiceCasConflict { .. } | Error::Conflict(_) => {
+                Code::Aborted
+            }
             Error::AlreadyExists(_) => Code::AlreadyExists,
             Error::Timeout(_) => Code::DeadlineExceeded,
             Error::NotLeader { .. }

@@ -8,6 +8,8 @@
 //! axum router and the OpenAPI document's coverage test are derived.
 
 pub mod body;
+pub mod catalog;
+pub mod catalog_batch;
 pub mod cluster;
 pub mod context;
 pub mod error;
@@ -19,6 +21,7 @@ pub mod routes;
 
 use std::sync::Arc;
 
+use crate::api::catalog::CatalogApi;
 use crate::api::cluster::ClusterApi;
 use crate::api::kv::KvApi;
 use crate::api::validate::Limits;
@@ -30,6 +33,8 @@ use crate::raft::node::RaftNode;
 pub struct Gateway {
     /// The KV gRPC service the KV routes call.
     pub kv: KvApi,
+    /// The catalog gRPC service the service routes call.
+    pub catalog: CatalogApi,
     /// The cluster gRPC service the /cluster routes call.
     pub cluster: ClusterApi,
     /// The node, for health and readiness.

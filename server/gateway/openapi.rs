@@ -5,7 +5,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use crate::gateway::{cluster, error, health, kv, kv_batch};
+use crate::gateway::{catalog, catalog_batch, cluster, error, health, kv, kv_batch};
 
 /// The generated document.
 #[derive(OpenApi)]
@@ -14,6 +14,10 @@ use crate::gateway::{cluster, error, health, kv, kv_batch};
     paths(
         kv::list, kv::list_no_slash, kv::get, kv::put, kv::delete, kv::empty_key, kv::empty_key_delete,
         kv_batch::get, kv_batch::set, kv_batch::delete, kv_batch::set_cas, kv_batch::delete_cas,
+        catalog::register, catalog::deregister, catalog::heartbeat, catalog::list,
+        catalog::list_no_slash, catalog::get, catalog::query, catalog::query_tags,
+        catalog::query_metadata,
+        catalog_batch::get, catalog_batch::register, catalog_batch::deregister,
         cluster::status, cluster::leader, cluster::peers, cluster::join, cluster::leave,
         cluster::snapshot,
         health::health, health::live, health::ready,
@@ -22,6 +26,7 @@ use crate::gateway::{cluster, error, health, kv, kv_batch};
     components(schemas(error::ErrorEnvelope, error::ShortError)),
     tags(
         (name = "kv", description = "Keys and values"),
+        (name = "catalog", description = "Service registration and discovery"),
         (name = "batch", description = "Atomic multi-key operations"),
         (name = "cluster", description = "Cluster status and membership"),
         (name = "health", description = "Liveness, readiness and summary"),

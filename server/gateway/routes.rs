@@ -9,7 +9,7 @@ use http::{Method, StatusCode, Uri};
 
 use crate::gateway::context::Ctx;
 use crate::gateway::error::envelope;
-use crate::gateway::{Gateway, cluster, health, kv, kv_batch, openapi};
+use crate::gateway::{Gateway, catalog, catalog_batch, cluster, health, kv, kv_batch, openapi};
 
 /// One REST route: method, axum path pattern and handler.
 pub struct Route {
@@ -47,6 +47,43 @@ pub fn table() -> Vec<Route> {
             Method::POST,
             "/batch/kv/delete-cas",
             post(kv_batch::delete_cas),
+        ),
+        r(Method::PUT, "/register", put(catalog::register)),
+        r(
+            Method::DELETE,
+            "/deregister/{name}",
+            delete(catalog::deregister),
+        ),
+        r(Method::PUT, "/heartbeat/{name}", put(catalog::heartbeat)),
+        r(Method::GET, "/services", get(catalog::list_no_slash)),
+        r(Method::GET, "/services/", get(catalog::list)),
+        // Static segments beat `{name}` in axum's matcher, so these are not shadowed.
+        r(Method::GET, "/services/query", get(catalog::query)),
+        r(
+            Method::GET,
+            "/services/query/tags",
+            get(catalog::query_tags),
+        ),
+        r(
+            Method::GET,
+            "/services/query/metadata",
+            get(catalog::query_metadata),
+        ),
+        r(Method::GET, "/services/{name}", get(catalog::get)),
+        r(
+            Method::POST,
+            "/batch/services/get",
+            post(catalog_batch::get),
+        ),
+        r(
+            Method::POST,
+            "/batch/services/register",
+            post(catalog_batch::register),
+        ),
+        r(
+            Method::POST,
+            "/batch/services/deregister",
+            post(catalog_batch::deregister),
         ),
         r(Method::GET, "/cluster/status", get(cluster::status)),
         r(Method::GET, "/cluster/leader", get(cluster::leader)),

@@ -98,6 +98,19 @@ impl TestNode {
             .await
             .unwrap()
     }
+
+    /// A gRPC catalog client.
+    #[allow(dead_code)] // not every test binary uses the catalog
+    pub async fn catalog(
+        &self,
+    ) -> konsul_proto::v1::catalog_service_client::CatalogServiceClient<Channel> {
+        konsul_proto::v1::catalog_service_client::CatalogServiceClient::connect(format!(
+            "http://{}",
+            self.server.client_addr()
+        ))
+        .await
+        .unwrap()
+    }
 }
 
 /// Starts a node whose data is in `dir` and waits until it is ready.

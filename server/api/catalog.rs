@@ -1,0 +1,443 @@
+//! CatalogService: service registration, heartbeats and discovery, gRPC first.
+//!
+//! Writes: validate (`catalog_validate`) → stamp the leader's wall time from the clock seam
+//! into the `store::Command` → `RaftNode::write` → the state machine's `Response` →
+//! protobuf. Reads: `RaftNode::read_barrier` → the applied store, hiding services whose
+//! deadline has passed but that no `CatalogExpire` has removed yet. The REST gateway calls
+//! these same methods.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use konsul_proto::v1 as pb;
+use konsul_proto::v1::catalog_service_server::CatalogService;
+use tonic::{Request, Response as GrpcResponse, Status};
+
+use crate::api::catalog_validate::{self as check, CatalogLimits};
+use crate::api::convert;
+use crate::deps::Clock;
+use crate::error::{Error, Result};
+use crate::raft::node::RaftNode;
+use crate::store::{CasFailure, Command, Response, Service, ServiceEntry};
+
+/// Message of NOT_FOUND for a missing or expired service (the REST contract's text).
+pub const SERVICE_NOT_FOUND: &str = "Service not found";
+
+/// The catalog service over one Raft node.
+#[derive(Clone)]
+pub struct CatalogApi {
+    node: RaftNode,
+    clock: Arc<dyn Clock>,
+    limits: CatalogLimits,
+}
+
+impl CatalogApi {
+    /// A catalog service for `node`; `clock` stamps write times and judges expiry on reads.
+    pub fn new(node: RaftNode, clock: Arc<dyn Clock>, limits: CatalogLimits) -> Self {
+        Self {
+            node,
+            clock,
+            limits,
+        }
+    }
+
+    fn header(&self) -> Option<pb::ResponseHeader> {
+        Some(convert::header(self.node.header()))
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.clock
+            .now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+}
+
+/// A protobuf registration checked and turned into the store's type.
+pub fn service_from_pb(field: &str, s: pb::Service) -> Result<Service> {
+    check::service(
+        field, s.name, s.id, s.address, s.port, s.tags, s.meta, s.ttl_ms,
+    )
+}
+
+/// A stored entry as the API shows it.
+pub fn entry_to_pb(e: &ServiceEntry) -> pb::ServiceEntry {
+    let s = &e.service;
+    pb::ServiceEntry {
+        service: Some(pb::Service {
+            name: s.name.clone(),
+            id: s.id.clone(),
+            address: s.address.clone(),
+            port: u32::from(s.port),
+            tags: s.tags.clone(),
+            meta: s.meta.clone(),
+            ttl_ms: s.ttl_ms,
+        }),
+        create_index: e.create_index,
+        modify_index: e.modify_index,
+        expires_at_ms: e.expires_at_ms,
+    }
+}
+
+fn key_of(name: &str, id: Option<&str>) -> Result<String> {
+    check::name("name", name)?;
+    match id {
+        Some(id) => {
+            check::name("id", id)?;
+            Ok(format!("{name}/{id}"))
+        }
+        None => Ok(name.to_owned()),
+    }
+}
+
+fn cas_error(f: CasFailure) -> Error {
+    match f {
+        CasFailure::NotFound { .. } => Error::NotFound(SERVICE_NOT_FOUND.into()),
+        CasFailure::Conflict {
+            key,
+            expected,
+            current,
+        } => Error::ServiceCasConflict {
+            service: key,
+            expected,
+            current,
+        },
+    }
+}
+
+fn unexpected(r: Response) -> Error {
+    Error::Internal(format!("state machine answered {r:?} to a catalog command"))
+}
+
+fn matches(e: &ServiceEntry, tags: &[String], meta: &BTreeMap<String, String>) -> bool {
+    tags.iter().all(|t| e.service.tags.contains(t))
+        && meta.iter().all(|(k, v)| e.service.meta.get(k) == Some(v))
+}
+
+impl CatalogApi {
+    /// Live services matching every tag and pair, sorted by name (then key).
+    async fn select(
+        &self,
+        consistency: i32,
+        tags: &[String],
+        meta: &BTreeMap<String, String>,
+    ) -> Result<Vec<pb::ServiceEntry>> {
+        self.node
+            .read_barrier(convert::consistency(consistency))
+            .await?;
+        let now = self.now_ms();
+        // Catalog keys sort by name first only up to '/'; sort by (name, key) explicitly.
+        let mut found = self.node.view().read(|s| {
+            s.services()
+                .filter(|(_, e)| e.expires_at_ms > now && matches(e, tags, meta))
+                .map(|(k, e)| (e.service.name.clone(), k.clone(), entry_to_pb(e)))
+                .collect::<Vec<_>>()
+        });
+        found.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        Ok(found.into_iter().map(|(_, _, e)| e).collect())
+    }
+
+    async fn register_inner(&self, req: pb::RegisterRequest) -> Result<pb::RegisterResponse> {
+        let service = service_from_pb(
+            "service",
+            req.service
+                .ok_or_else(|| Error::invalid("service", "is required"))?,
+        )?;
+        let command = Command::CatalogRegister {
+            service: service.clone(),
+            expected_index: req.cas,
+            now_ms: self.now_ms(),
+        };
+        match self.node.write(command).await?.response {
+            Response::Registered {
+                create_index,
+                modify_index,
+                expires_at_ms,
+                ..
+            } => Ok(pb::RegisterResponse {
+                header: self.header(),
+                entry: Some(entry_to_pb(&ServiceEntry {
+                    service,
+                    create_index,
+                    modify_index,
+                    expires_at_ms,
+                })),
+            }),
+            Response::CasFailed(f) => Err(cas_error(f)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn deregister_inner(&self, req: pb::DeregisterRequest) -> Result<pb::DeregisterResponse> {
+        let key = key_of(&req.name, req.id.as_deref())?;
+        let command = Command::CatalogDeregister {
+            key,
+            expected_index: req.cas,
+        };
+        match self.node.write(command).await?.response {
+            Response::Deleted { existed } => Ok(pb::DeregisterResponse {
+                header: self.header(),
+                deleted: existed,
+            }),
+            Response::CasFailed(f) => Err(cas_error(f)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn heartbeat_inner(&self, req: pb::HeartbeatRequest) -> Result<pb::HeartbeatResponse> {
+        let key = key_of(&req.name, req.id.as_deref())?;
+        let command = Command::CatalogHeartbeat {
+            key,
+            now_ms: self.now_ms(),
+        };
+        match self.node.write(command).await?.response {
+            Response::Renewed { expires_at_ms, .. } => Ok(pb::HeartbeatResponse {
+                header: self.header(),
+                expires_at_ms,
+            }),
+            Response::NotFound { .. } => Err(Error::NotFound(SERVICE_NOT_FOUND.into())),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn get_inner(&self, req: pb::GetServiceRequest) -> Result<pb::GetServiceResponse> {
+        let key = key_of(&req.name, req.id.as_deref())?;
+        self.node
+            .read_barrier(convert::consistency(req.consistency))
+            .await?;
+        let now = self.now_ms();
+        let entry = self
+            .node
+            .view()
+            .read(|s| {
+                s.service(&key)
+                    .filter(|e| e.expires_at_ms > now)
+                    .map(entry_to_pb)
+            })
+            .ok_or_else(|| Error::NotFound(SERVICE_NOT_FOUND.into()))?;
+        Ok(pb::GetServiceResponse {
+            header: self.header(),
+            entry: Some(entry),
+        })
+    }
+
+    async fn batch_register_inner(
+        &self,
+        req: pb::BatchRegisterRequest,
+    ) -> Result<pb::BatchRegisterResponse> {
+        self.limits.batch("services", req.services.len())?;
+        let mut services = Vec::with_capacity(req.services.len());
+        let mut invalid = Vec::new();
+        for (i, s) in req.services.into_iter().enumerate() {
+            match service_from_pb(&format!("services[{i}]"), s) {
+                Ok(s) => services.push(s),
+                Err(e) => invalid.push(e.to_string()),
+            }
+        }
+        if !invalid.is_empty() {
+            // Atomic: one Raft entry for all or nothing, so report every bad service.
+            return Err(Error::InvalidArgument(format!(
+                "{} invalid service(s), nothing registered: {}",
+                invalid.len(),
+                invalid.join("; ")
+            )));
+        }
+        let command = Command::CatalogBatchRegister {
+            services,
+            now_ms: self.now_ms(),
+        };
+        match self.node.write(command).await?.response {
+            Response::BatchWritten { keys, index } => Ok(pb::BatchRegisterResponse {
+                header: self.header(),
+                keys,
+                index,
+            }),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn batch_deregister_inner(
+        &self,
+        req: pb::BatchDeregisterRequest,
+    ) -> Result<pb::BatchDeregisterResponse> {
+        self.limits.batch("keys", req.keys.len())?;
+        for (i, k) in req.keys.iter().enumerate() {
+            check::key(&format!("keys[{i}]"), k)?;
+        }
+        let keys = req.keys.clone();
+        match self
+            .node
+            .write(Command::CatalogBatchDeregister { keys: req.keys })
+            .await?
+            .response
+        {
+            Response::BatchDeleted { deleted } => Ok(pb::BatchDeregisterResponse {
+                header: self.header(),
+                keys,
+                deleted,
+            }),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn batch_get_inner(
+        &self,
+        req: pb::BatchGetServicesRequest,
+    ) -> Result<pb::BatchGetServicesResponse> {
+        self.limits.batch("keys", req.keys.len())?;
+        for (i, k) in req.keys.iter().enumerate() {
+            check::key(&format!("keys[{i}]"), k)?;
+        }
+        self.node
+            .read_barrier(convert::consistency(req.consistency))
+            .await?;
+        let now = self.now_ms();
+        let (found, not_found) = self.node.view().read(|s| {
+            let (mut found, mut not_found) = (Vec::new(), Vec::new());
+            for k in &req.keys {
+                match s.service(k).filter(|e| e.expires_at_ms > now) {
+                    Some(e) => found.push(entry_to_pb(e)),
+                    None => not_found.push(k.clone()),
+                }
+            }
+            (found, not_found)
+        });
+        Ok(pb::BatchGetServicesResponse {
+            header: self.header(),
+            found,
+            not_found,
+        })
+    }
+}
+
+/// Runs an inner call and converts its error through the one `Error → Status` mapping.
+async fn reply<T>(f: impl Future<Output = Result<T>>) -> Result<GrpcResponse<T>, Status> {
+    f.await.map(GrpcResponse::new).map_err(Status::from)
+}
+
+#[tonic::async_trait]
+impl CatalogService for CatalogApi {
+    async fn register(
+        &self,
+        r: Request<pb::RegisterRequest>,
+    ) -> Result<GrpcResponse<pb::RegisterResponse>, Status> {
+        reply(self.register_inner(r.into_inner())).await
+    }
+
+    async fn deregister(
+        &self,
+        r: Request<pb::DeregisterRequest>,
+    ) -> Result<GrpcResponse<pb::DeregisterResponse>, Status> {
+        reply(self.deregister_inner(r.into_inner())).await
+    }
+
+    async fn heartbeat(
+        &self,
+        r: Request<pb::HeartbeatRequest>,
+    ) -> Result<GrpcResponse<pb::HeartbeatResponse>, Status> {
+        reply(self.heartbeat_inner(r.into_inner())).await
+    }
+
+    async fn get_service(
+        &self,
+        r: Request<pb::GetServiceRequest>,
+    ) -> Result<GrpcResponse<pb::GetServiceResponse>, Status> {
+        reply(self.get_inner(r.into_inner())).await
+    }
+
+    async fn list_services(
+        &self,
+        r: Request<pb::ListServicesRequest>,
+    ) -> Result<GrpcResponse<pb::ListServicesResponse>, Status> {
+        let req = r.into_inner();
+        reply(async {
+            Ok(pb::ListServicesResponse {
+                entries: self.select(req.consistency, &[], &BTreeMap::new()).await?,
+                header: self.header(),
+            })
+        })
+        .await
+    }
+
+    async fn query_tags(
+        &self,
+        r: Request<pb::QueryTagsRequest>,
+    ) -> Result<GrpcResponse<pb::QueryTagsResponse>, Status> {
+        let req = r.into_inner();
+        reply(async {
+            if req.tags.is_empty() {
+                return Err(Error::invalid("tags", "At least one tag must be specified"));
+            }
+            Ok(pb::QueryTagsResponse {
+                entries: self
+                    .select(req.consistency, &req.tags, &BTreeMap::new())
+                    .await?,
+                header: self.header(),
+            })
+        })
+        .await
+    }
+
+    async fn query_metadata(
+        &self,
+        r: Request<pb::QueryMetadataRequest>,
+    ) -> Result<GrpcResponse<pb::QueryMetadataResponse>, Status> {
+        let req = r.into_inner();
+        reply(async {
+            if req.meta.is_empty() {
+                return Err(Error::invalid(
+                    "meta",
+                    "At least one metadata filter must be specified",
+                ));
+            }
+            Ok(pb::QueryMetadataResponse {
+                entries: self.select(req.consistency, &[], &req.meta).await?,
+                header: self.header(),
+            })
+        })
+        .await
+    }
+
+    async fn query(
+        &self,
+        r: Request<pb::QueryRequest>,
+    ) -> Result<GrpcResponse<pb::QueryResponse>, Status> {
+        let req = r.into_inner();
+        reply(async {
+            if req.tags.is_empty() && req.meta.is_empty() {
+                return Err(Error::invalid(
+                    "tags",
+                    "At least one tag or metadata filter must be specified",
+                ));
+            }
+            Ok(pb::QueryResponse {
+                entries: self.select(req.consistency, &req.tags, &req.meta).await?,
+                header: self.header(),
+            })
+        })
+        .await
+    }
+
+    async fn batch_register(
+        &self,
+        r: Request<pb::BatchRegisterRequest>,
+    ) -> Result<GrpcResponse<pb::BatchRegisterResponse>, Status> {
+        reply(self.batch_register_inner(r.into_inner())).await
+    }
+
+    async fn batch_deregister(
+        &self,
+        r: Request<pb::BatchDeregisterRequest>,
+    ) -> Result<GrpcResponse<pb::BatchDeregisterResponse>, Status> {
+        reply(self.batch_deregister_inner(r.into_inner())).await
+    }
+
+    async fn batch_get_services(
+        &self,
+        r: Request<pb::BatchGetServicesRequest>,
+    ) -> Result<GrpcResponse<pb::BatchGetServicesResponse>, Status> {
+        reply(self.batch_get_inner(r.into_inner())).await
+    }
+}

@@ -1,0 +1,401 @@
+//! REST routes for the service catalog (`/register`, `/deregister`, `/heartbeat`,
+//! `/services...`), as views over `api::catalog::CatalogApi`. Shapes follow the reference
+//! contract §1.3; reads are served `stale` by default like the KV routes.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use konsul_proto::v1 as pb;
+use konsul_proto::v1::catalog_service_server::CatalogService;
+use serde::{Deserialize, Serialize};
+use tonic::{Request, Status};
+use utoipa::ToSchema;
+
+use crate::error::Error;
+use crate::gateway::Gateway;
+use crate::gateway::body::JsonBody;
+use crate::gateway::context::{Ctx, rfc3339};
+use crate::gateway::error::HttpError;
+use crate::gateway::kv::read_consistency;
+
+/// A service as JSON (contract §2.2, plus the optional instance `id` and `ttl_ms`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct ServiceJson {
+    /// Service name.
+    #[serde(default)]
+    pub name: String,
+    /// Optional instance id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Address clients should dial.
+    #[serde(default)]
+    pub address: String,
+    /// Port clients should dial.
+    #[serde(default)]
+    pub port: u32,
+    /// Tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Metadata pairs.
+    #[serde(default)]
+    pub meta: BTreeMap<String, String>,
+    /// Time to live in ms; omitted or 0 means 30 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_ms: Option<u64>,
+}
+
+impl ServiceJson {
+    /// The protobuf registration.
+    pub fn into_pb(self) -> pb::Service {
+        pb::Service {
+            name: self.name,
+            id: self.id,
+            address: self.address,
+            port: self.port,
+            tags: self.tags,
+            meta: self.meta,
+            ttl_ms: self.ttl_ms.unwrap_or(0),
+        }
+    }
+
+    /// The JSON view of a stored service.
+    pub fn from_pb(s: pb::Service) -> Self {
+        Self {
+            name: s.name,
+            id: s.id,
+            address: s.address,
+            port: s.port,
+            tags: s.tags,
+            meta: s.meta,
+            ttl_ms: Some(s.ttl_ms),
+        }
+    }
+}
+
+/// Body of PUT /register: a service plus an optional top-level `cas`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RegisterBody {
+    /// The service fields.
+    #[serde(flatten)]
+    pub service: ServiceJson,
+    /// Compare-and-swap: 0 = create only, N = only if modify_index is N.
+    #[serde(default)]
+    pub cas: Option<u64>,
+}
+
+/// Answer of PUT /register.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegisterAnswer {
+    /// Always "service registered".
+    pub message: &'static str,
+    /// Echo of the registered service.
+    pub service: ServiceJson,
+    /// Raft index of this write.
+    pub modify_index: u64,
+}
+
+/// Answer of GET /services/{name}?metadata=true.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceWithMeta {
+    /// The service.
+    pub service: ServiceJson,
+    /// RFC 3339 deadline.
+    pub expires_at: String,
+    /// Raft index of the last registration.
+    pub modify_index: u64,
+    /// Raft index of the first registration.
+    pub create_index: u64,
+}
+
+/// Answer of the /services/query* routes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueryAnswer {
+    /// Number of matches.
+    pub count: usize,
+    /// The matches, sorted by name.
+    pub services: Vec<ServiceJson>,
+    /// The filters applied.
+    #[schema(value_type = Object)]
+    pub query: serde_json::Value,
+}
+
+fn fail(ctx: &Ctx, e: impl Into<Status>) -> HttpError {
+    HttpError::new(e.into(), ctx)
+}
+
+fn services(entries: Vec<pb::ServiceEntry>) -> Vec<ServiceJson> {
+    entries
+        .into_iter()
+        .filter_map(|e| e.service.map(ServiceJson::from_pb))
+        .collect()
+}
+
+/// Register (or replace) a service; `cas` makes it a compare-and-swap.
+#[utoipa::path(put, path = "/register", tag = "catalog", request_body = RegisterBody,
+    responses(
+        (status = 200, description = "Registered", body = RegisterAnswer),
+        (status = 400, description = "Bad input", body = crate::gateway::error::ErrorEnvelope),
+        (status = 404, description = "CAS on a missing service", body = crate::gateway::error::ErrorEnvelope),
+        (status = 409, description = "CAS conflict", body = crate::gateway::error::ShortError),
+    ))]
+pub async fn register(
+    State(g): State<Gateway>,
+    ctx: Ctx,
+    JsonBody(body): JsonBody<RegisterBody>,
+) -> Result<Json<RegisterAnswer>, HttpError> {
+    let echo = body.service.clone();
+    let req = pb::RegisterRequest {
+        service: Some(body.service.into_pb()),
+        cas: body.cas,
+    };
+    let resp = g
+        .catalog
+        .register(Request::new(req))
+        .await
+        .map_err(|s| fail(&ctx, s))?
+        .into_inner();
+    Ok(Json(RegisterAnswer {
+        message: "service registered",
+        service: echo,
+        modify_index: resp.entry.map(|e| e.modify_index).unwrap_or_default(),
+    }))
+}
+
+/// Remove a service; `?cas=N` makes it a compare-and-swap.
+#[utoipa::path(delete, path = "/deregister/{name}", tag = "catalog",
+    params(("name" = String, Path, description = "Service name"),
+           ("cas" = Option<u64>, Query, description = "Expected modify_index")),
+    responses(
+        (status = 200, description = "Removed (or absent)"),
+        (status = 400, description = "Bad input", body = crate::gateway::error::ErrorEnvelope),
+        (status = 409, description = "CAS conflict", body = crate::gateway::error::ShortError),
+    ))]
+pub async fn deregister(
+    State(g): State<Gateway>,
+    ctx: Ctx,
+    Path(name): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<serde_json::Value>, HttpError> {
+    let cas = match q.get("cas") {
+        None => None,
+        Some(v) => Some(
+            v.parse::<u64>()
+                .map_err(|_| fail(&ctx, Error::InvalidArgument("Invalid CAS parameter".into())))?,
+        ),
+    };
+    let req = pb::DeregisterRequest {
+        name: name.clone(),
+        id: None,
+        cas,
+    };
+    g.catalog
+        .deregister(Request::new(req))
+        .await
+        .map_err(|s| fail(&ctx, s))?;
+    Ok(Json(
+        serde_json::json!({"message": "service deregistered", "name": name}),
+    ))
+}
+
+/// Keep a service alive for another TTL.
+#[utoipa::path(put, path = "/heartbeat/{name}", tag = "catalog",
+    params(("name" = String, Path, description = "Service name")),
+    responses(
+        (status = 200, description = "Renewed"),
+        (status = 404, description = "Service not found", body = crate::gateway::error::ErrorEnvelope),
+    ))]
+pub async fn heartbeat(
+    State(g): State<Gateway>,
+    ctx: Ctx,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, HttpError> {
+    let req = pb::HeartbeatRequest {
+        name: name.clone(),
+        id: None,
+    };
+    g.catalog
+        .heartbeat(Request::new(req))
+        .await
+        .map_err(|s| fail(&ctx, s))?;
+    Ok(Json(
+        serde_json::json!({"message": "heartbeat updated", "service": name}),
+    ))
+}
+
+/// Every live service, sorted by name.
+#[utoipa::path(get, path = "/services/", tag = "catalog",
+    responses((status = 200, description = "Live services", body = Vec<ServiceJson>)))]
+pub async fn list(
+    State(g): State<Gateway>,
+    ctx: Ctx,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<ServiceJson>>, HttpError> {
+    let consistency = read_consistency(&q).map_err(|e| fail(&ctx, e))?;
+    let req = pb::ListServicesRequest {
+        consistency: consistency as i32,
+    };
+    let resp = g
+        .catalog
+        .list_services(Request::new(req))
+        .await
+        .map_err(|s| fail(&ctx, s))?;
+    Ok(Json(services(resp.into_inner().entries)))
+}
+
+/// The same listing at `/services` (no trailing slash).
+#[utoipa::path(get, path = "/services", tag = "catalog",
+    responses((status = 200, description = "Live services", body = Vec<ServiceJson>)))]
+pub async fn list_no_slash(
+    state: State<Gateway>,
+    ctx: Ctx,
+    query: Query<HashMap<String, String>>,
+) -> Result<Json<Vec<ServiceJson>>, HttpError> {
+    list(state, ctx, query).await
+}
+
+/// One live service; `?metadata=true` adds indices and the deadline.
+#[utoipa::path(get, path = "/services/{name}", tag = "catalog",
+    params(("name" = String, Path, description = "Service name"),
+           ("metadata" = Option<bool>, Query, description = "true: include indices and expiry")),
+    responses(
+        (status = 200, description = "The service", body = ServiceJson),
+        (status = 404, description = "Service not found", body = crate::gateway::error::ErrorEnvelope),
+    ))]
+pub async fn get(
+    State(g): State<Gateway>,
+    ctx: Ctx,
+    Path(name): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<serde_json::Value>, HttpError> {
+    let consistency = read_consistency(&q).map_err(|e| fail(&ctx, e))?;
+    let req = pb::GetServiceRequest {
+        name,
+        id: None,
+        consistency: consistency as i32,
+    };
+    let e = g
+        .catalog
+        .get_service(Request::new(req))
+        .await
+        .map_err(|s| fail(&ctx, s))?
+        .into_inner()
+        .entry
+        .unwrap_or_default();
+    let service = ServiceJson::from_pb(e.service.unwrap_or_default());
+    let value = if q.get("metadata").map(String::as_str) == Some("true") {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(e.expires_at_ms);
+        serde_json::to_value(ServiceWithMeta {
+            service,
+            expires_at: rfc3339(at),
+            modify_index: e.modify_index,
+            create_index: e.create_index,
+        })
+    } else {
+        serde_json::to_value(service)
+    };
+    Ok(Json(value.unwrap_or_default()))
+}
+
+fn tag_params(pairs: &[(String, String)]) -> Vec<String> {
+    let mut tags: Vec<String> = Vec::new();
+    for (k, v) in pairs {
+        if (k == "tags" || k == "tag") && !tags.contains(v) {
+            tags.push(v.clone());
+        }
+    }
+    tags
+}
+
+/// Live services carrying every `tags=` (or `tag=`) value.
+#[utoipa::path(get, path = "/services/query/tags", tag = "catalog",
+    params(("tags" = Vec<String>, Query, description = "Tags that must all match")),
+    responses((status = 200, description = "Matches", body = QueryAnswer),
+              (status = 400, description = "No tag given", body = crate::gateway::error::ErrorEnvelope)))]
+pub async fn query_tags(
+    State(g): State<Gateway>,
+    ctx: Ctx,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Json<QueryAnswer>, HttpError> {
+    let tags = tag_params(&pairs);
+    let req = pb::QueryTagsRequest {
+        tags: tags.clone(),
+        consistency: pb::Consistency::Stale as i32,
+    };
+    let found = g
+        .catalog
+        .query_tags(Request::new(req))
+        .await
+        .map_err(|s| fail(&ctx, s))?
+        .into_inner()
+        .entries;
+    let services = services(found);
+    Ok(Json(QueryAnswer {
+        count: services.len(),
+        services,
+        query: serde_json::json!({ "tags": tags }),
+    }))
+}
+
+/// Live services carrying every `k=v` query pair as metadata.
+#[utoipa::path(get, path = "/services/query/metadata", tag = "catalog",
+    responses((status = 200, description = "Matches", body = QueryAnswer),
+              (status = 400, description = "No filter given", body = crate::gateway::error::ErrorEnvelope)))]
+pub async fn query_metadata(
+    State(g): State<Gateway>,
+    ctx: Ctx,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Json<QueryAnswer>, HttpError> {
+    let meta: BTreeMap<String, String> = pairs.into_iter().collect();
+    let req = pb::QueryMetadataRequest {
+        meta: meta.clone(),
+        consistency: pb::Consistency::Stale as i32,
+    };
+    let found = g
+        .catalog
+        .query_metadata(Request::new(req))
+        .await
+        .map_err(|s| fail(&ctx, s))?
+        .into_inner()
+        .entries;
+    let services = services(found);
+    Ok(Json(QueryAnswer {
+        count: services.len(),
+        services,
+        query: serde_json::json!({ "metadata": meta }),
+    }))
+}
+
+/// Live services matching every `tags=`/`tag=` value and every `meta.<k>=v` pair.
+#[utoipa::path(get, path = "/services/query", tag = "catalog",
+    responses((status = 200, description = "Matches", body = QueryAnswer),
+              (status = 400, description = "No filter given", body = crate::gateway::error::ErrorEnvelope)))]
+pub async fn query(
+    State(g): State<Gateway>,
+    ctx: Ctx,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Json<QueryAnswer>, HttpError> {
+    let tags = tag_params(&pairs);
+    let meta: BTreeMap<String, String> = pairs
+        .into_iter()
+        .filter_map(|(k, v)| k.strip_prefix("meta.").map(|k| (k.to_owned(), v)))
+        .collect();
+    let req = pb::QueryRequest {
+        tags: tags.clone(),
+        meta: meta.clone(),
+        consistency: pb::Consistency::Stale as i32,
+    };
+    let found = g
+        .catalog
+        .query(Request::new(req))
+        .await
+        .map_err(|s| fail(&ctx, s))?
+        .into_inner()
+        .entries;
+    let services = services(found);
+    Ok(Json(QueryAnswer {
+        count: services.len(),
+        services,
+        query: serde_json::json!({ "tags": tags, "metadata": meta }),
+    }))
+}

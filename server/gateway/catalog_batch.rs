@@ -1,0 +1,175 @@
+//! REST batch routes for the catalog (`/batch/services/...`, reference contract §1.5), as
+//! views over `api::catalog::CatalogApi`.
+//!
+//! Divergence from the Go server: batch register is one Raft entry, so it is atomic. One
+//! invalid service rejects the whole batch with 400 listing every invalid service, instead
+//! of registering the valid ones and reporting the rest under `failed`.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use konsul_proto::v1 as pb;
+use konsul_proto::v1::catalog_service_server::CatalogService;
+use serde::{Deserialize, Serialize};
+use tonic::{Request, Status};
+use utoipa::ToSchema;
+
+use crate::error::Error;
+use crate::gateway::Gateway;
+use crate::gateway::body::JsonBody;
+use crate::gateway::catalog::ServiceJson;
+use crate::gateway::context::Ctx;
+use crate::gateway::error::HttpError;
+
+/// Body of POST /batch/services/get and /batch/services/deregister.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NamesBody {
+    /// Service names (or `name/id` keys).
+    #[serde(default)]
+    pub names: Vec<String>,
+}
+
+/// Body of POST /batch/services/register.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ServicesBody {
+    /// The services to register.
+    #[serde(default)]
+    pub services: Vec<ServiceJson>,
+}
+
+/// Answer of POST /batch/services/get.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GetAnswer {
+    /// Live services found, by name.
+    pub found: BTreeMap<String, ServiceJson>,
+    /// Names absent or expired.
+    pub not_found: Vec<String>,
+}
+
+/// Answer of POST /batch/services/register.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegisterAnswer {
+    /// "Registered N services".
+    pub message: String,
+    /// Catalog keys registered, in request order.
+    pub registered: Vec<String>,
+    /// Number registered.
+    pub count: usize,
+}
+
+/// Answer of POST /batch/services/deregister.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeregisterAnswer {
+    /// "Deregistered N services".
+    pub message: String,
+    /// The names asked for.
+    pub deregistered: Vec<String>,
+    /// Number of names asked for.
+    pub count: usize,
+}
+
+fn fail(ctx: &Ctx, e: impl Into<Status>) -> HttpError {
+    HttpError::new(e.into(), ctx)
+}
+
+fn non_empty(ctx: &Ctx, n: usize, message: &str) -> Result<(), HttpError> {
+    if n == 0 {
+        return Err(fail(ctx, Error::InvalidArgument(message.into())));
+    }
+    Ok(())
+}
+
+/// Read many services at once.
+#[utoipa::path(post, path = "/batch/services/get", tag = "batch", request_body = NamesBody,
+    responses((status = 200, description = "Found and missing", body = GetAnswer),
+              (status = 400, description = "Bad input", body = crate::gateway::error::ErrorEnvelope)))]
+pub async fn get(
+    State(g): State<Gateway>,
+    ctx: Ctx,
+    JsonBody(body): JsonBody<NamesBody>,
+) -> Result<Json<GetAnswer>, HttpError> {
+    non_empty(&ctx, body.names.len(), "Names array cannot be empty")?;
+    let req = pb::BatchGetServicesRequest {
+        keys: body.names,
+        consistency: pb::Consistency::Stale as i32,
+    };
+    let resp = g
+        .catalog
+        .batch_get_services(Request::new(req))
+        .await
+        .map_err(|s| fail(&ctx, s))?
+        .into_inner();
+    let found = resp
+        .found
+        .into_iter()
+        .filter_map(|e| e.service)
+        .map(|s| {
+            let key = match &s.id {
+                Some(id) => format!("{}/{}", s.name, id),
+                None => s.name.clone(),
+            };
+            (key, ServiceJson::from_pb(s))
+        })
+        .collect();
+    Ok(Json(GetAnswer {
+        found,
+        not_found: resp.not_found,
+    }))
+}
+
+/// Register many services in one Raft entry: all or nothing.
+#[utoipa::path(post, path = "/batch/services/register", tag = "batch", request_body = ServicesBody,
+    responses((status = 200, description = "Registered", body = RegisterAnswer),
+              (status = 400, description = "Bad input; nothing registered", body = crate::gateway::error::ErrorEnvelope)))]
+pub async fn register(
+    State(g): State<Gateway>,
+    ctx: Ctx,
+    JsonBody(body): JsonBody<ServicesBody>,
+) -> Result<Json<RegisterAnswer>, HttpError> {
+    non_empty(&ctx, body.services.len(), "Services array cannot be empty")?;
+    let req = pb::BatchRegisterRequest {
+        services: body
+            .services
+            .into_iter()
+            .map(ServiceJson::into_pb)
+            .collect(),
+    };
+    let keys = g
+        .catalog
+        .batch_register(Request::new(req))
+        .await
+        .map_err(|s| fail(&ctx, s))?
+        .into_inner()
+        .keys;
+    Ok(Json(RegisterAnswer {
+        message: format!("Registered {} services", keys.len()),
+        count: keys.len(),
+        registered: keys,
+    }))
+}
+
+/// Remove many services in one Raft entry; absent ones are fine.
+#[utoipa::path(post, path = "/batch/services/deregister", tag = "batch", request_body = NamesBody,
+    responses((status = 200, description = "Removed", body = DeregisterAnswer),
+              (status = 400, description = "Bad input", body = crate::gateway::error::ErrorEnvelope)))]
+pub async fn deregister(
+    State(g): State<Gateway>,
+    ctx: Ctx,
+    JsonBody(body): JsonBody<NamesBody>,
+) -> Result<Json<DeregisterAnswer>, HttpError> {
+    non_empty(&ctx, body.names.len(), "Names array cannot be empty")?;
+    let req = pb::BatchDeregisterRequest { keys: body.names };
+    let keys = g
+        .catalog
+        .batch_deregister(Request::new(req))
+        .await
+        .map_err(|s| fail(&ctx, s))?
+        .into_inner()
+        .keys;
+    Ok(Json(DeregisterAnswer {
+        message: format!("Deregistered {} services", keys.len()),
+        count: keys.len(),
+        deregistered: keys,
+    }))
+}
