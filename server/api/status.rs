@@ -73,6 +73,14 @@ mod tests {
                 },
                 Code::Aborted,
             ),
+            (
+                Error::ServiceCasConflict {
+                    service: "web".into(),
+                    expected: 0,
+                    current: 3,
+                },
+                Code::Aborted,
+            ),
             (Error::NoLeader, Code::Unavailable),
             (Error::Conflict("busy".into()), Code::Aborted),
             (Error::AlreadyExists("x".into()), Code::AlreadyExists),
