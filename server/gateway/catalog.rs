@@ -307,6 +307,16 @@ fn tag_params(pairs: &[(String, String)]) -> Vec<String> {
     tags
 }
 
+/// The contract's query answer: the matches, their count, and the filters as understood.
+fn query_answer(found: Vec<pb::ServiceEntry>, query: serde_json::Value) -> Json<QueryAnswer> {
+    let services = services(found);
+    Json(QueryAnswer {
+        count: services.len(),
+        services,
+        query,
+    })
+}
+
 /// Live services carrying every `tags=` (or `tag=`) value.
 #[utoipa::path(get, path = "/services/query/tags", tag = "catalog",
     params(("tags" = Vec<String>, Query, description = "Tags that must all match")),
@@ -329,12 +339,7 @@ pub async fn query_tags(
         .map_err(|s| fail(&ctx, s))?
         .into_inner()
         .entries;
-    let services = services(found);
-    Ok(Json(QueryAnswer {
-        count: services.len(),
-        services,
-        query: serde_json::json!({ "tags": tags }),
-    }))
+    Ok(query_answer(found, serde_json::json!({ "tags": tags })))
 }
 
 /// Live services carrying every `k=v` query pair as metadata.
@@ -358,12 +363,7 @@ pub async fn query_metadata(
         .map_err(|s| fail(&ctx, s))?
         .into_inner()
         .entries;
-    let services = services(found);
-    Ok(Json(QueryAnswer {
-        count: services.len(),
-        services,
-        query: serde_json::json!({ "metadata": meta }),
-    }))
+    Ok(query_answer(found, serde_json::json!({ "metadata": meta })))
 }
 
 /// Live services matching every `tags=`/`tag=` value and every `meta.<k>=v` pair.
@@ -392,10 +392,8 @@ pub async fn query(
         .map_err(|s| fail(&ctx, s))?
         .into_inner()
         .entries;
-    let services = services(found);
-    Ok(Json(QueryAnswer {
-        count: services.len(),
-        services,
-        query: serde_json::json!({ "tags": tags, "metadata": meta }),
-    }))
+    Ok(query_answer(
+        found,
+        serde_json::json!({ "tags": tags, "metadata": meta }),
+    ))
 }
