@@ -190,12 +190,12 @@ impl KvApi {
     }
 
     async fn batch_put_inner(&self, req: pb::BatchPutRequest) -> Result<pb::BatchPutResponse> {
-        self.limits
-            .batch("items", req.items.iter().map(|i| i.key.as_str()))?;
-        for (i, item) in req.items.iter().enumerate() {
-            self.limits
-                .value(&format!("items[{i}].value"), &item.value)?;
-        }
+        self.limits.batch_writes(
+            "items",
+            req.items
+                .iter()
+                .map(|i| (i.key.as_str(), i.value.as_slice())),
+        )?;
         let items = req
             .items
             .into_iter()
@@ -246,12 +246,12 @@ impl KvApi {
         &self,
         req: pb::BatchPutCasRequest,
     ) -> Result<pb::BatchPutCasResponse> {
-        self.limits
-            .batch("items", req.items.iter().map(|i| i.key.as_str()))?;
-        for (i, item) in req.items.iter().enumerate() {
-            self.limits
-                .value(&format!("items[{i}].value"), &item.value)?;
-        }
+        self.limits.batch_writes(
+            "items",
+            req.items
+                .iter()
+                .map(|i| (i.key.as_str(), i.value.as_slice())),
+        )?;
         let items = req
             .items
             .into_iter()

@@ -96,6 +96,21 @@ impl Limits {
     }
 }
 
+impl Limits {
+    /// A batch of writes: the [`Limits::batch`] rules on the keys, and each value at most
+    /// `max_value_bytes`, reported as `<field>[i].value`.
+    pub fn batch_writes<'a, I>(&self, field: &str, items: I) -> Result<()>
+    where
+        I: ExactSizeIterator<Item = (&'a str, &'a [u8])> + Clone,
+    {
+        self.batch(field, items.clone().map(|(k, _)| k))?;
+        for (i, (_, value)) in items.enumerate() {
+            self.value(&format!("{field}[{i}].value"), value)?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
