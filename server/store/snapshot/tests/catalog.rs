@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::super::super::{Service, ServiceEntry};
+use super::super::super::{CheckDefinition, CheckKind, Service, ServiceEntry};
 use super::*;
 
 fn service(name: &str, id: Option<&str>) -> Service {
@@ -131,6 +131,59 @@ fn a_version_one_image_reads_as_a_store_without_services() {
     let mut image = header_of(1);
     push_end(&mut image, 0);
     assert_eq!(decode(&sealed(image)).unwrap(), Store::new());
+}
+
+#[test]
+fn a_version_two_image_reads_as_services_without_checks() {
+    // Version 2: no catalog index in the header, no check count after a service.
+    let mut image = header_of(2);
+    push_entry(&mut image, b"a", b"x", 0, 1, 1);
+    let mut first = Vec::new();
+    push_service(&mut first, "db", 2, 7);
+    first.truncate(first.len() - 4);
+    image.extend_from_slice(&first);
+    let mut second = Vec::new();
+    push_service(&mut second, "web", 3, 4);
+    second.truncate(second.len() - 4);
+    image.extend_from_slice(&second);
+    push_end(&mut image, 3);
+    let store = decode(&sealed(image)).unwrap();
+    assert_eq!(store.service_count(), 2);
+    assert!(store.service("db").unwrap().service.checks.is_empty());
+    assert_eq!(store.service("web").unwrap().modify_index, 4);
+    // Deletions before a v2 snapshot are not known: the highest modify_index stands in.
+    assert_eq!(store.catalog_index(), 7);
+}
+
+#[test]
+fn a_check_id_on_two_services_is_refused() {
+    let mut store = Store::new();
+    let mut web = service("web", None);
+    web.checks = vec![CheckDefinition {
+        id: "c".to_owned(),
+        name: "n".to_owned(),
+        kind: CheckKind::Ttl { ttl_ms: 0 },
+        interval_ms: 1,
+        timeout_ms: 1,
+    }];
+    store.apply(1, register(web.clone(), 0));
+    let mut image = encode(&store);
+    // Hand-build a second record: the same service under another name, so the id repeats.
+    let mut db = web;
+    db.name = "xdb".to_owned();
+    let mut other = Store::new();
+    other.apply(2, register(db, 0));
+    let other_image = encode(&other);
+    // Splice: everything of `image` up to its end marker, then `other`'s service record.
+    let header_len = 12 + 8;
+    let end_len = 1 + 8 + 4;
+    let record = &other_image[header_len..other_image.len() - end_len];
+    image.truncate(image.len() - end_len);
+    image.extend_from_slice(record);
+    let mut body = image;
+    push_end(&mut body, 2);
+    let message = refused(&sealed(body));
+    assert!(message.contains("check id \"c\""), "{message}");
 }
 
 #[test]
