@@ -139,12 +139,12 @@ impl Client {
         }
     }
 
-    /// Every live service, sorted by catalog key, at the default consistency.
+    /// Every live service, sorted by name (then catalog key), at the default consistency.
     pub async fn list_services(&self) -> Result<Services> {
         self.list_services_with(Consistency::Default).await
     }
 
-    /// Every live service, sorted by catalog key, at the given consistency.
+    /// Every live service, sorted by name (then catalog key), at the given consistency.
     pub async fn list_services_with(&self, consistency: Consistency) -> Result<Services> {
         let req = pb::ListServicesRequest {
             consistency: consistency.to_proto(),

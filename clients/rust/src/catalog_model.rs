@@ -270,7 +270,7 @@ impl From<pb::HeartbeatResponse> for Heartbeat {
     }
 }
 
-/// Live services: a listing or the matches of a query, sorted by catalog key.
+/// Live services: a listing or the matches of a query, sorted by name, then catalog key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Services {
     /// The entries.
