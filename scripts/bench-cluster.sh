@@ -5,8 +5,9 @@
 #
 # For each target in turn: start three members on 127.0.0.1, each with its own temporary data
 # dir and default durability (a write is acknowledged once a quorum has it fsynced), wait until
-# the cluster has three voters, a leader and accepts a write, run put at each client count
-# against the leader, stop all three. The two clusters run one after the other, never side by
+# the cluster has three voters, a leader and accepts a write, run each op (put by default; the
+# catalog ops register, heartbeat and query too) at each client count against the leader, stop
+# all three. The two clusters run one after the other, never side by
 # side. Around every run the CPU time of each server process and of konsul-bench is read from
 # /proc, so a result comes with where the machine's cores went. Then print a markdown table
 # with both targets' numbers and the ratios Konsul/etcd.
@@ -18,13 +19,17 @@
 # Settings (environment):
 #   BENCH_TARGETS         targets to run, in order               (default: "etcd konsul")
 #   BENCH_CLIENTS         client counts                          (default: "1 16 64")
-#   BENCH_OPS             operations                             (default: put)
+#   BENCH_OPS             operations: put get mixed register heartbeat query (default: put)
 #   BENCH_CONNECTIONS     connections, capped at the clients     (default: 4)
 #   BENCH_DURATION        measured window per run                (default: 10s)
 #   BENCH_WARMUP          warmup before each window              (default: 2s)
 #   BENCH_VALUE_SIZE      bytes per value                        (default: 256)
 #   BENCH_KEY_SPACE       distinct keys                          (default: 10000)
 #   BENCH_SEED            RNG seed                               (default: 1)
+#   BENCH_QUERY_GROUPS    catalog ops: tag groups; a query asks for one (default: 100)
+#   BENCH_SERVICE_TTL     catalog ops: TTL of every registration / etcd lease (default: 60s)
+#   BENCH_ETCD_REGISTER   register on etcd: lease-put (LeaseGrant + Put under it) or put
+#                                                                (default: lease-put)
 #   BENCH_ETCD_ENDPOINTS  leader: etcd's leader only; all: the three members, leader first,
 #                         connections round-robin over them (followers forward to the
 #                         leader)                                (default: leader)
@@ -45,6 +50,9 @@ WARMUP=${BENCH_WARMUP:-2s}
 VALUE_SIZE=${BENCH_VALUE_SIZE:-256}
 KEY_SPACE=${BENCH_KEY_SPACE:-10000}
 SEED=${BENCH_SEED:-1}
+QUERY_GROUPS=${BENCH_QUERY_GROUPS:-100}
+SERVICE_TTL=${BENCH_SERVICE_TTL:-60s}
+ETCD_REGISTER=${BENCH_ETCD_REGISTER:-lease-put}
 ETCD_ENDPOINTS=${BENCH_ETCD_ENDPOINTS:-leader}
 BUILD=${BENCH_BUILD:-1}
 OUT_DIR=${BENCH_OUT_DIR:-target/bench/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -54,8 +62,8 @@ BENCH=$BIN_DIR/konsul-bench
 KONSUL=$BIN_DIR/konsul
 
 NODES="1 2 3"
-# Upper bound on one konsul-bench run beyond its warmup and window: connecting, prefilling
-# the key space, and the last requests' timeouts.
+# Upper bound on one konsul-bench run beyond its warmup and window: connecting, prefilling the
+# key space or pre-registering the services, and the last requests' timeouts.
 RUN_SLACK_S=180
 READY_TIMEOUT_S=60
 # A join returns once the node votes; it is bounded by the server's catch-up timeout (sent
@@ -371,15 +379,22 @@ child_ticks() {
 # run_case TARGET OP CLIENTS: one konsul-bench run; its JSON and the CPU used by every process
 # during it go to $OUT_DIR, a text summary to stderr.
 run_case() {
-    local target=$1 op=$2 clients=$3 conns prefill=() out cpu i
+    local target=$1 op=$2 clients=$3 conns extra=() out cpu i
     conns=$((clients < CONNECTIONS ? clients : CONNECTIONS))
-    [ "$op" = put ] || prefill=(--prefill)
+    case $op in
+        get | mixed) extra=(--prefill) ;;
+        # heartbeat and query pre-register --key-space services themselves.
+        register | heartbeat | query)
+            extra=(--query-groups "$QUERY_GROUPS" --service-ttl "$SERVICE_TTL")
+            [ "$target" != etcd ] || extra+=(--etcd-register "$ETCD_REGISTER")
+            ;;
+    esac
     out=$OUT_DIR/$target-$op-$clients.json
     cpu=$OUT_DIR/$target-$op-$clients.cpu.json
     local cmd=("$BENCH" --target "$target" --endpoints "$ENDPOINTS" --op "$op"
         --clients "$clients" --connections "$conns" --value-size "$VALUE_SIZE"
         --key-space "$KEY_SPACE" --seed "$SEED" --duration "$DURATION" --warmup "$WARMUP"
-        "${prefill[@]}" --output json)
+        "${extra[@]}" --output json)
     log "running: ${cmd[*]}"
     local bound before=() after=() b_before b_after t0 t1
     bound=$(($(secs "$DURATION") + $(secs "$WARMUP") + RUN_SLACK_S))
@@ -501,6 +516,10 @@ cores() {
         "load average $LOAD_BEFORE before, $(cut -d' ' -f1-3 /proc/loadavg) after."
     echo "3-node loopback clusters, default fsync durability; values $VALUE_SIZE B, $KEY_SPACE keys," \
         "$DURATION measured after $WARMUP warmup, up to $CONNECTIONS connections."
+    case " $OPS " in *" register "* | *" heartbeat "* | *" query "*)
+        echo "Catalog ops: $KEY_SPACE services pre-registered for heartbeat and query, $QUERY_GROUPS tag groups," \
+            "TTL $SERVICE_TTL; etcd register = $ETCD_REGISTER." ;;
+    esac
     for t in $TARGETS; do
         echo "$t: leader ${LEADER_USED[$t]}, konsul-bench --endpoints ${ENDPOINTS_USED[$t]}."
     done

@@ -180,3 +180,90 @@ async fn bad_registrations_are_400_and_write_nothing() {
     assert_eq!(s, 400);
     assert_eq!(count(&node).await, 0);
 }
+
+#[tokio::test]
+async fn instances_of_one_name_are_separate_through_id() {
+    let node = TestNode::start().await;
+    let c = Client::new();
+    for (id, port) in [("i1", 8001), ("i2", 8002)] {
+        let body = json!({"name":"web","id":id,"address":"10.0.0.1","port":port});
+        let (s, b) = send(c.put(node.url("/register")).json(&body)).await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(b["service"]["name"], "web");
+        assert_eq!(b["service"]["id"], id, "the answer echoes the id");
+    }
+    assert_eq!(count(&node).await, 2);
+
+    // Each instance is its own catalog entry; the bare name is neither.
+    for (id, port) in [("i1", 8001), ("i2", 8002)] {
+        let (s, b) = send(c.get(node.url(&format!("/services/web?id={id}")))).await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(b["id"], id);
+        assert_eq!(b["port"], port);
+    }
+    let (s, b) = send(c.get(node.url("/services/web?id=i2&metadata=true"))).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["service"]["id"], "i2");
+    assert!(b["modify_index"].as_u64().unwrap() > 0);
+    assert_eq!(send(c.get(node.url("/services/web"))).await.0, 404);
+    assert_eq!(send(c.get(node.url("/services/web?id=i3"))).await.0, 404);
+
+    let (s, b) = send(c.put(node.url("/heartbeat/web?id=i1"))).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        b,
+        json!({"message":"heartbeat updated","service":"web","id":"i1"})
+    );
+    let (s, b) = send(c.put(node.url("/heartbeat/web?id=i3"))).await;
+    assert_eq!(s, 404, "{b}");
+    assert_eq!(b["message"], "Service not found");
+    assert_eq!(send(c.put(node.url("/heartbeat/web"))).await.0, 404);
+
+    // CAS deregister of one instance, against that instance's own index.
+    let (_, meta) = send(c.get(node.url("/services/web?id=i1&metadata=true"))).await;
+    let idx = meta["modify_index"].as_u64().unwrap();
+    let (s, _) =
+        send(c.delete(node.url(&format!("/deregister/web?id=i1&cas={}", idx + 100)))).await;
+    assert_eq!(s, 409);
+    let (s, b) = send(c.delete(node.url(&format!("/deregister/web?id=i1&cas={idx}")))).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        b,
+        json!({"message":"service deregistered","name":"web","id":"i1"})
+    );
+    assert_eq!(send(c.get(node.url("/services/web?id=i1"))).await.0, 404);
+    assert_eq!(send(c.get(node.url("/services/web?id=i2"))).await.0, 200);
+    assert_eq!(count(&node).await, 1);
+
+    let (s, _) = send(c.delete(node.url("/deregister/web?id=i2"))).await;
+    assert_eq!(s, 200);
+    assert_eq!(count(&node).await, 0);
+}
+
+#[tokio::test]
+async fn a_bad_instance_id_is_400_naming_id() {
+    let node = TestNode::start().await;
+    let c = Client::new();
+    let body = json!({"name":"web","id":"ok","address":"h","port":80});
+    assert_eq!(send(c.put(node.url("/register")).json(&body)).await.0, 200);
+    let long = "x".repeat(256);
+    for bad in ["", "a%2Fb", long.as_str()] {
+        for req in [
+            c.get(node.url(&format!("/services/web?id={bad}"))),
+            c.put(node.url(&format!("/heartbeat/web?id={bad}"))),
+            c.delete(node.url(&format!("/deregister/web?id={bad}"))),
+        ] {
+            let (s, b) = send(req).await;
+            assert_eq!(s, 400, "id={bad}: {b}");
+            assert!(
+                b["message"].as_str().unwrap().starts_with("id: "),
+                "id={bad}: {b}"
+            );
+        }
+    }
+    let body = json!({"name":"web","id":"a/b","address":"h","port":80});
+    let (s, b) = send(c.put(node.url("/register")).json(&body)).await;
+    assert_eq!(s, 400, "{b}");
+    assert!(b["message"].as_str().unwrap().contains("service.id"), "{b}");
+    assert_eq!(count(&node).await, 1, "nothing else written");
+}

@@ -1,8 +1,9 @@
 //! The Rust SDK (`konsul-client`) against a real one-node server, used as an application
-//! would: every KV call, CAS conflicts, missing keys, cluster calls; and leader following
-//! without a cluster, through small fake KV servers that answer like a follower (not-leader
-//! redirect) or like a cluster in an election ("no leader"), built from the server's own
-//! `Error → Status` mapping so that they speak exactly the real wire format.
+//! would: every KV and catalog call, CAS conflicts, missing keys and services, service
+//! instances, cluster calls; and leader following without a cluster, through small fake KV
+//! and catalog servers that answer like a follower (not-leader redirect) or like a cluster in
+//! an election ("no leader"), built from the server's own `Error → Status` mapping so that
+//! they speak exactly the real wire format.
 
 mod common;
 
@@ -13,8 +14,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::TestNode;
-use konsul_client::{CasPutItem, Client, Consistency, Error, ListOptions, PutItem};
+use konsul_client::{
+    CasPutItem, Client, Consistency, Error, ListOptions, PutItem, Service, ServiceKey, ServiceQuery,
+};
 use konsul_proto::v1 as pb;
+use konsul_proto::v1::catalog_service_server::{CatalogService, CatalogServiceServer};
 use konsul_proto::v1::kv_service_client::KvServiceClient;
 use konsul_proto::v1::kv_service_server::{KvService, KvServiceServer};
 use tokio::net::TcpListener;
@@ -532,4 +536,302 @@ async fn a_write_lost_after_sending_is_indeterminate_not_replayed() {
     // A read has no such risk and is retried until the budget runs out.
     let r = client.get("maybe").await;
     assert!(matches!(r, Err(Error::Transport { .. })), "{r:?}");
+}
+
+#[tokio::test]
+async fn catalog_calls_through_the_sdk() {
+    let node = TestNode::start().await;
+    let client = client_for(&node).await;
+
+    // Two instances of one name, and a service registered without an id.
+    let i1 = Service::new("web", "10.0.0.1", 8001)
+        .with_id("i1")
+        .with_tags(["http", "v1"])
+        .with_meta([("env", "prod")])
+        .with_ttl(Duration::from_secs(20));
+    let i2 = Service::new("web", "10.0.0.2", 8002)
+        .with_id("i2")
+        .with_tags(["http"])
+        .with_meta([("env", "dev")]);
+    let r1 = client.register(i1.clone()).await.unwrap();
+    assert_eq!(r1.entry.service, i1, "the entry echoes the registration");
+    assert_eq!(r1.entry.key().to_string(), "web/i1");
+    assert!(r1.entry.modify_index > 0);
+    assert_eq!(r1.entry.create_index, r1.entry.modify_index);
+    assert!(r1.entry.expires_at > std::time::UNIX_EPOCH);
+    assert!(r1.header.applied_index >= r1.entry.modify_index);
+    let r2 = client.register(i2.clone()).await.unwrap();
+    assert_eq!(
+        r2.entry.service.ttl,
+        Some(Duration::from_secs(30)),
+        "default TTL"
+    );
+    client
+        .register(Service::new("db", "10.0.0.3", 5432).with_tags(["sql"]))
+        .await
+        .unwrap();
+
+    // Reads by key: "name/id", (name, id) and a bare name are all keys.
+    let got = client.get_service("web/i1").await.unwrap().unwrap();
+    assert_eq!(got.service, i1);
+    assert_eq!(got.modify_index, r1.entry.modify_index);
+    let got = client
+        .get_service_with(("web", "i2"), Consistency::Stale)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.service.port, 8002);
+    assert!(client.get_service("db").await.unwrap().is_some());
+    assert_eq!(
+        client.get_service("web").await.unwrap(),
+        None,
+        "no bare web"
+    );
+    assert_eq!(client.get_service("web/i9").await.unwrap(), None);
+
+    let all = client.list_services().await.unwrap();
+    let keys: Vec<String> = all.entries.iter().map(|e| e.key().to_string()).collect();
+    assert_eq!(keys, ["db", "web/i1", "web/i2"]);
+    let stale = client.list_services_with(Consistency::Stale).await.unwrap();
+    assert_eq!(stale.entries.len(), 3);
+
+    // Queries by tags, by metadata and by both.
+    let http = client.query_tags(["http"]).await.unwrap();
+    assert_eq!(http.entries.len(), 2);
+    let v1 = client
+        .query_tags_with(["http", "v1"], Consistency::Strong)
+        .await
+        .unwrap();
+    assert_eq!(v1.entries.len(), 1);
+    assert_eq!(v1.entries[0].service.id.as_deref(), Some("i1"));
+    let dev = client.query_metadata([("env", "dev")]).await.unwrap();
+    assert_eq!(dev.entries.len(), 1);
+    assert_eq!(dev.entries[0].service.id.as_deref(), Some("i2"));
+    let both = client
+        .query_services(ServiceQuery::new().tag("http").meta("env", "prod"))
+        .await
+        .unwrap();
+    assert_eq!(both.entries.len(), 1);
+    assert_eq!(both.entries[0].service.id.as_deref(), Some("i1"));
+    let none = client
+        .query_services(
+            ServiceQuery::new()
+                .tag("sql")
+                .meta("env", "prod")
+                .consistency(Consistency::Stale),
+        )
+        .await
+        .unwrap();
+    assert!(none.entries.is_empty());
+    let empty = client.query_services(ServiceQuery::new()).await;
+    assert!(matches!(empty, Err(Error::InvalidArgument(_))), "{empty:?}");
+
+    // Heartbeats move the deadline, not the indices.
+    let hb = client.heartbeat(("web", "i1")).await.unwrap();
+    assert!(hb.expires_at >= r1.entry.expires_at);
+    let after = client.get_service("web/i1").await.unwrap().unwrap();
+    assert_eq!(after.modify_index, r1.entry.modify_index);
+    assert_eq!(after.expires_at, hb.expires_at);
+    let ghost = client.heartbeat("web/i9").await;
+    assert!(matches!(ghost, Err(Error::NotFound(_))), "{ghost:?}");
+    let ghost = client.heartbeat("web").await;
+    assert!(matches!(ghost, Err(Error::NotFound(_))), "{ghost:?}");
+
+    // CAS registration and deregistration.
+    let taken = client.register_cas(i1.clone(), 0).await;
+    assert!(
+        matches!(&taken, Err(Error::CasConflict { message }) if message.contains("web/i1")),
+        "{taken:?}"
+    );
+    let moved = client
+        .register_cas(i1.clone().with_tags(["http", "v2"]), r1.entry.modify_index)
+        .await
+        .unwrap();
+    assert!(moved.entry.modify_index > r1.entry.modify_index);
+    assert_eq!(moved.entry.create_index, r1.entry.create_index);
+    let absent = client.register_cas(Service::new("new", "h", 1), 5).await;
+    assert!(matches!(absent, Err(Error::NotFound(_))), "{absent:?}");
+    client
+        .register_cas(Service::new("new", "h", 1), 0)
+        .await
+        .unwrap();
+    let wrong = client
+        .deregister_cas(("web", "i1"), r1.entry.modify_index)
+        .await;
+    assert!(matches!(wrong, Err(Error::CasConflict { .. })), "{wrong:?}");
+    client
+        .deregister_cas(("web", "i1"), moved.entry.modify_index)
+        .await
+        .unwrap();
+    assert_eq!(client.get_service("web/i1").await.unwrap(), None);
+    let missing = client.deregister_cas("web/i1", 1).await;
+    assert!(matches!(missing, Err(Error::NotFound(_))), "{missing:?}");
+    assert!(client.deregister("web/i2").await.unwrap());
+    assert!(!client.deregister("web/i2").await.unwrap(), "already gone");
+    assert!(client.get_service("web/i2").await.unwrap().is_none());
+
+    // Bad input names the field.
+    let bad = client.register(Service::new("a/b", "h", 1)).await;
+    assert!(
+        matches!(&bad, Err(Error::InvalidArgument(m)) if m.contains("service.name")),
+        "{bad:?}"
+    );
+    let bad = client.register(Service::new("x", "h", 0)).await;
+    assert!(matches!(bad, Err(Error::InvalidArgument(_))), "{bad:?}");
+    let bad = client.heartbeat(ServiceKey::instance("web", "")).await;
+    assert!(
+        matches!(&bad, Err(Error::InvalidArgument(m)) if m.starts_with("id")),
+        "{bad:?}"
+    );
+}
+
+#[tokio::test]
+async fn catalog_batches_through_the_sdk() {
+    let node = TestNode::start().await;
+    let client = client_for(&node).await;
+
+    let services: Vec<Service> = (0..3)
+        .map(|i| {
+            Service::new("api", format!("10.1.0.{i}"), 9000)
+                .with_id(format!("n{i}"))
+                .with_tags(["grpc"])
+        })
+        .chain([Service::new("cache", "10.1.1.1", 6379)])
+        .collect();
+    let reg = client.batch_register(services.clone()).await.unwrap();
+    assert_eq!(reg.keys, ["api/n0", "api/n1", "api/n2", "cache"]);
+    assert!(reg.index > 0);
+
+    let got = client
+        .batch_get_services(["api/n1", "cache", "api/n9"])
+        .await
+        .unwrap();
+    assert_eq!(got.found.len(), 2);
+    let default_ttl = services[1].clone().with_ttl(Duration::from_secs(30));
+    assert_eq!(got.found[0].service, default_ttl);
+    assert!(got.found.iter().all(|e| e.modify_index == reg.index));
+    assert_eq!(got.not_found, ["api/n9"]);
+    let got = client
+        .batch_get_services_with([ServiceKey::instance("api", "n0")], Consistency::Stale)
+        .await
+        .unwrap();
+    assert_eq!(got.found[0].service.address, "10.1.0.0");
+
+    // One invalid service rejects the whole batch.
+    let bad = client
+        .batch_register([Service::new("ok", "h", 1), Service::new("bad", "h", 0)])
+        .await;
+    assert!(
+        matches!(&bad, Err(Error::InvalidArgument(m)) if m.contains("services[1].port")),
+        "{bad:?}"
+    );
+    assert_eq!(client.get_service("ok").await.unwrap(), None);
+    let empty = client.batch_register(Vec::new()).await;
+    assert!(matches!(empty, Err(Error::InvalidArgument(_))), "{empty:?}");
+
+    let gone = client
+        .batch_deregister(["api/n0", "api/n1", "api/n2", "cache", "nothing"])
+        .await
+        .unwrap();
+    assert_eq!(gone.deleted, 4);
+    assert_eq!(gone.keys.len(), 5);
+    assert!(client.list_services().await.unwrap().entries.is_empty());
+}
+
+/// A catalog server that answers every call like a follower: refused, with the leader's
+/// address in metadata.
+#[derive(Clone)]
+struct CatalogFollower {
+    leader: SocketAddr,
+    calls: Arc<AtomicUsize>,
+}
+
+impl CatalogFollower {
+    fn refuse<T>(&self) -> Result<Response<T>, Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Err(Status::from(konsul::Error::NotLeader {
+            leader_name: "real".into(),
+            leader_client_addr: self.leader.to_string(),
+            leader_raft_addr: "127.0.0.1:1".into(),
+        }))
+    }
+
+    async fn serve(self) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(CatalogServiceServer::new(self))
+                .serve_with_incoming(TcpListenerStream::new(listener)),
+        );
+        addr
+    }
+}
+
+macro_rules! refuse_all {
+    ($($method:ident($req:ident) -> $resp:ident;)*) => {
+        #[tonic::async_trait]
+        impl CatalogService for CatalogFollower {
+            $(
+                async fn $method(
+                    &self,
+                    _: Request<pb::$req>,
+                ) -> Result<Response<pb::$resp>, Status> {
+                    self.refuse()
+                }
+            )*
+        }
+    };
+}
+
+refuse_all! {
+    register(RegisterRequest) -> RegisterResponse;
+    deregister(DeregisterRequest) -> DeregisterResponse;
+    heartbeat(HeartbeatRequest) -> HeartbeatResponse;
+    get_service(GetServiceRequest) -> GetServiceResponse;
+    list_services(ListServicesRequest) -> ListServicesResponse;
+    query_tags(QueryTagsRequest) -> QueryTagsResponse;
+    query_metadata(QueryMetadataRequest) -> QueryMetadataResponse;
+    query(QueryRequest) -> QueryResponse;
+    batch_register(BatchRegisterRequest) -> BatchRegisterResponse;
+    batch_deregister(BatchDeregisterRequest) -> BatchDeregisterResponse;
+    batch_get_services(BatchGetServicesRequest) -> BatchGetServicesResponse;
+}
+
+#[tokio::test]
+async fn catalog_calls_follow_the_not_leader_redirect() {
+    let node = TestNode::start().await;
+    let real = node.server.client_addr();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let follower = CatalogFollower {
+        leader: real,
+        calls: calls.clone(),
+    }
+    .serve()
+    .await;
+
+    let client = fast_client([follower.to_string()], 10);
+    let svc = Service::new("redirected", "h", 1).with_id("a");
+    let reg = client.register(svc.clone()).await.unwrap();
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "one redirect, then the leader"
+    );
+    assert_eq!(client.leader_hint(), Some(format!("http://{real}")));
+    let direct = client_for(&node).await;
+    let stored = direct.get_service("redirected/a").await.unwrap().unwrap();
+    assert_eq!(stored.modify_index, reg.entry.modify_index);
+
+    // Leader-only calls now go straight to the remembered leader.
+    client.heartbeat("redirected/a").await.unwrap();
+    assert!(client.get_service("redirected/a").await.unwrap().is_some());
+    assert_eq!(client.query_tags(["x"]).await.unwrap().entries.len(), 0);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+    // Stale reads start at the configured endpoint and are redirected too.
+    let stale = client.list_services_with(Consistency::Stale).await.unwrap();
+    assert_eq!(stale.entries.len(), 1);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert!(client.deregister(svc.key()).await.unwrap());
 }

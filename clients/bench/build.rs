@@ -1,5 +1,5 @@
-//! Compiles the minimal etcd KV proto under proto/etcdserverpb into a gRPC client (no
-//! server) with tonic-prost-build, using the vendored protoc as proto/build.rs does, so that
+//! Compiles the minimal etcd KV and Lease protos under proto/etcdserverpb into gRPC clients
+//! (no server) with tonic-prost-build, using the vendored protoc as proto/build.rs does, so that
 //! `--target etcd` speaks etcd's v3 wire protocol over the same tonic stack as `--target konsul`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -7,10 +7,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // SAFETY: build scripts are single-threaded; nothing else reads the environment here.
         unsafe { std::env::set_var("PROTOC", protoc_bin_vendored::protoc_bin_path()?) };
     }
-    let file = "proto/etcdserverpb/kv.proto";
-    println!("cargo:rerun-if-changed={file}");
+    let files = [
+        "proto/etcdserverpb/kv.proto",
+        "proto/etcdserverpb/lease.proto",
+    ];
+    for file in &files {
+        println!("cargo:rerun-if-changed={file}");
+    }
     tonic_prost_build::configure()
         .build_server(false)
-        .compile_protos(&[file], &["proto"])?;
+        .compile_protos(&files, &["proto"])?;
     Ok(())
 }

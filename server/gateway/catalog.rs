@@ -175,6 +175,21 @@ fn fail(ctx: &Ctx, e: impl Into<Status>) -> HttpError {
     HttpError::new(e.into(), ctx)
 }
 
+/// The optional `?id=<instance>` of the single-service routes. An empty or malformed id is
+/// passed on as given, so the API's own check answers 400 naming `id`.
+fn instance_id(q: &HashMap<String, String>) -> Option<String> {
+    q.get("id").cloned()
+}
+
+/// The `name` of an answer, plus `id` when the call named an instance.
+fn named(message: &str, name_field: &str, name: String, id: Option<String>) -> serde_json::Value {
+    let mut v = serde_json::json!({ "message": message, name_field: name });
+    if let Some(id) = id {
+        v["id"] = serde_json::Value::String(id);
+    }
+    v
+}
+
 fn services(entries: Vec<pb::ServiceEntry>) -> Vec<ServiceJson> {
     entries
         .into_iter()
@@ -215,9 +230,11 @@ pub async fn register(
     }))
 }
 
-/// Remove a service; `?cas=N` makes it a compare-and-swap.
+/// Remove a service (or, with `?id=`, one instance of it); `?cas=N` makes it a
+/// compare-and-swap.
 #[utoipa::path(delete, path = "/deregister/{name}", tag = "catalog",
     params(("name" = String, Path, description = "Service name"),
+           ("id" = Option<String>, Query, description = "Instance id: the catalog key is name/id"),
            ("cas" = Option<u64>, Query, description = "Expected modify_index")),
     responses(
         (status = 200, description = "Removed (or absent)"),
@@ -237,23 +254,23 @@ pub async fn deregister(
                 .map_err(|_| fail(&ctx, Error::InvalidArgument("Invalid CAS parameter".into())))?,
         ),
     };
+    let id = instance_id(&q);
     let req = pb::DeregisterRequest {
         name: name.clone(),
-        id: None,
+        id: id.clone(),
         cas,
     };
     g.catalog
         .deregister(Request::new(req))
         .await
         .map_err(|s| fail(&ctx, s))?;
-    Ok(Json(
-        serde_json::json!({"message": "service deregistered", "name": name}),
-    ))
+    Ok(Json(named("service deregistered", "name", name, id)))
 }
 
-/// Keep a service alive for another TTL.
+/// Keep a service (or, with `?id=`, one instance of it) alive for another TTL.
 #[utoipa::path(put, path = "/heartbeat/{name}", tag = "catalog",
-    params(("name" = String, Path, description = "Service name")),
+    params(("name" = String, Path, description = "Service name"),
+           ("id" = Option<String>, Query, description = "Instance id: the catalog key is name/id")),
     responses(
         (status = 200, description = "Renewed"),
         (status = 404, description = "Service not found", body = crate::gateway::error::ErrorEnvelope),
@@ -262,18 +279,18 @@ pub async fn heartbeat(
     State(g): State<Gateway>,
     ctx: Ctx,
     Path(name): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<serde_json::Value>, HttpError> {
+    let id = instance_id(&q);
     let req = pb::HeartbeatRequest {
         name: name.clone(),
-        id: None,
+        id: id.clone(),
     };
     g.catalog
         .heartbeat(Request::new(req))
         .await
         .map_err(|s| fail(&ctx, s))?;
-    Ok(Json(
-        serde_json::json!({"message": "heartbeat updated", "service": name}),
-    ))
+    Ok(Json(named("heartbeat updated", "service", name, id)))
 }
 
 /// Every live service, sorted by name; `?passing` keeps only services whose every check
@@ -317,9 +334,11 @@ pub async fn list_no_slash(
     list(state, ctx, query).await
 }
 
-/// One live service; `?metadata=true` adds indices and the deadline.
+/// One live service (or, with `?id=`, one instance of it); `?metadata=true` adds indices
+/// and the deadline.
 #[utoipa::path(get, path = "/services/{name}", tag = "catalog",
     params(("name" = String, Path, description = "Service name"),
+           ("id" = Option<String>, Query, description = "Instance id: the catalog key is name/id"),
            ("metadata" = Option<bool>, Query, description = "true: include indices and expiry")),
     responses(
         (status = 200, description = "The service", body = ServiceJson),
@@ -334,7 +353,7 @@ pub async fn get(
     let consistency = read_consistency(&q).map_err(|e| fail(&ctx, e))?;
     let req = pb::GetServiceRequest {
         name,
-        id: None,
+        id: instance_id(&q),
         consistency: consistency as i32,
     };
     let e = g

@@ -1,7 +1,8 @@
 //! The closed loop itself: every simulated client sends one request, awaits the answer,
 //! records its latency and sends the next, until the deadline (or `--max-ops`). Offered load
 //! therefore adapts to the server: a slower server sees fewer requests, never a queue that
-//! grows without bound. Also the prefill that writes the whole key space before a read run.
+//! grows without bound. Also the prefill that writes the whole key space before a read run,
+//! and the pre-registration of the services a heartbeat or query run works on.
 //!
 //! Only successful calls (writes, and reads whether or not the key existed) enter the latency
 //! histogram; failures are counted by gRPC code with one sample message, so that a run with
@@ -20,6 +21,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tonic::Status;
 
+use crate::catalog::REGISTER_BATCH;
 use crate::target::{Read, Target};
 
 /// Highest latency the histogram can hold, in microseconds; slower calls are clamped to it.
@@ -38,6 +40,19 @@ pub enum OpMix {
         /// Fraction of reads, in 0..=1.
         read_ratio: f64,
     },
+    /// Every call registers a new service (numbered by a counter all clients share).
+    Register,
+    /// Every call heartbeats one of the `key_space` pre-registered services, uniformly.
+    Heartbeat,
+    /// Every call queries one of the `groups` tag groups, uniformly.
+    Query,
+}
+
+impl OpMix {
+    /// True for the workloads that need the services `0 .. key_space` registered first.
+    pub fn needs_services(self) -> bool {
+        matches!(self, OpMix::Heartbeat | OpMix::Query)
+    }
 }
 
 /// Everything a run needs besides the clients themselves.
@@ -45,8 +60,11 @@ pub enum OpMix {
 pub struct Workload {
     /// Which calls to make.
     pub mix: OpMix,
-    /// Keys are `bench/0` .. `bench/<key_space - 1>`, chosen uniformly.
+    /// Keys are `bench/0` .. `bench/<key_space - 1>`, chosen uniformly; for heartbeat and
+    /// query, the number of pre-registered services.
     pub key_space: u64,
+    /// Number of tag groups a query picks from (see `catalog::Shape`).
+    pub groups: u64,
     /// The value every write sends.
     pub value: Vec<u8>,
     /// Time spent running the loop before measuring, to open streams and warm caches.
@@ -138,6 +156,8 @@ pub struct Tally {
 struct Shared {
     /// Measured calls issued so far, for `--max-ops`.
     issued: AtomicU64,
+    /// Services registered so far by a register run: the next one's number.
+    registered: AtomicU64,
     /// Calls answered so far, warmup included.
     answered: AtomicU64,
     /// Calls failed so far, warmup included.
@@ -168,6 +188,7 @@ pub async fn run<T: Target>(
     anyhow::ensure!(clients.len() == seeds.len(), "one seed per client");
     let shared = Arc::new(Shared {
         issued: AtomicU64::new(0),
+        registered: AtomicU64::new(0),
         answered: AtomicU64::new(0),
         failed: AtomicU64::new(0),
         abort: AtomicBool::new(false),
@@ -239,16 +260,32 @@ async fn client_loop<T: Target>(
         {
             break;
         }
-        let key = key(rng.random_range(0..workload.key_space));
-        let read = match workload.mix {
-            OpMix::Put => false,
-            OpMix::Get => true,
-            OpMix::Mixed { read_ratio } => rng.random_bool(read_ratio),
-        };
-        let result = if read {
-            target.get(&key).await
-        } else {
-            target.put(&key, &workload.value).await.map(|()| Read::Hit)
+        let n = rng.random_range(0..workload.key_space);
+        let result = match workload.mix {
+            OpMix::Put => target
+                .put(&key(n), &workload.value)
+                .await
+                .map(|()| Read::Hit),
+            OpMix::Get => target.get(&key(n)).await,
+            OpMix::Mixed { read_ratio } => {
+                if rng.random_bool(read_ratio) {
+                    target.get(&key(n)).await
+                } else {
+                    target
+                        .put(&key(n), &workload.value)
+                        .await
+                        .map(|()| Read::Hit)
+                }
+            }
+            OpMix::Register => {
+                let unique = shared.registered.fetch_add(1, Ordering::Relaxed);
+                target.register(unique).await.map(|()| Read::Hit)
+            }
+            OpMix::Heartbeat => target.heartbeat(n).await,
+            OpMix::Query => {
+                let g = rng.random_range(0..workload.groups);
+                target.query(g).await
+            }
         };
         let done = Instant::now();
         let counts = if measured {
@@ -316,6 +353,45 @@ pub async fn prefill<T: Target>(clients: &[T], workload: &Workload) -> anyhow::R
     Ok(start.elapsed())
 }
 
+/// Registers services `0 .. key_space` in batches of `catalog::REGISTER_BATCH`, with up to
+/// `concurrency` batches in flight (clients are reused round-robin; clones share their
+/// connection). Fails on the first error, as a heartbeat run over missing services would
+/// measure misses rather than heartbeats.
+pub async fn preregister<T: Target>(
+    clients: &[T],
+    workload: &Workload,
+    concurrency: usize,
+) -> anyhow::Result<Duration> {
+    anyhow::ensure!(!clients.is_empty(), "no client to pre-register with");
+    let start = Instant::now();
+    let batches = workload.key_space.div_ceil(REGISTER_BATCH);
+    let tasks_n = concurrency.max(1) as u64;
+    let mut tasks = JoinSet::new();
+    for t in 0..tasks_n.min(batches) {
+        let mut client = clients[t as usize % clients.len()].clone();
+        let key_space = workload.key_space;
+        tasks.spawn(async move {
+            let mut b = t;
+            while b < batches {
+                let ns = b * REGISTER_BATCH..((b + 1) * REGISTER_BATCH).min(key_space);
+                if let Err(status) = client.preregister(ns.clone()).await {
+                    return Err(anyhow::anyhow!(
+                        "pre-registering services {ns:?} failed: {:?}: {}",
+                        status.code(),
+                        status.message()
+                    ));
+                }
+                b += tasks_n;
+            }
+            Ok(())
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined??;
+    }
+    Ok(start.elapsed())
+}
+
 fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("constant histogram bounds are valid")
 }
@@ -323,6 +399,7 @@ fn new_histogram() -> Histogram<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ops::Range;
     use std::sync::Mutex;
     use tonic::Code;
 
@@ -359,12 +436,33 @@ mod tests {
                 Read::Miss
             })
         }
+        async fn register(&mut self, n: u64) -> Result<(), Status> {
+            self.maybe_fail()?;
+            let fresh = self.keys.lock().unwrap().insert(format!("reg/{n}"));
+            assert!(fresh, "register numbers are unique");
+            Ok(())
+        }
+        async fn preregister(&mut self, ns: Range<u64>) -> Result<(), Status> {
+            self.maybe_fail()?;
+            assert!(ns.end - ns.start <= REGISTER_BATCH);
+            let mut keys = self.keys.lock().unwrap();
+            keys.extend(ns.map(|n| format!("svc/{n}")));
+            Ok(())
+        }
+        async fn heartbeat(&mut self, n: u64) -> Result<Read, Status> {
+            self.get(&format!("svc/{n}")).await
+        }
+        async fn query(&mut self, g: u64) -> Result<Read, Status> {
+            self.maybe_fail()?;
+            Ok(if g < 3 { Read::Hit } else { Read::Miss })
+        }
     }
 
     fn workload(mix: OpMix, max_ops: Option<u64>) -> Arc<Workload> {
         Arc::new(Workload {
             mix,
             key_space: 50,
+            groups: 3,
             value: vec![7; 16],
             warmup: Duration::ZERO,
             duration: Duration::from_secs(5),
@@ -402,6 +500,36 @@ mod tests {
         let tally = run(vec![fake; 3], vec![9, 8, 7], w).await.unwrap();
         assert_eq!(tally.measured.ok, 500);
         assert_eq!(tally.measured.misses, 0);
+    }
+
+    #[tokio::test]
+    async fn preregistered_services_are_all_found_by_heartbeats() {
+        let fake = Fake::default();
+        let mut w = workload(OpMix::Heartbeat, Some(400));
+        Arc::get_mut(&mut w).unwrap().key_space = 250;
+        preregister(std::slice::from_ref(&fake), &w, 4)
+            .await
+            .unwrap();
+        assert_eq!(fake.keys.lock().unwrap().len(), 250);
+        let tally = run(vec![fake.clone(); 3], vec![1, 2, 3], w).await.unwrap();
+        assert_eq!(tally.measured.ok, 400);
+        assert_eq!(tally.measured.misses, 0);
+
+        let q = run(vec![fake; 2], vec![4, 5], workload(OpMix::Query, Some(100)))
+            .await
+            .unwrap();
+        assert_eq!(q.measured.ok, 100, "queries pick groups below `groups`");
+    }
+
+    #[tokio::test]
+    async fn register_numbers_are_unique_across_clients() {
+        let fake = Fake::default();
+        let w = workload(OpMix::Register, Some(300));
+        let tally = run(vec![fake.clone(); 4], vec![1, 2, 3, 4], w)
+            .await
+            .unwrap();
+        assert_eq!(tally.measured.ok, 300);
+        assert_eq!(fake.keys.lock().unwrap().len(), 300);
     }
 
     #[tokio::test]

@@ -1,11 +1,13 @@
 //! `konsul-bench`: a closed-loop gRPC load generator for Konsul, with a `--target etcd` mode
-//! that drives etcd's v3 KV API with the very same loop, so the two can be compared in one run
+//! that drives etcd's v3 KV (and, for the catalog workloads, Lease) API with the very same loop, so the two can be compared in one run
 //! on one machine (DESIGN.md §5, docs/benchmarks.md).
 //!
 //! This file holds the command line and the wiring: parse flags, open the connections, build
-//! one target client per simulated client (`konsul.rs` or `etcd.rs`), optionally prefill, run
-//! `closed_loop::run`, print a `report::Report`.
+//! one target client per simulated client (`konsul.rs` or `etcd.rs`), optionally prefill (or,
+//! for heartbeat and query, pre-register the services), run `closed_loop::run`, print a
+//! `report::Report`.
 
+mod catalog;
 mod closed_loop;
 mod etcd;
 mod konsul;
@@ -23,7 +25,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 use tonic::transport::Channel;
 
+use catalog::Shape;
 use closed_loop::{OpMix, Workload};
+use etcd::RegisterMode;
 use report::{Report, Setup};
 use target::{ConnectOptions, Target};
 
@@ -64,9 +68,22 @@ struct Args {
     /// Bytes per written value.
     #[arg(long, default_value_t = 256)]
     value_size: usize,
-    /// Number of distinct keys, named bench/0 .. bench/<K-1>, picked uniformly.
+    /// Number of distinct keys, named bench/0 .. bench/<K-1>, picked uniformly. For
+    /// heartbeat and query: the number of services registered before the run.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     key_space: u64,
+    /// Catalog workloads: services carry one of this many group tags; a query asks for one
+    /// group (key-space / groups services).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    query_groups: u64,
+    /// Catalog workloads: TTL of every registration (Konsul ttl_ms, etcd lease TTL, whole
+    /// seconds); long enough that pre-registered services outlive the run.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    service_ttl: Duration,
+    /// `--op register` on etcd: `lease-put` grants a lease and puts under it (a registration
+    /// that expires, like Konsul's), `put` only puts.
+    #[arg(long, value_enum, default_value_t = EtcdRegister::LeasePut)]
+    etcd_register: EtcdRegister,
     /// Seed of the key choices, the read/write choices and the value bytes.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -106,7 +123,23 @@ enum Op {
     Put,
     Get,
     Mixed,
+    /// Register a new service per call (etcd: LeaseGrant + Put, see --etcd-register).
+    Register,
+    /// Heartbeat a random pre-registered service (etcd: one LeaseKeepAlive round trip).
+    Heartbeat,
+    /// Query a random tag group of the pre-registered services (etcd: Range over a prefix).
+    Query,
 }
+
+/// How `--op register` registers on etcd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum EtcdRegister {
+    LeasePut,
+    Put,
+}
+
+/// Batches of services pre-registered at once before a heartbeat or query run.
+const PREREGISTER_CONCURRENCY: usize = 32;
 
 /// How fresh reads must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -164,7 +197,10 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     if args.target == TargetKind::Etcd && args.consistency == ReadConsistency::Leader {
         bail!("etcd has no lease-based reads: use --consistency strong or stale");
     }
-    if args.op != Op::Put && !args.prefill {
+    if args.service_ttl < Duration::from_secs(1) {
+        bail!("--service-ttl must be at least 1s");
+    }
+    if matches!(args.op, Op::Get | Op::Mixed) && !args.prefill {
         eprintln!(
             "konsul-bench: note: no --prefill: reads of keys not written before count as misses"
         );
@@ -191,8 +227,12 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             Op::Mixed => OpMix::Mixed {
                 read_ratio: args.read_ratio,
             },
+            Op::Register => OpMix::Register,
+            Op::Heartbeat => OpMix::Heartbeat,
+            Op::Query => OpMix::Query,
         },
         key_space: args.key_space,
+        groups: args.query_groups,
         value,
         warmup: args.warmup,
         duration: args.duration,
@@ -203,6 +243,13 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         connect_timeout: Duration::from_secs(5),
     };
     let channels = target::connect(&endpoints, args.connections as usize, opts).await?;
+    let catalog_op = matches!(args.op, Op::Register | Op::Heartbeat | Op::Query);
+    let shape = Arc::new(Shape {
+        groups: args.query_groups,
+        ttl: args.service_ttl,
+        // Tells this run's registrations from an earlier run's on the same cluster.
+        nonce: format!("{}-{}", std::process::id(), args.seed),
+    });
     let setup = Setup {
         target: flag_value(args.target),
         op: flag_value(args.op),
@@ -218,6 +265,10 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         warmup_s: args.warmup.as_secs_f64(),
         duration_s: args.duration.as_secs_f64(),
         max_ops: args.max_ops,
+        query_groups: catalog_op.then_some(args.query_groups),
+        service_ttl_s: catalog_op.then_some(args.service_ttl.as_secs_f64()),
+        etcd_register: (args.op == Op::Register && args.target == TargetKind::Etcd)
+            .then(|| flag_value(args.etcd_register)),
     };
     let report = match args.target {
         TargetKind::Konsul => {
@@ -227,14 +278,18 @@ async fn bench(args: Args) -> anyhow::Result<()> {
                 ReadConsistency::Strong => KonsulConsistency::Strong,
             };
             let clients = per_client(&channels, args.clients, |ch| {
-                konsul::Konsul::new(ch, consistency)
+                konsul::Konsul::new(ch, consistency, shape.clone())
             });
             drive(clients, seeds, workload, setup).await?
         }
         TargetKind::Etcd => {
             let serializable = args.consistency == ReadConsistency::Stale;
+            let register_mode = match args.etcd_register {
+                EtcdRegister::LeasePut => RegisterMode::LeasePut,
+                EtcdRegister::Put => RegisterMode::Put,
+            };
             let clients = per_client(&channels, args.clients, |ch| {
-                etcd::Etcd::new(ch, serializable)
+                etcd::Etcd::new(ch, serializable, shape.clone(), register_mode, args.timeout)
             });
             drive(clients, seeds, workload, setup).await?
         }
@@ -266,7 +321,8 @@ fn per_client<T>(channels: &[Channel], clients: u32, build: impl Fn(Channel) -> 
         .collect()
 }
 
-/// Prefills if asked, runs the loop and summarises it.
+/// Prefills if asked (pre-registers services for heartbeat and query), runs the loop and
+/// summarises it.
 async fn drive<T: Target>(
     clients: Vec<T>,
     seeds: Vec<u64>,
@@ -277,6 +333,14 @@ async fn drive<T: Target>(
         let took = closed_loop::prefill(&clients, &workload).await?;
         eprintln!(
             "konsul-bench: prefilled {} keys in {:.2} s",
+            workload.key_space,
+            took.as_secs_f64()
+        );
+    }
+    if workload.mix.needs_services() {
+        let took = closed_loop::preregister(&clients, &workload, PREREGISTER_CONCURRENCY).await?;
+        eprintln!(
+            "konsul-bench: pre-registered {} services in {:.2} s",
             workload.key_space,
             took.as_secs_f64()
         );

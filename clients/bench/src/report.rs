@@ -41,6 +41,12 @@ pub struct Setup {
     pub duration_s: f64,
     /// Cap on measured calls, if any.
     pub max_ops: Option<u64>,
+    /// Catalog workloads: number of tag groups (a query asks for one).
+    pub query_groups: Option<u64>,
+    /// Catalog workloads: TTL of every registration, in seconds.
+    pub service_ttl_s: Option<f64>,
+    /// `--op register` on etcd: `lease-put` or `put`.
+    pub etcd_register: Option<String>,
 }
 
 /// Latency percentiles of answered calls, in milliseconds.
@@ -148,6 +154,17 @@ impl Report {
             s.consistency,
             s.seed,
         );
+        if let (Some(groups), Some(ttl)) = (s.query_groups, s.service_ttl_s) {
+            let etcd = s
+                .etcd_register
+                .as_ref()
+                .map_or(String::new(), |m| format!(" | etcd register {m}"));
+            let _ = writeln!(
+                out,
+                "catalog    {} services in {groups} tag groups | TTL {ttl} s{etcd}",
+                s.key_space
+            );
+        }
         let _ = writeln!(
             out,
             "window     {:.2} s measured (asked {} s{max_ops}) after {} s warmup",

@@ -1,8 +1,10 @@
 //! What the closed loop needs from a server under test: one write and one read of a single
-//! key. `konsul.rs` and `etcd.rs` implement it over their own gRPC clients; both share the
+//! key, and the catalog calls (register, pre-register, heartbeat, query; see `catalog.rs`).
+//! `konsul.rs` and `etcd.rs` implement it over their own gRPC clients; both share the
 //! connection setup here, so the two targets differ only in the messages they send.
 
 use std::future::Future;
+use std::ops::Range;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -28,6 +30,15 @@ pub trait Target: Clone + Send + Sync + 'static {
     fn put(&mut self, key: &str, value: &[u8]) -> impl Future<Output = Result<(), Status>> + Send;
     /// Reads `key` at the consistency level the target was built with.
     fn get(&mut self, key: &str) -> impl Future<Output = Result<Read, Status>> + Send;
+    /// Registers the `n`-th new service of a `register` run, with the run's TTL.
+    fn register(&mut self, n: u64) -> impl Future<Output = Result<(), Status>> + Send;
+    /// Registers the pre-registered services `ns` (at most `catalog::REGISTER_BATCH`), so
+    /// that heartbeats and queries find them.
+    fn preregister(&mut self, ns: Range<u64>) -> impl Future<Output = Result<(), Status>> + Send;
+    /// Renews pre-registered service `n`: `Miss` when it is not (or no longer) registered.
+    fn heartbeat(&mut self, n: u64) -> impl Future<Output = Result<Read, Status>> + Send;
+    /// Lists the services of group `g`: `Miss` when there are none.
+    fn query(&mut self, g: u64) -> impl Future<Output = Result<Read, Status>> + Send;
 }
 
 /// Per-connection settings shared by both targets.

@@ -194,6 +194,9 @@ mod tests {
         assert_send(&c.get("k"));
         assert_send(&c.batch_put([("k", "v")]));
         assert_send(&c.status());
+        assert_send(&c.register(crate::Service::new("s", "h", 1)));
+        assert_send(&c.heartbeat("s/i"));
+        assert_send(&c.batch_get_services(["s"]));
     }
 
     #[test]

@@ -19,7 +19,8 @@ fn kv(channel: Channel) -> KvServiceClient<Channel> {
     KvServiceClient::new(channel).max_decoding_message_size(MAX_RESPONSE_BYTES)
 }
 
-fn read_route(consistency: Consistency) -> Route {
+/// Where a read at `consistency` may go: only the leader, unless it may be stale.
+pub(crate) fn read_route(consistency: Consistency) -> Route {
     if consistency.needs_leader() {
         Route::LEADER_READ
     } else {

@@ -1,5 +1,5 @@
-//! Rust SDK for Konsul, a Raft-replicated key/value store: KV and cluster calls over gRPC
-//! that find the leader by themselves.
+//! Rust SDK for Konsul, a Raft-replicated key/value store and service catalog: KV, catalog
+//! and cluster calls over gRPC that find the leader by themselves.
 //!
 //! In Konsul's data flow this crate is the client at the very top: it speaks the public
 //! gRPC API (`konsul.v1`, generated in `konsul-proto`) to the client port of any node.
@@ -32,6 +32,31 @@
 //! # }
 //! ```
 //!
+//! # Service catalog
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use konsul_client::{Client, Error, Service, ServiceQuery};
+//!
+//! # async fn demo() -> Result<(), Error> {
+//! # let client = Client::connect(["10.0.0.1:8888"]).await?;
+//! // Two instances of one service, each under its own key `web/<id>`.
+//! for (id, addr) in [("web-1", "10.0.0.7"), ("web-2", "10.0.0.8")] {
+//!     let web = Service::new("web", addr, 8080)
+//!         .with_id(id)
+//!         .with_tags(["http"])
+//!         .with_ttl(Duration::from_secs(10));
+//!     client.register(web).await?;
+//! }
+//! // Each instance keeps itself alive; a key is `"name/id"` or `("name", "id")`.
+//! client.heartbeat(("web", "web-1")).await?;
+//! let http = client.query_services(ServiceQuery::new().tag("http")).await?;
+//! assert_eq!(http.entries.len(), 2);
+//! client.deregister("web/web-2").await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Routing and retries
 //!
 //! Writes and reads at [`Consistency::Default`], [`Consistency::Leader`] or
@@ -53,6 +78,8 @@
 
 #![warn(missing_docs)]
 
+mod catalog;
+mod catalog_model;
 mod client;
 mod cluster;
 mod error;
@@ -61,6 +88,10 @@ mod kv;
 mod model;
 mod routing;
 
+pub use catalog_model::{
+    BatchDeregister, BatchGetServices, BatchRegister, Heartbeat, Registered, Service, ServiceEntry,
+    ServiceKey, ServiceQuery, Services,
+};
 pub use client::{Client, ClientBuilder};
 pub use cluster::{ClusterStatus, Joined, LeaderInfo, NodeState, Peer, Snapshot, Suffrage};
 pub use error::{Error, Result};
