@@ -796,6 +796,9 @@ refuse_all! {
     batch_register(BatchRegisterRequest) -> BatchRegisterResponse;
     batch_deregister(BatchDeregisterRequest) -> BatchDeregisterResponse;
     batch_get_services(BatchGetServicesRequest) -> BatchGetServicesResponse;
+    update_ttl_check(UpdateTtlCheckRequest) -> UpdateTtlCheckResponse;
+    list_checks(ListChecksRequest) -> ListChecksResponse;
+    service_checks(ServiceChecksRequest) -> ServiceChecksResponse;
 }
 
 #[tokio::test]

@@ -47,6 +47,7 @@ impl Konsul {
             tags: self.shape.tags(n),
             meta: Default::default(),
             ttl_ms: self.shape.ttl_ms(),
+            checks: Vec::new(),
         }
     }
 }
@@ -106,6 +107,7 @@ impl Target for Konsul {
         let request = QueryTagsRequest {
             tags: vec![self.shape.group(g)],
             consistency: self.consistency as i32,
+            passing_only: false,
         };
         let found = self.catalog.query_tags(request).await?.into_inner();
         Ok(if found.entries.is_empty() {

@@ -148,6 +148,7 @@ impl Client {
     pub async fn list_services_with(&self, consistency: Consistency) -> Result<Services> {
         let req = pb::ListServicesRequest {
             consistency: consistency.to_proto(),
+            passing_only: false,
         };
         let r = self
             .router
@@ -176,6 +177,7 @@ impl Client {
         let req = pb::QueryTagsRequest {
             tags: tags.into_iter().map(Into::into).collect(),
             consistency: consistency.to_proto(),
+            passing_only: false,
         };
         let r = self
             .router
@@ -209,6 +211,7 @@ impl Client {
         let req = pb::QueryMetadataRequest {
             meta,
             consistency: consistency.to_proto(),
+            passing_only: false,
         };
         let r = self
             .router
@@ -227,6 +230,7 @@ impl Client {
             tags: query.tags,
             meta: query.meta,
             consistency: consistency.to_proto(),
+            passing_only: false,
         };
         let r = self
             .router

@@ -106,6 +106,8 @@ impl Service {
                 .ttl
                 .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX))
                 .unwrap_or(0),
+            // Health checks are not in the SDK yet (docs/api.md lists them for gRPC).
+            checks: Vec::new(),
         }
     }
 }
