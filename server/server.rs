@@ -104,6 +104,8 @@ impl Server {
             deps.clock.clone(),
             CatalogLimits {
                 max_batch_services: config.limits.max_batch_services,
+                default_ttl_ms: u64::try_from(config.catalog.service_ttl.as_millis())
+                    .unwrap_or(u64::MAX),
             },
         );
         let cluster = ClusterApi::new(node.clone());

@@ -55,10 +55,11 @@ impl CatalogApi {
     }
 }
 
-/// A protobuf registration checked and turned into the store's type.
-pub fn service_from_pb(field: &str, s: pb::Service) -> Result<Service> {
+/// A protobuf registration checked against `limits` and turned into the store's type (a
+/// missing TTL becomes the configured default).
+pub fn service_from_pb(limits: &CatalogLimits, field: &str, s: pb::Service) -> Result<Service> {
     check::service(
-        field, s.name, s.id, s.address, s.port, s.tags, s.meta, s.ttl_ms,
+        limits, field, s.name, s.id, s.address, s.port, s.tags, s.meta, s.ttl_ms,
     )
 }
 
@@ -141,6 +142,7 @@ impl CatalogApi {
 
     async fn register_inner(&self, req: pb::RegisterRequest) -> Result<pb::RegisterResponse> {
         let service = service_from_pb(
+            &self.limits,
             "service",
             req.service
                 .ok_or_else(|| Error::invalid("service", "is required"))?,
@@ -231,7 +233,7 @@ impl CatalogApi {
         let mut services = Vec::with_capacity(req.services.len());
         let mut invalid = Vec::new();
         for (i, s) in req.services.into_iter().enumerate() {
-            match service_from_pb(&format!("services[{i}]"), s) {
+            match service_from_pb(&self.limits, &format!("services[{i}]"), s) {
                 Ok(s) => services.push(s),
                 Err(e) => invalid.push(e.to_string()),
             }
