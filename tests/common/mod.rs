@@ -90,10 +90,11 @@ impl TestNode {
     }
 
     /// Like [`TestNode::start`], with `clock` as the node's wall clock (e.g. a
-    /// [`clock::ManualClock`]).
-    pub async fn start_with_clock(clock: Arc<dyn Clock>) -> Self {
+    /// [`clock::ManualClock`]) and `extra` `KONSUL_*` settings.
+    pub async fn start_with_clock(clock: Arc<dyn Clock>, extra: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let server = start_with_deps(test_config(dir.path()), deps_with_clock(Some(clock)))
+        let config = test_config_with(dir.path(), extra);
+        let server = start_with_deps(config, deps_with_clock(Some(clock)))
             .await
             .expect("server starts");
         Self { server, dir }
