@@ -40,12 +40,10 @@ fn secs(n: u64) -> Duration {
 fn svc(name: &str, ttl_ms: u64) -> pb::Service {
     pb::Service {
         name: name.into(),
-        id: None,
         address: "10.0.0.1".into(),
         port: 8080,
-        tags: vec![],
-        meta: Default::default(),
         ttl_ms,
+        ..Default::default()
     }
 }
 
@@ -288,6 +286,7 @@ async fn a_batch_with_one_invalid_service_registers_nothing_on_any_node() {
             .await
             .list_services(pb::ListServicesRequest {
                 consistency: pb::Consistency::Stale as i32,
+                ..Default::default()
             })
             .await
             .unwrap_or_else(|s| panic!("{who}: {s}"))

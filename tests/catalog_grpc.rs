@@ -22,6 +22,7 @@ fn svc(name: &str, tags: &[&str], meta: &[(&str, &str)]) -> pb::Service {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         ttl_ms: 0,
+        checks: vec![],
     }
 }
 

@@ -4,7 +4,7 @@
 //! into the `store::Command` → `RaftNode::write` → the state machine's `Response` →
 //! protobuf. Reads: `RaftNode::read_barrier` → the applied store, hiding services whose
 //! deadline has passed but that no `CatalogExpire` has removed yet. The REST gateway calls
-//! these same methods.
+//! these same methods. The health-check calls live in `checks.rs`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,11 +15,13 @@ use konsul_proto::v1::catalog_service_server::CatalogService;
 use tonic::{Request, Response as GrpcResponse, Status};
 
 use crate::api::catalog_validate::{self as check, CatalogLimits};
+use crate::api::check_validate;
+use crate::api::checks::{self, checks_to_pb, passing};
 use crate::api::convert;
 use crate::deps::Clock;
 use crate::error::{Error, Result};
 use crate::raft::node::RaftNode;
-use crate::store::{CasFailure, Command, Response, Service, ServiceEntry};
+use crate::store::{CasFailure, CheckState, Command, Response, Service, ServiceEntry};
 
 /// Message of NOT_FOUND for a missing or expired service (the REST contract's text).
 pub const SERVICE_NOT_FOUND: &str = "Service not found";
@@ -27,7 +29,7 @@ pub const SERVICE_NOT_FOUND: &str = "Service not found";
 /// The catalog service over one Raft node.
 #[derive(Clone)]
 pub struct CatalogApi {
-    node: RaftNode,
+    pub(crate) node: RaftNode,
     clock: Arc<dyn Clock>,
     limits: CatalogLimits,
 }
@@ -42,11 +44,11 @@ impl CatalogApi {
         }
     }
 
-    fn header(&self) -> Option<pb::ResponseHeader> {
+    pub(crate) fn header(&self) -> Option<pb::ResponseHeader> {
         Some(convert::header(self.node.header()))
     }
 
-    fn now_ms(&self) -> u64 {
+    pub(crate) fn now_ms(&self) -> u64 {
         self.clock
             .now()
             .duration_since(UNIX_EPOCH)
@@ -55,16 +57,19 @@ impl CatalogApi {
     }
 }
 
-/// A protobuf registration checked against `limits` and turned into the store's type (a
-/// missing TTL becomes the configured default).
+/// A protobuf registration checked against `limits` and turned into the store's type: a
+/// missing TTL becomes the configured default, and its checks' defaults are filled in.
 pub fn service_from_pb(limits: &CatalogLimits, field: &str, s: pb::Service) -> Result<Service> {
-    check::service(
+    let raw = s.checks.into_iter().map(checks::raw_from_pb).collect();
+    let mut service = check::service(
         limits, field, s.name, s.id, s.address, s.port, s.tags, s.meta, s.ttl_ms,
-    )
+    )?;
+    service.checks = check_validate::checks(&format!("{field}.checks"), &service, raw)?;
+    Ok(service)
 }
 
-/// A stored entry as the API shows it.
-pub fn entry_to_pb(e: &ServiceEntry) -> pb::ServiceEntry {
+/// A stored entry as the API shows it to a reader at `now_ms`.
+pub fn entry_to_pb(key: &str, e: &ServiceEntry, now_ms: u64) -> pb::ServiceEntry {
     let s = &e.service;
     pb::ServiceEntry {
         service: Some(pb::Service {
@@ -75,10 +80,12 @@ pub fn entry_to_pb(e: &ServiceEntry) -> pb::ServiceEntry {
             tags: s.tags.clone(),
             meta: s.meta.clone(),
             ttl_ms: s.ttl_ms,
+            checks: s.checks.iter().map(checks::definition_to_pb).collect(),
         }),
         create_index: e.create_index,
         modify_index: e.modify_index,
         expires_at_ms: e.expires_at_ms,
+        checks: checks_to_pb(key, e, now_ms),
     }
 }
 
@@ -108,7 +115,13 @@ fn cas_error(f: CasFailure) -> Error {
     }
 }
 
-fn unexpected(r: Response) -> Error {
+fn check_taken(check_id: String, owner: String) -> Error {
+    Error::AlreadyExists(format!(
+        "check id '{check_id}' already belongs to service '{owner}'"
+    ))
+}
+
+pub(crate) fn unexpected(r: Response) -> Error {
     Error::Internal(format!("state machine answered {r:?} to a catalog command"))
 }
 
@@ -118,26 +131,37 @@ fn matches(e: &ServiceEntry, tags: &[String], meta: &BTreeMap<String, String>) -
 }
 
 impl CatalogApi {
-    /// Live services matching every tag and pair, sorted by name (then key).
+    /// Live services matching every tag and pair (and passing every check, with
+    /// `passing_only`), sorted by name (then key), and the catalog index they were read at.
     async fn select(
         &self,
         consistency: i32,
         tags: &[String],
         meta: &BTreeMap<String, String>,
-    ) -> Result<Vec<pb::ServiceEntry>> {
+        passing_only: bool,
+    ) -> Result<(Vec<pb::ServiceEntry>, u64)> {
         self.node
             .read_barrier(convert::consistency(consistency))
             .await?;
         let now = self.now_ms();
         // Catalog keys sort by name first only up to '/'; sort by (name, key) explicitly.
-        let mut found = self.node.view().read(|s| {
-            s.services()
-                .filter(|(_, e)| e.expires_at_ms > now && matches(e, tags, meta))
-                .map(|(k, e)| (e.service.name.clone(), k.clone(), entry_to_pb(e)))
-                .collect::<Vec<_>>()
+        let (mut found, catalog_index) = self.node.view().read(|s| {
+            let found = s
+                .services()
+                .filter(|(_, e)| {
+                    e.expires_at_ms > now
+                        && matches(e, tags, meta)
+                        && (!passing_only || passing(e, now))
+                })
+                .map(|(k, e)| (e.service.name.clone(), k.clone(), entry_to_pb(k, e, now)))
+                .collect::<Vec<_>>();
+            (found, s.catalog_index())
         });
         found.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-        Ok(found.into_iter().map(|(_, _, e)| e).collect())
+        Ok((
+            found.into_iter().map(|(_, _, e)| e).collect(),
+            catalog_index,
+        ))
     }
 
     async fn register_inner(&self, req: pb::RegisterRequest) -> Result<pb::RegisterResponse> {
@@ -147,27 +171,51 @@ impl CatalogApi {
             req.service
                 .ok_or_else(|| Error::invalid("service", "is required"))?,
         )?;
+        let now = self.now_ms();
         let command = Command::CatalogRegister {
             service: service.clone(),
             expected_index: req.cas,
-            now_ms: self.now_ms(),
+            now_ms: now,
         };
         match self.node.write(command).await?.response {
             Response::Registered {
+                key,
                 create_index,
                 modify_index,
                 expires_at_ms,
-                ..
-            } => Ok(pb::RegisterResponse {
-                header: self.header(),
-                entry: Some(entry_to_pb(&ServiceEntry {
-                    service,
-                    create_index,
-                    modify_index,
-                    expires_at_ms,
-                })),
-            }),
+            } => {
+                // The applied entry carries the checks' states (kept ones included); a
+                // later write may already have replaced it, then new-check states stand in.
+                let entry = self
+                    .node
+                    .view()
+                    .read(|s| {
+                        s.service(&key)
+                            .filter(|e| e.modify_index == modify_index)
+                            .map(|e| entry_to_pb(&key, e, now))
+                    })
+                    .unwrap_or_else(|| {
+                        let checks = service
+                            .checks
+                            .iter()
+                            .map(|d| (d.id.clone(), CheckState::new_check()))
+                            .collect();
+                        let entry = ServiceEntry {
+                            service,
+                            create_index,
+                            modify_index,
+                            expires_at_ms,
+                            checks,
+                        };
+                        entry_to_pb(&key, &entry, now)
+                    });
+                Ok(pb::RegisterResponse {
+                    header: self.header(),
+                    entry: Some(entry),
+                })
+            }
             Response::CasFailed(f) => Err(cas_error(f)),
+            Response::CheckIdTaken { check_id, owner } => Err(check_taken(check_id, owner)),
             other => Err(unexpected(other)),
         }
     }
@@ -216,7 +264,7 @@ impl CatalogApi {
             .read(|s| {
                 s.service(&key)
                     .filter(|e| e.expires_at_ms > now)
-                    .map(entry_to_pb)
+                    .map(|e| entry_to_pb(&key, e, now))
             })
             .ok_or_else(|| Error::NotFound(SERVICE_NOT_FOUND.into()))?;
         Ok(pb::GetServiceResponse {
@@ -256,6 +304,7 @@ impl CatalogApi {
                 keys,
                 index,
             }),
+            Response::CheckIdTaken { check_id, owner } => Err(check_taken(check_id, owner)),
             other => Err(unexpected(other)),
         }
     }
@@ -300,7 +349,7 @@ impl CatalogApi {
             let (mut found, mut not_found) = (Vec::new(), Vec::new());
             for k in &req.keys {
                 match s.service(k).filter(|e| e.expires_at_ms > now) {
-                    Some(e) => found.push(entry_to_pb(e)),
+                    Some(e) => found.push(entry_to_pb(k, e, now)),
                     None => not_found.push(k.clone()),
                 }
             }
@@ -355,9 +404,13 @@ impl CatalogService for CatalogApi {
     ) -> Result<GrpcResponse<pb::ListServicesResponse>, Status> {
         let req = r.into_inner();
         reply(async {
+            let (entries, catalog_index) = self
+                .select(req.consistency, &[], &BTreeMap::new(), req.passing_only)
+                .await?;
             Ok(pb::ListServicesResponse {
-                entries: self.select(req.consistency, &[], &BTreeMap::new()).await?,
+                entries,
                 header: self.header(),
+                catalog_index,
             })
         })
         .await
@@ -374,8 +427,14 @@ impl CatalogService for CatalogApi {
             }
             Ok(pb::QueryTagsResponse {
                 entries: self
-                    .select(req.consistency, &req.tags, &BTreeMap::new())
-                    .await?,
+                    .select(
+                        req.consistency,
+                        &req.tags,
+                        &BTreeMap::new(),
+                        req.passing_only,
+                    )
+                    .await?
+                    .0,
                 header: self.header(),
             })
         })
@@ -395,7 +454,10 @@ impl CatalogService for CatalogApi {
                 ));
             }
             Ok(pb::QueryMetadataResponse {
-                entries: self.select(req.consistency, &[], &req.meta).await?,
+                entries: self
+                    .select(req.consistency, &[], &req.meta, req.passing_only)
+                    .await?
+                    .0,
                 header: self.header(),
             })
         })
@@ -415,7 +477,10 @@ impl CatalogService for CatalogApi {
                 ));
             }
             Ok(pb::QueryResponse {
-                entries: self.select(req.consistency, &req.tags, &req.meta).await?,
+                entries: self
+                    .select(req.consistency, &req.tags, &req.meta, req.passing_only)
+                    .await?
+                    .0,
                 header: self.header(),
             })
         })
@@ -441,5 +506,26 @@ impl CatalogService for CatalogApi {
         r: Request<pb::BatchGetServicesRequest>,
     ) -> Result<GrpcResponse<pb::BatchGetServicesResponse>, Status> {
         reply(self.batch_get_inner(r.into_inner())).await
+    }
+
+    async fn update_ttl_check(
+        &self,
+        r: Request<pb::UpdateTtlCheckRequest>,
+    ) -> Result<GrpcResponse<pb::UpdateTtlCheckResponse>, Status> {
+        reply(self.update_ttl_check_inner(r.into_inner())).await
+    }
+
+    async fn list_checks(
+        &self,
+        r: Request<pb::ListChecksRequest>,
+    ) -> Result<GrpcResponse<pb::ListChecksResponse>, Status> {
+        reply(self.list_checks_inner(r.into_inner())).await
+    }
+
+    async fn service_checks(
+        &self,
+        r: Request<pb::ServiceChecksRequest>,
+    ) -> Result<GrpcResponse<pb::ServiceChecksResponse>, Status> {
+        reply(self.service_checks_inner(r.into_inner())).await
     }
 }

@@ -206,7 +206,8 @@ pub fn port(field: &str, port: u32) -> Result<u16> {
 }
 
 /// A whole registration, its fields named under `field` (e.g. `service`, `services[3]`).
-/// Returns the service as it will be stored (port narrowed, TTL defaulted from `limits`).
+/// Returns the service as it will be stored (port narrowed, TTL defaulted from `limits`),
+/// without checks: `check_validate::checks` fills those in.
 #[allow(clippy::too_many_arguments)]
 pub fn service(
     limits: &CatalogLimits,
@@ -238,6 +239,7 @@ pub fn service(
         tags: svc_tags,
         meta: svc_meta,
         ttl_ms,
+        checks: Vec::new(),
     })
 }
 

@@ -8,6 +8,8 @@
 
 pub mod catalog;
 pub mod catalog_validate;
+pub mod check_validate;
+pub mod checks;
 pub mod cluster;
 pub mod convert;
 pub mod health;

@@ -24,7 +24,7 @@
 
 mod env;
 mod flags;
-mod parse;
+pub(crate) mod parse;
 mod raft_mapping;
 #[cfg(test)]
 mod tests;

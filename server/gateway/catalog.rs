@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
 use konsul_proto::v1 as pb;
 use konsul_proto::v1::catalog_service_server::CatalogService;
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,7 @@ use utoipa::ToSchema;
 use crate::error::Error;
 use crate::gateway::Gateway;
 use crate::gateway::body::JsonBody;
+use crate::gateway::check_json::CheckJson;
 use crate::gateway::context::{Ctx, rfc3339};
 use crate::gateway::error::HttpError;
 use crate::gateway::kv::read_consistency;
@@ -40,15 +42,29 @@ pub struct ServiceJson {
     /// Metadata pairs.
     #[serde(default)]
     pub meta: BTreeMap<String, String>,
-    /// Time to live in ms; omitted or 0 means 30 s.
+    /// Time to live in ms; omitted or 0 means the server's KONSUL_SERVICE_TTL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_ms: Option<u64>,
+    /// Health checks (contract §2.3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckJson>,
 }
 
 impl ServiceJson {
-    /// The protobuf registration.
-    pub fn into_pb(self) -> pb::Service {
-        pb::Service {
+    /// The protobuf registration; `field` names it in errors (`service`, `services[2]`).
+    pub fn into_pb(self, field: &str) -> Result<pb::Service, Error> {
+        let key = match &self.id {
+            Some(id) => format!("{}/{id}", self.name),
+            None => self.name.clone(),
+        };
+        let owner = [self.name.as_str(), key.as_str()];
+        let checks = self
+            .checks
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| c.into_pb(&format!("{field}.checks[{i}]"), &owner))
+            .collect::<Result<_, _>>()?;
+        Ok(pb::Service {
             name: self.name,
             id: self.id,
             address: self.address,
@@ -56,12 +72,22 @@ impl ServiceJson {
             tags: self.tags,
             meta: self.meta,
             ttl_ms: self.ttl_ms.unwrap_or(0),
-        }
+            checks,
+        })
     }
 
     /// The JSON view of a stored service.
     pub fn from_pb(s: pb::Service) -> Self {
+        let key = match &s.id {
+            Some(id) => format!("{}/{id}", s.name),
+            None => s.name.clone(),
+        };
         Self {
+            checks: s
+                .checks
+                .into_iter()
+                .map(|c| CheckJson::from_pb(c, &key))
+                .collect(),
             name: s.name,
             id: s.id,
             address: s.address,
@@ -89,7 +115,7 @@ pub struct RegisterBody {
 pub struct RegisterAnswer {
     /// Always "service registered".
     pub message: &'static str,
-    /// Echo of the registered service.
+    /// The registered service as stored (defaults such as check ids filled in).
     pub service: ServiceJson,
     /// Raft index of this write.
     pub modify_index: u64,
@@ -120,6 +146,31 @@ pub struct QueryAnswer {
     pub query: serde_json::Value,
 }
 
+/// Response header carrying the catalog index of a listing.
+pub const INDEX_HEADER: &str = "X-Konsul-Index";
+
+/// The `passing` query parameter: absent or `false` → all, empty or `true` → passing only.
+pub fn passing_param(value: Option<&str>) -> Result<bool, Error> {
+    match value {
+        None | Some("false") => Ok(false),
+        Some("" | "true") => Ok(true),
+        Some(other) => Err(Error::invalid(
+            "passing",
+            format!("'{other}' is not true or false"),
+        )),
+    }
+}
+
+fn last_passing(pairs: &[(String, String)]) -> Result<bool, Error> {
+    passing_param(
+        pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "passing")
+            .map(|(_, v)| v.as_str()),
+    )
+}
+
 fn fail(ctx: &Ctx, e: impl Into<Status>) -> HttpError {
     HttpError::new(e.into(), ctx)
 }
@@ -144,21 +195,23 @@ pub async fn register(
     ctx: Ctx,
     JsonBody(body): JsonBody<RegisterBody>,
 ) -> Result<Json<RegisterAnswer>, HttpError> {
-    let echo = body.service.clone();
     let req = pb::RegisterRequest {
-        service: Some(body.service.into_pb()),
+        service: Some(body.service.into_pb("service").map_err(|e| fail(&ctx, e))?),
         cas: body.cas,
     };
-    let resp = g
+    let entry = g
         .catalog
         .register(Request::new(req))
         .await
         .map_err(|s| fail(&ctx, s))?
-        .into_inner();
+        .into_inner()
+        .entry
+        .unwrap_or_default();
+    // The stored service: the request with defaults filled in (TTL, check ids).
     Ok(Json(RegisterAnswer {
         message: "service registered",
-        service: echo,
-        modify_index: resp.entry.map(|e| e.modify_index).unwrap_or_default(),
+        service: ServiceJson::from_pb(entry.service.unwrap_or_default()),
+        modify_index: entry.modify_index,
     }))
 }
 
@@ -223,24 +276,34 @@ pub async fn heartbeat(
     ))
 }
 
-/// Every live service, sorted by name.
+/// Every live service, sorted by name; `?passing` keeps only services whose every check
+/// passes. `X-Konsul-Index` carries the catalog index (see `ListServicesResponse`).
 #[utoipa::path(get, path = "/services/", tag = "catalog",
-    responses((status = 200, description = "Live services", body = Vec<ServiceJson>)))]
+    params(("passing" = Option<bool>, Query, description = "Only services whose every check passes")),
+    responses((status = 200, description = "Live services", body = Vec<ServiceJson>,
+        headers(("X-Konsul-Index" = u64, description = "Catalog index")))))]
 pub async fn list(
     State(g): State<Gateway>,
     ctx: Ctx,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Vec<ServiceJson>>, HttpError> {
+) -> Result<Response, HttpError> {
     let consistency = read_consistency(&q).map_err(|e| fail(&ctx, e))?;
     let req = pb::ListServicesRequest {
         consistency: consistency as i32,
+        passing_only: passing_param(q.get("passing").map(String::as_str))
+            .map_err(|e| fail(&ctx, e))?,
     };
     let resp = g
         .catalog
         .list_services(Request::new(req))
         .await
-        .map_err(|s| fail(&ctx, s))?;
-    Ok(Json(services(resp.into_inner().entries)))
+        .map_err(|s| fail(&ctx, s))?
+        .into_inner();
+    Ok((
+        [(INDEX_HEADER, resp.catalog_index.to_string())],
+        Json(services(resp.entries)),
+    )
+        .into_response())
 }
 
 /// The same listing at `/services` (no trailing slash).
@@ -250,7 +313,7 @@ pub async fn list_no_slash(
     state: State<Gateway>,
     ctx: Ctx,
     query: Query<HashMap<String, String>>,
-) -> Result<Json<Vec<ServiceJson>>, HttpError> {
+) -> Result<Response, HttpError> {
     list(state, ctx, query).await
 }
 
@@ -319,7 +382,8 @@ fn query_answer(found: Vec<pb::ServiceEntry>, query: serde_json::Value) -> Json<
 
 /// Live services carrying every `tags=` (or `tag=`) value.
 #[utoipa::path(get, path = "/services/query/tags", tag = "catalog",
-    params(("tags" = Vec<String>, Query, description = "Tags that must all match")),
+    params(("tags" = Vec<String>, Query, description = "Tags that must all match"),
+           ("passing" = Option<bool>, Query, description = "Only services whose every check passes")),
     responses((status = 200, description = "Matches", body = QueryAnswer),
               (status = 400, description = "No tag given", body = crate::gateway::error::ErrorEnvelope)))]
 pub async fn query_tags(
@@ -331,6 +395,7 @@ pub async fn query_tags(
     let req = pb::QueryTagsRequest {
         tags: tags.clone(),
         consistency: pb::Consistency::Stale as i32,
+        passing_only: last_passing(&pairs).map_err(|e| fail(&ctx, e))?,
     };
     let found = g
         .catalog
@@ -355,6 +420,7 @@ pub async fn query_metadata(
     let req = pb::QueryMetadataRequest {
         meta: meta.clone(),
         consistency: pb::Consistency::Stale as i32,
+        passing_only: false,
     };
     let found = g
         .catalog
@@ -368,6 +434,7 @@ pub async fn query_metadata(
 
 /// Live services matching every `tags=`/`tag=` value and every `meta.<k>=v` pair.
 #[utoipa::path(get, path = "/services/query", tag = "catalog",
+    params(("passing" = Option<bool>, Query, description = "Only services whose every check passes")),
     responses((status = 200, description = "Matches", body = QueryAnswer),
               (status = 400, description = "No filter given", body = crate::gateway::error::ErrorEnvelope)))]
 pub async fn query(
@@ -376,6 +443,7 @@ pub async fn query(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Json<QueryAnswer>, HttpError> {
     let tags = tag_params(&pairs);
+    let passing_only = last_passing(&pairs).map_err(|e| fail(&ctx, e))?;
     let meta: BTreeMap<String, String> = pairs
         .into_iter()
         .filter_map(|(k, v)| k.strip_prefix("meta.").map(|k| (k.to_owned(), v)))
@@ -384,6 +452,7 @@ pub async fn query(
         tags: tags.clone(),
         meta: meta.clone(),
         consistency: pb::Consistency::Stale as i32,
+        passing_only,
     };
     let found = g
         .catalog

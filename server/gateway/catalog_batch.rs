@@ -132,8 +132,10 @@ pub async fn register(
         services: body
             .services
             .into_iter()
-            .map(ServiceJson::into_pb)
-            .collect(),
+            .enumerate()
+            .map(|(i, s)| s.into_pb(&format!("services[{i}]")))
+            .collect::<Result<_, _>>()
+            .map_err(|e| fail(&ctx, e))?,
     };
     let keys = g
         .catalog

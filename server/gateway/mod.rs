@@ -10,6 +10,8 @@
 pub mod body;
 pub mod catalog;
 pub mod catalog_batch;
+pub mod check_json;
+pub mod checks;
 pub mod cluster;
 pub mod context;
 pub mod error;

@@ -5,7 +5,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use crate::gateway::{catalog, catalog_batch, cluster, error, health, kv, kv_batch};
+use crate::gateway::{catalog, catalog_batch, checks, cluster, error, health, kv, kv_batch};
 
 /// The generated document.
 #[derive(OpenApi)]
@@ -21,6 +21,7 @@ use crate::gateway::{catalog, catalog_batch, cluster, error, health, kv, kv_batc
         cluster::status, cluster::leader, cluster::peers, cluster::join, cluster::leave,
         cluster::snapshot,
         health::health, health::live, health::ready,
+        checks::list, checks::service, checks::update_ttl,
         openapi_json,
     ),
     components(schemas(error::ErrorEnvelope, error::ShortError)),
@@ -29,7 +30,7 @@ use crate::gateway::{catalog, catalog_batch, cluster, error, health, kv, kv_batc
         (name = "catalog", description = "Service registration and discovery"),
         (name = "batch", description = "Atomic multi-key operations"),
         (name = "cluster", description = "Cluster status and membership"),
-        (name = "health", description = "Liveness, readiness and summary"),
+        (name = "health", description = "Liveness, readiness, summary and health checks"),
         (name = "meta", description = "This document"),
     )
 )]

@@ -9,7 +9,9 @@ use http::{Method, StatusCode, Uri};
 
 use crate::gateway::context::Ctx;
 use crate::gateway::error::envelope;
-use crate::gateway::{Gateway, catalog, catalog_batch, cluster, health, kv, kv_batch, openapi};
+use crate::gateway::{
+    Gateway, catalog, catalog_batch, checks, cluster, health, kv, kv_batch, openapi,
+};
 
 /// One REST route: method, axum path pattern and handler.
 pub struct Route {
@@ -98,6 +100,9 @@ pub fn table() -> Vec<Route> {
         r(Method::GET, "/health", get(health::health)),
         r(Method::GET, "/health/live", get(health::live)),
         r(Method::GET, "/health/ready", get(health::ready)),
+        r(Method::GET, "/health/checks", get(checks::list)),
+        r(Method::GET, "/health/service/{name}", get(checks::service)),
+        r(Method::PUT, "/health/check/{id}", put(checks::update_ttl)),
         r(Method::GET, "/openapi.json", get(openapi::openapi_json)),
     ]
 }

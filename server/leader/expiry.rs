@@ -5,9 +5,10 @@
 //!  leader::run ── new term ──► expiry::run(term)
 //!     1. CatalogGrace { now_ms } ─► RaftNode::write ─► committed? (retry with backoff while
 //!        still leader; give up when leadership is lost)
-//!     2. every catalog.cleanup_interval: local store holds a service with
-//!        expires_at_ms <= now_ms? ─► CatalogExpire { now_ms } ─► RaftNode::write
-//!        ─► log the removed keys, count them (konsul_catalog_services_expired_total)
+//!     2. every catalog.cleanup_interval: local store holds a service or TTL check with
+//!        expires_at_ms <= now_ms (Store::catalog_due)? ─► CatalogExpire { now_ms }
+//!        ─► RaftNode::write ─► log the removed services (and the TTL checks turned
+//!        critical), count the services (konsul_catalog_services_expired_total)
 //! ```
 //!
 //! The grace entry comes first in every term: heartbeats sent to the old leader may have been
@@ -104,8 +105,8 @@ async fn grace(term: &Term) -> bool {
     }
 }
 
-/// Every cleanup interval, proposes `CatalogExpire` when the local store holds a service past
-/// its deadline. Returns when this node is no longer leader.
+/// Every cleanup interval, proposes `CatalogExpire` when the local store holds a service or a
+/// TTL check past its deadline. Returns when this node is no longer leader.
 async fn sweep(term: &Term) {
     let mut tick = tokio::time::interval(term.settings.cleanup_interval);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -113,19 +114,24 @@ async fn sweep(term: &Term) {
     loop {
         tick.tick().await;
         let now_ms = term.now_ms();
-        let due = term.node.view().read(|s| {
-            s.services()
-                .filter(|(_, e)| e.expires_at_ms <= now_ms)
-                .count()
-        });
-        if due == 0 {
+        if !term.node.view().read(|s| s.catalog_due(now_ms)) {
             continue;
         }
         match term.node.write(Command::CatalogExpire { now_ms }).await {
             Ok(Written {
                 index,
-                response: Response::Expired { keys },
+                response: Response::Expired { keys, checks },
             }) => {
+                if !checks.is_empty() {
+                    tracing::info!(
+                        term = term.term,
+                        index,
+                        now_ms,
+                        count = checks.len(),
+                        ?checks,
+                        "catalog: TTL checks past their deadline turned critical"
+                    );
+                }
                 if !keys.is_empty() {
                     tracing::info!(
                         term = term.term,
@@ -149,7 +155,6 @@ async fn sweep(term: &Term) {
                 // A heartbeat may still save the service before the next tick; try again then.
                 tracing::warn!(
                     term = term.term,
-                    due,
                     "catalog expiry not committed ({e}); retrying next interval"
                 );
             }

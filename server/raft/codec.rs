@@ -28,6 +28,7 @@ use prost::Message;
 
 use super::{Member, NodeId, TypeConfig};
 
+mod check;
 mod command;
 
 pub use command::{decode_command, encode_command};

@@ -5,13 +5,15 @@
 //! dispatches catalog commands here. Liveness is deterministic: the leader stamps `now_ms`
 //! into every command that needs a time, so a service's `expires_at_ms` is the same number
 //! on every node, and a service disappears only when a replicated `CatalogExpire` removes
-//! it. Nothing here reads a clock.
+//! it. Nothing here reads a clock. A service's health checks (`check.rs`) live in its
+//! entry and leave with it.
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
 use serde::{Deserialize, Serialize};
 
+use super::check::{CheckDefinition, CheckKind, CheckState};
 use super::{CasFailure, Response, Store};
 
 /// A service registration as the client described it.
@@ -31,6 +33,8 @@ pub struct Service {
     pub meta: BTreeMap<String, String>,
     /// How long a registration or heartbeat keeps the service alive, in milliseconds.
     pub ttl_ms: u64,
+    /// Health checks, in the client's order; their ids are unique across the catalog.
+    pub checks: Vec<CheckDefinition>,
 }
 
 impl Service {
@@ -56,6 +60,8 @@ pub struct ServiceEntry {
     pub modify_index: u64,
     /// Leader time (ms since the Unix epoch) at or after which `CatalogExpire` removes it.
     pub expires_at_ms: u64,
+    /// The replicated state of each of `service.checks`, by check id.
+    pub checks: BTreeMap<String, CheckState>,
 }
 
 impl Store {
@@ -87,6 +93,24 @@ impl Store {
         self.catalog.len()
     }
 
+    /// Log index of the last entry that added, changed or removed a service or changed a
+    /// check's status (heartbeats and grace periods do not count): the same on every node,
+    /// so a client can tell whether two nodes' catalogs differ.
+    pub fn catalog_index(&self) -> u64 {
+        self.catalog_index
+    }
+
+    /// Whether a `CatalogExpire` at `now_ms` would change anything: a service or a TTL
+    /// check is at or past its deadline. The leader asks before proposing one.
+    pub fn catalog_due(&self, now_ms: u64) -> bool {
+        self.catalog.values().any(|e| {
+            e.expires_at_ms <= now_ms
+                || e.checks
+                    .values()
+                    .any(|c| c.expires_at_ms != 0 && c.expires_at_ms <= now_ms)
+        })
+    }
+
     /// CatalogRegister: upsert guarded by an optional CAS on modify_index.
     pub(super) fn catalog_register(
         &mut self,
@@ -101,6 +125,9 @@ impl Store {
         {
             return Response::CasFailed(failure);
         }
+        if let Some(taken) = self.taken_check_id(&[(&key, &service)]) {
+            return taken;
+        }
         let entry = self.register(index, key.clone(), service, now_ms);
         Response::Registered {
             key,
@@ -113,6 +140,7 @@ impl Store {
     /// CatalogDeregister: absent keys are fine unless a CAS asks for the key.
     pub(super) fn catalog_deregister(
         &mut self,
+        index: u64,
         key: &str,
         expected_index: Option<u64>,
     ) -> Response {
@@ -135,7 +163,7 @@ impl Store {
             }
         }
         Response::Deleted {
-            existed: self.catalog.remove(key).is_some(),
+            existed: self.remove_service(index, key),
         }
     }
 
@@ -153,20 +181,27 @@ impl Store {
         }
     }
 
-    /// CatalogExpire: removes every service due at `now_ms`, answering their keys in order.
-    pub(super) fn catalog_expire(&mut self, now_ms: u64) -> Response {
-        let mut keys = Vec::new();
-        self.catalog.retain(|key, entry| {
-            let due = entry.expires_at_ms <= now_ms;
-            if due {
-                keys.push(key.clone());
-            }
-            !due
-        });
-        Response::Expired { keys }
+    /// CatalogExpire: removes every service due at `now_ms` and turns every TTL check due
+    /// at `now_ms` critical, answering their keys and ids in order.
+    pub(super) fn catalog_expire(&mut self, index: u64, now_ms: u64) -> Response {
+        let keys: Vec<String> = self
+            .catalog
+            .iter()
+            .filter(|(_, entry)| entry.expires_at_ms <= now_ms)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &keys {
+            self.remove_service(index, key);
+        }
+        let checks = self.expire_ttl_checks(now_ms);
+        if !checks.is_empty() {
+            self.catalog_index = index;
+        }
+        Response::Expired { keys, checks }
     }
 
-    /// CatalogGrace: no deadline earlier than `now_ms + ttl`; counts the deadlines moved.
+    /// CatalogGrace: no service deadline earlier than `now_ms + ttl`, and no pending TTL
+    /// check deadline earlier than `now_ms + its ttl`; counts the deadlines moved.
     pub(super) fn catalog_grace(&mut self, now_ms: u64) -> Response {
         let mut extended = 0;
         for entry in self.catalog.values_mut() {
@@ -174,6 +209,19 @@ impl Store {
             if entry.expires_at_ms < floor {
                 entry.expires_at_ms = floor;
                 extended += 1;
+            }
+            for def in &entry.service.checks {
+                let CheckKind::Ttl { ttl_ms } = def.kind else {
+                    continue;
+                };
+                let Some(state) = entry.checks.get_mut(&def.id) else {
+                    continue;
+                };
+                let floor = now_ms.saturating_add(ttl_ms);
+                if state.expires_at_ms != 0 && state.expires_at_ms < floor {
+                    state.expires_at_ms = floor;
+                    extended += 1;
+                }
             }
         }
         Response::GraceApplied { extended }
@@ -186,6 +234,11 @@ impl Store {
         services: Vec<Service>,
         now_ms: u64,
     ) -> Response {
+        let keyed: Vec<(String, &Service)> = services.iter().map(|s| (s.key(), s)).collect();
+        let pairs: Vec<(&String, &Service)> = keyed.iter().map(|(k, s)| (k, *s)).collect();
+        if let Some(taken) = self.taken_check_id(&pairs) {
+            return taken;
+        }
         let mut keys = Vec::with_capacity(services.len());
         for service in services {
             let key = service.key();
@@ -196,17 +249,19 @@ impl Store {
     }
 
     /// CatalogBatchDeregister: counts the services actually removed.
-    pub(super) fn catalog_batch_deregister(&mut self, keys: &[String]) -> Response {
+    pub(super) fn catalog_batch_deregister(&mut self, index: u64, keys: &[String]) -> Response {
         let deleted = keys
             .iter()
-            .filter(|key| self.catalog.remove(key.as_str()).is_some())
+            .filter(|key| self.remove_service(index, key))
             .count();
         Response::BatchDeleted {
             deleted: deleted as u64,
         }
     }
 
-    /// Upserts one service at `index`; an update keeps `create_index`.
+    /// Upserts one service at `index`; an update keeps `create_index`, and keeps the state
+    /// of every check whose definition did not change. The caller has made sure no check id
+    /// belongs to another service.
     fn register(
         &mut self,
         index: u64,
@@ -215,21 +270,91 @@ impl Store {
         now_ms: u64,
     ) -> &ServiceEntry {
         let expires_at_ms = now_ms.saturating_add(service.ttl_ms);
+        self.catalog_index = index;
+        for def in &service.checks {
+            self.check_owners.insert(def.id.clone(), key.clone());
+        }
         match self.catalog.entry(key) {
             Entry::Occupied(occupied) => {
                 let entry = occupied.into_mut();
+                let mut old_states = std::mem::take(&mut entry.checks);
+                for old in &entry.service.checks {
+                    if !service.checks.iter().any(|c| c.id == old.id) {
+                        self.check_owners.remove(&old.id);
+                    }
+                }
+                entry.checks = service
+                    .checks
+                    .iter()
+                    .map(|def| {
+                        let unchanged = entry.service.checks.iter().any(|old| old == def);
+                        let state = match old_states.remove(&def.id) {
+                            Some(state) if unchanged => state,
+                            _ => CheckState::new_check(),
+                        };
+                        (def.id.clone(), state)
+                    })
+                    .collect();
                 entry.service = service;
                 entry.modify_index = index;
                 entry.expires_at_ms = expires_at_ms;
                 entry
             }
-            Entry::Vacant(vacant) => vacant.insert(ServiceEntry {
-                service,
-                create_index: index,
-                modify_index: index,
-                expires_at_ms,
-            }),
+            Entry::Vacant(vacant) => {
+                let checks = service
+                    .checks
+                    .iter()
+                    .map(|def| (def.id.clone(), CheckState::new_check()))
+                    .collect();
+                vacant.insert(ServiceEntry {
+                    service,
+                    create_index: index,
+                    modify_index: index,
+                    expires_at_ms,
+                    checks,
+                })
+            }
         }
+    }
+
+    /// Removes one service and its checks; whether it existed.
+    fn remove_service(&mut self, index: u64, key: &str) -> bool {
+        let Some(entry) = self.catalog.remove(key) else {
+            return false;
+        };
+        for def in &entry.service.checks {
+            self.check_owners.remove(&def.id);
+        }
+        self.catalog_index = index;
+        true
+    }
+
+    /// The refusal of a registration (or batch) in which a check id already belongs to
+    /// another service or appears twice; `None` when every id is free.
+    fn taken_check_id(&self, services: &[(&String, &Service)]) -> Option<Response> {
+        // Ids claimed so far by this request; an earlier claim was checked against the
+        // store already, so it is the one to compare with.
+        let mut claimed: BTreeMap<&str, &str> = BTreeMap::new();
+        for (key, service) in services {
+            for def in &service.checks {
+                let owner = claimed
+                    .get(def.id.as_str())
+                    .copied()
+                    .or_else(|| self.check_owners.get(&def.id).map(String::as_str));
+                match owner {
+                    Some(owner) if owner != key.as_str() => {
+                        return Some(Response::CheckIdTaken {
+                            check_id: def.id.clone(),
+                            owner: owner.to_owned(),
+                        });
+                    }
+                    _ => {
+                        claimed.insert(&def.id, key);
+                    }
+                }
+            }
+        }
+        None
     }
 
     /// A register's CAS, as for KV writes: 0 means create only; N needs modify_index N.

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use super::Service;
+use super::{CheckKind, CheckResult, CheckStatus, Service};
 
 /// One key of a batch set. A struct rather than a tuple so the flags rule is documented
 /// where the field is.
@@ -155,6 +155,25 @@ pub enum Command {
         /// Catalog keys to remove.
         keys: Vec<String>,
     },
+    /// A client's report on a TTL check (`PUT /health/check/{id}`); the check's deadline
+    /// becomes `now_ms` + its TTL.
+    CheckTtlUpdate {
+        /// The check.
+        check_id: String,
+        /// The reported status.
+        status: CheckStatus,
+        /// The reported output.
+        output: String,
+        /// Leader time (ms since the Unix epoch).
+        now_ms: u64,
+    },
+    /// Probe results of HTTP, TCP and gRPC checks, proposed by the leader's check runner.
+    CheckResults {
+        /// One result per probed check.
+        results: Vec<CheckResult>,
+        /// Leader time of the probes (ms since the Unix epoch): each check's last_check.
+        now_ms: u64,
+    },
     /// Independent commands the leader grouped into one log entry so they share one fsync.
     /// Applied in order at the same index, each with its own response. The leader never
     /// groups two commands that touch the same key (see [`Command::keys`]), so a key still
@@ -225,21 +244,49 @@ pub enum Response {
         /// The service's new deadline (leader ms since the Unix epoch).
         expires_at_ms: u64,
     },
-    /// The command needed an existing entry that is absent (CatalogHeartbeat); nothing
-    /// changed. Not a CAS failure: the API answers it as a plain 404.
+    /// The command needed an existing entry that is absent (CatalogHeartbeat: a service
+    /// key; CheckTtlUpdate: a check id); nothing changed. Not a CAS failure: the API
+    /// answers it as a plain 404.
     NotFound {
-        /// The key that was looked up.
+        /// The key or check id that was looked up.
         key: String,
     },
     /// An expiry sweep ran (CatalogExpire).
     Expired {
         /// Catalog keys of the removed services, in key order.
         keys: Vec<String>,
+        /// Ids of the TTL checks that turned critical, in service-key then id order.
+        checks: Vec<String>,
     },
     /// A grace period was applied (CatalogGrace).
     GraceApplied {
-        /// How many services had their deadline moved later.
+        /// How many service and TTL-check deadlines were moved later.
         extended: u64,
+    },
+    /// A registration (or a batch) named a check id that another service owns, or two
+    /// services of one batch share it; nothing changed.
+    CheckIdTaken {
+        /// The contested check id.
+        check_id: String,
+        /// Catalog key of the service that owns it.
+        owner: String,
+    },
+    /// A TTL check took a client's report (CheckTtlUpdate).
+    CheckUpdated {
+        /// The check.
+        check_id: String,
+        /// Its new deadline (0: none, the check's TTL is 0).
+        expires_at_ms: u64,
+    },
+    /// CheckTtlUpdate named a check that is not a TTL check; nothing changed.
+    NotTtlCheck {
+        /// The check.
+        check_id: String,
+    },
+    /// Probe results were recorded (CheckResults).
+    CheckResultsApplied {
+        /// How many checks changed status or output.
+        changed: u64,
     },
     /// A batch write ran (KvBatchSet, KvBatchSetCas, CatalogBatchRegister); every key (for
     /// the catalog: every service key) now has `modify_index == index`.
@@ -264,6 +311,10 @@ pub enum Response {
 /// with the same text never look like the same key to the write grouping.
 pub const SERVICE_KEY_PREFIX: &str = "svc/";
 
+/// Prefix of a check id in [`Command::keys`]; like [`SERVICE_KEY_PREFIX`], never a KV key
+/// in practice and never a service key.
+pub const CHECK_KEY_PREFIX: &str = "chk/";
+
 impl Command {
     /// Every key this command reads or writes, for grouping independent commands. KV keys
     /// appear as they are; a service appears as `svc/<catalog key>`.
@@ -278,6 +329,9 @@ impl Command {
         }
         fn service(k: String) -> Cow<'static, str> {
             Cow::Owned(format!("{SERVICE_KEY_PREFIX}{k}"))
+        }
+        fn check(id: &str) -> Cow<'static, str> {
+            Cow::Owned(format!("{CHECK_KEY_PREFIX}{id}"))
         }
         match self {
             Command::KvSet { key, .. }
@@ -298,6 +352,12 @@ impl Command {
             }
             Command::CatalogBatchDeregister { keys } => {
                 keys.iter().map(|k| service(k.clone())).collect()
+            }
+            // Check updates touch no index, yet two reports on one check in one entry
+            // would make one of them invisible; they key on the check id.
+            Command::CheckTtlUpdate { check_id, .. } => vec![check(check_id)],
+            Command::CheckResults { results, .. } => {
+                results.iter().map(|r| check(&r.check_id)).collect()
             }
             Command::Multi { commands } => commands.iter().flat_map(Command::keys).collect(),
         }
@@ -335,6 +395,13 @@ impl Command {
             Command::CatalogBatchDeregister { keys } => {
                 keys.iter().map(|k| k.len() + OVERHEAD).sum()
             }
+            Command::CheckTtlUpdate {
+                check_id, output, ..
+            } => check_id.len() + output.len() + OVERHEAD,
+            Command::CheckResults { results, .. } => results
+                .iter()
+                .map(|r| r.check_id.len() + r.output.len() + OVERHEAD)
+                .sum(),
             Command::Multi { commands } => commands.iter().map(Command::approx_size).sum(),
         }
     }
@@ -351,5 +418,32 @@ fn service_size(s: &Service) -> usize {
             .iter()
             .map(|(k, v)| k.len() + v.len() + 2 * FIELD)
             .sum::<usize>()
+        + s.checks
+            .iter()
+            .map(|c| c.id.len() + c.name.len() + check_kind_size(&c.kind) + 4 * FIELD)
+            .sum::<usize>()
         + 4 * FIELD
+}
+
+fn check_kind_size(kind: &CheckKind) -> usize {
+    match kind {
+        CheckKind::Ttl { .. } => 8,
+        CheckKind::Http {
+            url,
+            method,
+            headers,
+            ..
+        } => {
+            url.len()
+                + method.len()
+                + headers
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum::<usize>()
+        }
+        CheckKind::Tcp { address } => address.len(),
+        CheckKind::Grpc {
+            address, service, ..
+        } => address.len() + service.len(),
+    }
 }

@@ -12,10 +12,12 @@
 //! tested without any cluster.
 //!
 //! Files: `command` (what the log carries and what apply answers), `kv` (the KV entries and
-//! their half of apply), `catalog` (registered services and their half of apply),
+//! their half of apply), `catalog` (registered services and their half of apply), `check`
+//! (health checks: definitions, replicated statuses, their commands),
 //! `snapshot` (the on-disk image of a [`Store`]), `crc32` (the snapshot's checksum).
 
 mod catalog;
+mod check;
 mod command;
 mod crc32;
 mod kv;
@@ -24,6 +26,10 @@ mod snapshot;
 mod tests;
 
 pub use catalog::{Service, ServiceEntry};
+pub use check::{
+    CheckDefinition, CheckKind, CheckResult, CheckState, CheckStatus, TTL_EXPIRED_OUTPUT,
+    TTL_PASSED_OUTPUT,
+};
 pub use command::{
     CasFailure, Command, KvCasItem, KvDeleteCasItem, KvSetItem, Response, SERVICE_KEY_PREFIX,
 };
@@ -42,6 +48,11 @@ pub struct Store {
     /// Every registered service by catalog key ([`Service::key`]), ordered for the same
     /// reason.
     catalog: BTreeMap<String, ServiceEntry>,
+    /// Which service owns each check id: derived from `catalog` (rebuilt when a snapshot
+    /// is read), kept so `PUT /health/check/{id}` finds its check without a scan.
+    check_owners: BTreeMap<String, String>,
+    /// See [`Store::catalog_index`]; carried in snapshots.
+    catalog_index: u64,
 }
 
 impl Store {
@@ -78,14 +89,21 @@ impl Store {
             Command::CatalogDeregister {
                 key,
                 expected_index,
-            } => self.catalog_deregister(&key, expected_index),
+            } => self.catalog_deregister(index, &key, expected_index),
             Command::CatalogHeartbeat { key, now_ms } => self.catalog_heartbeat(key, now_ms),
-            Command::CatalogExpire { now_ms } => self.catalog_expire(now_ms),
+            Command::CatalogExpire { now_ms } => self.catalog_expire(index, now_ms),
             Command::CatalogGrace { now_ms } => self.catalog_grace(now_ms),
             Command::CatalogBatchRegister { services, now_ms } => {
                 self.catalog_batch_register(index, services, now_ms)
             }
-            Command::CatalogBatchDeregister { keys } => self.catalog_batch_deregister(&keys),
+            Command::CatalogBatchDeregister { keys } => self.catalog_batch_deregister(index, &keys),
+            Command::CheckTtlUpdate {
+                check_id,
+                status,
+                output,
+                now_ms,
+            } => self.check_ttl_update(index, check_id, status, output, now_ms),
+            Command::CheckResults { results, now_ms } => self.check_results(index, results, now_ms),
             Command::Multi { commands } => {
                 Response::Multi(commands.into_iter().map(|c| self.apply(index, c)).collect())
             }

@@ -6,23 +6,34 @@
 //! the image keeps every entry's `create_index` / `modify_index`, a restored node and a
 //! node that replayed the whole log are equal.
 //!
-//! Format version 2, all integers little-endian (`str` = `len: u32` + UTF-8 bytes):
+//! Format version 3, all integers little-endian (`str` = `len: u32` + UTF-8 bytes):
 //!
 //! ```text
-//! header   "KNSLSNAP" (8 bytes)  version: u32 = 2
+//! header   "KNSLSNAP" (8 bytes)  version: u32 = 3  catalog_index: u64
 //! entry    tag: u8 = 0x01  key_len: u32  key (UTF-8)  value_len: u32  value
 //!          flags: u64  create_index: u64  modify_index: u64
 //!          ... one per key, keys strictly ascending
 //! service  tag: u8 = 0x02  name: str  has_id: u8 (0 | 1)  [id: str]  address: str  port: u16
 //!          tag_count: u32  tag: str ...  meta_count: u32  (meta key: str, value: str) ...
 //!          ttl_ms: u64  create_index: u64  modify_index: u64  expires_at_ms: u64
+//!          check_count: u32  check ...
 //!          ... one per service, after every KV entry, catalog keys strictly ascending,
 //!          meta keys strictly ascending within a service
+//! check    id: str  name: str  kind: u8 (0 ttl | 1 http | 2 tcp | 3 grpc)
+//!          ttl:  ttl_ms: u64
+//!          http: url: str  method: str  header_count: u32  (name: str, value: str) ...
+//!                tls_skip_verify: u8
+//!          tcp:  address: str
+//!          grpc: address: str  service: str  use_tls: u8
+//!          interval_ms: u64  timeout_ms: u64  status: u8 (0 passing | 1 warning | 2 critical)
+//!          output: str  last_check_ms: u64  expires_at_ms: u64
+//!          ... in the service's registration order
 //! end      tag: u8 = 0x00  record_count: u64  crc32: u32
 //! ```
 //!
-//! Version 1 is the same without service records (a store with an empty catalog); this
-//! build still reads it, so a node upgraded with an old snapshot on disk starts. The CRC-32
+//! This build still reads the older versions, so a node upgraded with an old snapshot on
+//! disk starts: version 2 has no `catalog_index` (it reads as the highest service
+//! modify_index) and no checks; version 1 also has no service records. The CRC-32
 //! covers every byte before it, magic included; nothing may follow it. Writing and reading
 //! stream record by record through buffered I/O, so a snapshot is never held in one
 //! buffer; lengths and counts are capped so a corrupt one cannot allocate gigabytes.
@@ -32,13 +43,16 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use super::crc32::Crc32;
 use super::{KvEntry, Store};
 
+mod check_record;
 mod service_record;
 
 /// First bytes of every snapshot, so a wrong file is refused before anything is parsed.
 const MAGIC: &[u8; 8] = b"KNSLSNAP";
 /// The format version this build writes.
-const VERSION: u32 = 2;
-/// The older version this build still reads: no service records.
+const VERSION: u32 = 3;
+/// An older version this build still reads: services without checks, no catalog index.
+const VERSION_WITHOUT_CHECKS: u32 = 2;
+/// The oldest version this build still reads: no service records.
 const VERSION_WITHOUT_CATALOG: u32 = 1;
 /// Record tag of the end marker.
 const TAG_END: u8 = 0x00;
@@ -68,6 +82,7 @@ impl Store {
         };
         out.put(MAGIC)?;
         out.put(&VERSION.to_le_bytes())?;
+        out.put(&self.catalog_index.to_le_bytes())?;
         let mut count: u64 = 0;
         for (key, entry) in &self.kv {
             let key_len = encodable_len(key.len(), MAX_SNAPSHOT_KEY_LEN, "key", count)?;
@@ -97,7 +112,7 @@ impl Store {
 
     /// Reads a store written by [`Self::write_snapshot`].
     ///
-    /// Anything that is not a complete, intact version-1 or version-2 snapshot (wrong magic,
+    /// Anything that is not a complete, intact snapshot of version 1 to 3 (wrong magic,
     /// unknown version, truncation, an oversized length or count, unsorted keys or services,
     /// a KV entry after a service, a checksum mismatch, trailing bytes) is an `InvalidData`
     /// error naming the problem; I/O errors of `r` pass through unchanged. A store is returned only after the checksum has been verified.
@@ -114,14 +129,17 @@ impl Store {
             ));
         }
         let version = input.u32(Place::Header)?;
-        if version != VERSION && version != VERSION_WITHOUT_CATALOG {
+        if !(VERSION_WITHOUT_CATALOG..=VERSION).contains(&version) {
             return Err(invalid(format!(
                 "unsupported snapshot format version {version} (this build reads versions \
-                 {VERSION_WITHOUT_CATALOG} and {VERSION})"
+                 {VERSION_WITHOUT_CATALOG} to {VERSION})"
             )));
         }
 
         let mut store = Store::new();
+        if version >= VERSION {
+            store.catalog_index = input.u64(Place::Header)?;
+        }
         let mut count: u64 = 0;
         loop {
             match input.u8(Place::Entry(count, "record tag"))? {
@@ -131,8 +149,8 @@ impl Store {
                         "KV entry {count} of the snapshot follows a service record"
                     )));
                 }
-                TAG_SERVICE if version >= VERSION => {
-                    let entry = service_record::read(&mut input, count)?;
+                TAG_SERVICE if version >= VERSION_WITHOUT_CHECKS => {
+                    let entry = service_record::read(&mut input, count, version >= VERSION)?;
                     let key = entry.service.key();
                     if let Some((previous, _)) = store.catalog.last_key_value()
                         && key.as_str() <= previous.as_str()
@@ -141,6 +159,16 @@ impl Store {
                             "the service of snapshot entry {count} does not sort after the \
                              previous service"
                         )));
+                    }
+                    for def in &entry.service.checks {
+                        if let Some(owner) = store.check_owners.insert(def.id.clone(), key.clone())
+                        {
+                            return Err(invalid(format!(
+                                "check id {:?} of snapshot entry {count} also belongs to \
+                                 service {owner:?}",
+                                def.id
+                            )));
+                        }
                     }
                     store.catalog.insert(key, entry);
                 }
@@ -174,6 +202,14 @@ impl Store {
             return Err(invalid(
                 "trailing bytes after the snapshot's checksum".to_owned(),
             ));
+        }
+        if version < VERSION {
+            store.catalog_index = store
+                .catalog
+                .values()
+                .map(|e| e.modify_index)
+                .max()
+                .unwrap_or(0);
         }
         Ok(store)
     }

@@ -6,6 +6,9 @@
 use konsul_proto::raft::v1 as pb;
 use konsul_proto::raft::v1::command::Kind;
 
+use super::check::{
+    decode_check, decode_result, decode_status, encode_check, encode_result, encode_status,
+};
 use super::{COMMAND_VERSION, CodecError, DecodeResult, required};
 use crate::store::{Command, KvCasItem, KvDeleteCasItem, KvSetItem, Service};
 
@@ -34,6 +37,7 @@ pub(super) fn encode_service(s: Service) -> pb::CatalogService {
         tags: s.tags,
         meta: s.meta,
         ttl_ms: s.ttl_ms,
+        checks: s.checks.into_iter().map(encode_check).collect(),
     }
 }
 
@@ -50,6 +54,11 @@ fn decode_service(s: pb::CatalogService) -> DecodeResult<Service> {
         tags: s.tags,
         meta: s.meta,
         ttl_ms: s.ttl_ms,
+        checks: s
+            .checks
+            .into_iter()
+            .map(decode_check)
+            .collect::<DecodeResult<_>>()?,
     })
 }
 
@@ -128,6 +137,21 @@ pub fn encode_command(cmd: Command) -> pb::Command {
         Command::CatalogBatchDeregister { keys } => {
             Kind::CatalogBatchDeregister(pb::CatalogBatchDeregister { keys })
         }
+        Command::CheckTtlUpdate {
+            check_id,
+            status,
+            output,
+            now_ms,
+        } => Kind::CheckTtlUpdate(pb::CheckTtlUpdate {
+            check_id,
+            status: encode_status(status),
+            output,
+            now_ms,
+        }),
+        Command::CheckResults { results, now_ms } => Kind::CheckResults(pb::CheckResults {
+            results: results.into_iter().map(encode_result).collect(),
+            now_ms,
+        }),
         Command::Multi { commands } => Kind::Multi(pb::CommandList {
             commands: commands.into_iter().map(encode_command).collect(),
         }),
@@ -212,6 +236,20 @@ pub fn decode_command(cmd: pb::Command) -> DecodeResult<Command> {
             now_ms: b.now_ms,
         },
         Kind::CatalogBatchDeregister(b) => Command::CatalogBatchDeregister { keys: b.keys },
+        Kind::CheckTtlUpdate(u) => Command::CheckTtlUpdate {
+            status: decode_status("CheckTtlUpdate.status", u.status)?,
+            check_id: u.check_id,
+            output: u.output,
+            now_ms: u.now_ms,
+        },
+        Kind::CheckResults(r) => Command::CheckResults {
+            results: r
+                .results
+                .into_iter()
+                .map(decode_result)
+                .collect::<DecodeResult<_>>()?,
+            now_ms: r.now_ms,
+        },
         Kind::Multi(list) => Command::Multi {
             commands: list
                 .commands

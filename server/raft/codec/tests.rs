@@ -5,7 +5,10 @@ use konsul_proto::raft::v1::command::Kind;
 
 use super::command::encode_service;
 use super::*;
-use crate::store::{Command, KvCasItem, KvDeleteCasItem, KvSetItem, Service};
+use crate::store::{
+    CheckDefinition, CheckKind, CheckResult, CheckStatus, Command, KvCasItem, KvDeleteCasItem,
+    KvSetItem, Service,
+};
 
 fn log_id(term: u64, node: NodeId, index: u64) -> LogId<NodeId> {
     LogId::new(CommittedLeaderId::new(term, node), index)
@@ -40,6 +43,7 @@ fn services() -> Vec<Service> {
             tags: vec!["b".into(), "a".into()],
             meta: BTreeMap::from([("zone".into(), "eu".into()), ("v".into(), "2".into())]),
             ttl_ms: 30_000,
+            checks: vec![],
         },
         Service {
             name: "db".into(),
@@ -49,6 +53,7 @@ fn services() -> Vec<Service> {
             tags: vec![],
             meta: BTreeMap::new(),
             ttl_ms: 0,
+            checks: vec![],
         },
     ]
 }
@@ -140,7 +145,93 @@ fn every_command() -> Vec<Command> {
         Command::CatalogBatchDeregister {
             keys: vec!["web/i-1".into(), "db".into()],
         },
+        Command::CatalogRegister {
+            service: Service {
+                checks: every_check(),
+                ..services()[0].clone()
+            },
+            expected_index: None,
+            now_ms: 1,
+        },
+        Command::CheckTtlUpdate {
+            check_id: "c-ttl".into(),
+            status: CheckStatus::Warning,
+            output: "slow".into(),
+            now_ms: 12,
+        },
+        Command::CheckResults {
+            results: vec![
+                CheckResult {
+                    check_id: "c-http".into(),
+                    status: CheckStatus::Passing,
+                    output: "HTTP 200".into(),
+                },
+                CheckResult {
+                    check_id: "c-tcp".into(),
+                    status: CheckStatus::Critical,
+                    output: String::new(),
+                },
+            ],
+            now_ms: 13,
+        },
     ]
+}
+
+/// One check of every kind, every field set.
+fn every_check() -> Vec<CheckDefinition> {
+    let def = |id: &str, kind| CheckDefinition {
+        id: id.into(),
+        name: format!("{id}-name"),
+        kind,
+        interval_ms: 1_500,
+        timeout_ms: 700,
+    };
+    vec![
+        def("c-ttl", CheckKind::Ttl { ttl_ms: 15_000 }),
+        def(
+            "c-http",
+            CheckKind::Http {
+                url: "https://h:1/health".into(),
+                method: "HEAD".into(),
+                headers: BTreeMap::from([("X-A".into(), "1".into())]),
+                tls_skip_verify: true,
+            },
+        ),
+        def(
+            "c-tcp",
+            CheckKind::Tcp {
+                address: "h:2".into(),
+            },
+        ),
+        def(
+            "c-grpc",
+            CheckKind::Grpc {
+                address: "h:3".into(),
+                service: "pkg.Svc".into(),
+                use_tls: true,
+            },
+        ),
+    ]
+}
+
+#[test]
+fn an_unspecified_check_status_is_refused() {
+    let mut wire = encode_command(Command::CheckTtlUpdate {
+        check_id: "c".into(),
+        status: CheckStatus::Passing,
+        output: String::new(),
+        now_ms: 1,
+    });
+    if let Some(Kind::CheckTtlUpdate(u)) = &mut wire.kind {
+        u.status = 0;
+    }
+    assert!(matches!(
+        decode_command(wire),
+        Err(CodecError::OutOfRange {
+            field: "CheckTtlUpdate.status",
+            ..
+        })
+    ));
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! One service record of the snapshot format (version 2): how a [`ServiceEntry`] is laid
-//! out after its tag, written and read field by field through the parent module's
+//! One service record of the snapshot format (versions 2 and 3; 3 adds the checks, read
+//! and written by `check_record.rs`): how a [`ServiceEntry`] is laid out after its tag, written and read field by field through the parent module's
 //! checksumming [`Encoder`] and [`Decoder`]. The layout is documented in `snapshot.rs`.
 
 use std::collections::BTreeMap;
@@ -10,7 +10,7 @@ use super::{Blob, Decoder, Encoder, MAX_SNAPSHOT_KEY_LEN, Place, encodable_len, 
 
 /// Most tags or metadata pairs one service record may hold: far above the API's limits
 /// (64 each), small enough that a corrupt count is caught before it costs anything.
-const MAX_LIST_LEN: usize = 65_536;
+pub(super) const MAX_LIST_LEN: usize = 65_536;
 
 /// Writes one service record's fields (the tag is already written); `at` is the record's
 /// position, for error messages.
@@ -47,11 +47,21 @@ pub(super) fn write<W: Write>(
     ] {
         out.put(&n.to_le_bytes())?;
     }
+    let count = encodable_len(s.checks.len(), MAX_LIST_LEN, "check count", at)?;
+    out.put(&count.to_le_bytes())?;
+    for def in &s.checks {
+        super::check_record::write(out, def, entry.checks.get(&def.id), at)?;
+    }
     Ok(())
 }
 
-/// Reads one service record's fields (after its tag); `at` is the record's position.
-pub(super) fn read<R: Read>(input: &mut Decoder<R>, at: u64) -> io::Result<ServiceEntry> {
+/// Reads one service record's fields (after its tag); `at` is the record's position. Checks
+/// are read only when `with_checks` (format version 3 on).
+pub(super) fn read<R: Read>(
+    input: &mut Decoder<R>,
+    at: u64,
+    with_checks: bool,
+) -> io::Result<ServiceEntry> {
     let name = read_str(input, Blob::Text("service name", "service name length"), at)?;
     let id = match input.u8(Place::Entry(at, "service id flag"))? {
         0 => None,
@@ -102,6 +112,20 @@ pub(super) fn read<R: Read>(input: &mut Decoder<R>, at: u64) -> io::Result<Servi
     let create_index = input.u64(Place::Entry(at, "create_index"))?;
     let modify_index = input.u64(Place::Entry(at, "modify_index"))?;
     let expires_at_ms = input.u64(Place::Entry(at, "expires_at_ms"))?;
+    let mut checks = Vec::new();
+    let mut states = BTreeMap::new();
+    if with_checks {
+        for _ in 0..read_count(input, "check count", at)? {
+            let (def, state) = super::check_record::read(input, at)?;
+            if states.insert(def.id.clone(), state).is_some() {
+                return Err(invalid(format!(
+                    "check id {:?} appears twice in snapshot entry {at}",
+                    def.id
+                )));
+            }
+            checks.push(def);
+        }
+    }
     Ok(ServiceEntry {
         service: Service {
             name,
@@ -111,22 +135,29 @@ pub(super) fn read<R: Read>(input: &mut Decoder<R>, at: u64) -> io::Result<Servi
             tags,
             meta,
             ttl_ms,
+            checks,
         },
         create_index,
         modify_index,
         expires_at_ms,
+        checks: states,
     })
 }
 
 /// Writes a `u32` length and the UTF-8 bytes of `text`.
-fn put_str<W: Write>(out: &mut Encoder<W>, text: &str, field: &str, at: u64) -> io::Result<()> {
+pub(super) fn put_str<W: Write>(
+    out: &mut Encoder<W>,
+    text: &str,
+    field: &str,
+    at: u64,
+) -> io::Result<()> {
     let len = encodable_len(text.len(), MAX_SNAPSHOT_KEY_LEN, field, at)?;
     out.put(&len.to_le_bytes())?;
     out.put(text.as_bytes())
 }
 
 /// Reads a length-prefixed UTF-8 string.
-fn read_str<R: Read>(input: &mut Decoder<R>, blob: Blob, at: u64) -> io::Result<String> {
+pub(super) fn read_str<R: Read>(input: &mut Decoder<R>, blob: Blob, at: u64) -> io::Result<String> {
     let bytes = input.bytes(blob, at)?;
     String::from_utf8(bytes).map_err(|_| {
         invalid(format!(
@@ -137,7 +168,11 @@ fn read_str<R: Read>(input: &mut Decoder<R>, blob: Blob, at: u64) -> io::Result<
 }
 
 /// Reads a tag or meta count, refusing one over [`MAX_LIST_LEN`].
-fn read_count<R: Read>(input: &mut Decoder<R>, field: &'static str, at: u64) -> io::Result<u32> {
+pub(super) fn read_count<R: Read>(
+    input: &mut Decoder<R>,
+    field: &'static str,
+    at: u64,
+) -> io::Result<u32> {
     let count = input.u32(Place::Entry(at, field))?;
     if count as usize > MAX_LIST_LEN {
         return Err(invalid(format!(

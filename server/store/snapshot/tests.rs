@@ -66,9 +66,16 @@ fn sealed(mut body: Vec<u8>) -> Vec<u8> {
     body
 }
 
-/// The header of the version this build writes (2).
+/// The header of the version this build writes (3), with catalog index 0.
 fn header() -> Vec<u8> {
-    header_of(2)
+    header_with_index(0)
+}
+
+/// A version-3 header carrying `catalog_index`.
+fn header_with_index(catalog_index: u64) -> Vec<u8> {
+    let mut bytes = header_of(3);
+    bytes.extend_from_slice(&catalog_index.to_le_bytes());
+    bytes
 }
 
 fn header_of(version: u32) -> Vec<u8> {
@@ -103,7 +110,7 @@ fn the_kv_layout_is_exactly_as_documented() {
     push_entry(&mut expected, b"k", b"v\0", 7, 3, 4);
     push_end(&mut expected, 1);
     let expected = sealed(expected);
-    assert_eq!(expected.len(), 12 + 1 + 4 + 1 + 4 + 2 + 24 + 1 + 8 + 4);
+    assert_eq!(expected.len(), 12 + 8 + 1 + 4 + 1 + 4 + 2 + 24 + 1 + 8 + 4);
     assert_eq!(encode(&store), expected);
 }
 
@@ -113,7 +120,7 @@ fn an_empty_store_round_trips() {
     let mut expected = header();
     push_end(&mut expected, 0);
     assert_eq!(image, sealed(expected));
-    assert_eq!(image.len(), 25);
+    assert_eq!(image.len(), 33);
     assert_eq!(decode(&image).unwrap(), Store::new());
 }
 
@@ -305,7 +312,7 @@ fn wrong_magic_is_refused() {
 
 #[test]
 fn an_unknown_version_is_refused() {
-    for version in [0, 3, u32::MAX] {
+    for version in [0, 4, u32::MAX] {
         let mut image = encode(&Store::new());
         image[8..12].copy_from_slice(&version.to_le_bytes());
         let message = refused(&image);

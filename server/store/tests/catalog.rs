@@ -16,6 +16,7 @@ fn svc(name: &str, id: Option<&str>, ttl_ms: u64) -> Service {
         tags: vec!["v1".to_owned()],
         meta: BTreeMap::from([("zone".to_owned(), "a".to_owned())]),
         ttl_ms,
+        checks: vec![],
     }
 }
 
@@ -88,7 +89,8 @@ fn register_creates_then_updates_keeping_create_index() {
             service: second,
             create_index: 7,
             modify_index: 9,
-            expires_at_ms: 22_000
+            expires_at_ms: 22_000,
+            checks: Default::default(),
         })
     );
     assert_eq!(store.service_count(), 1);
@@ -186,7 +188,7 @@ fn heartbeat_extends_the_deadline_only() {
         store.apply(6, heartbeat("web/i-1", 4_000)),
         Response::Renewed {
             key: "web/i-1".to_owned(),
-            expires_at_ms: 9_000
+            expires_at_ms: 9_000,
         }
     );
     let after = store.service("web/i-1").unwrap();
@@ -216,20 +218,25 @@ fn expire_removes_exactly_the_services_due_at_the_stamped_time() {
     let mut store = catalog();
     assert_eq!(
         store.apply(6, Command::CatalogExpire { now_ms: 5_999 }),
-        Response::Expired { keys: vec![] }
+        Response::Expired {
+            keys: vec![],
+            checks: vec![],
+        }
     );
     assert_eq!(store.service_count(), 3);
     // A deadline equal to now is due.
     assert_eq!(
         store.apply(7, Command::CatalogExpire { now_ms: 6_000 }),
         Response::Expired {
-            keys: keys(&["web/i-1"])
+            keys: keys(&["web/i-1"]),
+            checks: vec![],
         }
     );
     assert_eq!(
         store.apply(8, Command::CatalogExpire { now_ms: 31_999 }),
         Response::Expired {
-            keys: keys(&["web"])
+            keys: keys(&["web"]),
+            checks: vec![],
         }
     );
     assert_eq!(deadlines(&store), [("db".to_owned(), 32_000)]);
@@ -237,12 +244,16 @@ fn expire_removes_exactly_the_services_due_at_the_stamped_time() {
     store.apply(9, heartbeat("db", 40_000));
     assert_eq!(
         store.apply(10, Command::CatalogExpire { now_ms: 50_000 }),
-        Response::Expired { keys: vec![] }
+        Response::Expired {
+            keys: vec![],
+            checks: vec![],
+        }
     );
     assert_eq!(
         store.apply(11, Command::CatalogExpire { now_ms: u64::MAX }),
         Response::Expired {
-            keys: keys(&["db"])
+            keys: keys(&["db"]),
+            checks: vec![],
         }
     );
     assert_eq!(store.service_count(), 0);
@@ -270,7 +281,10 @@ fn grace_never_shortens_and_extends_to_now_plus_ttl() {
     // An expiry at the old deadlines removes nothing now.
     assert_eq!(
         store.apply(7, Command::CatalogExpire { now_ms: 6_000 }),
-        Response::Expired { keys: vec![] }
+        Response::Expired {
+            keys: vec![],
+            checks: vec![],
+        }
     );
     // Times near the end of u64 saturate instead of overflowing.
     store.apply(8, Command::CatalogGrace { now_ms: u64::MAX });
@@ -399,7 +413,7 @@ fn two_stores_fed_the_same_catalog_log_are_equal() {
         let a = first.apply(index, command.clone());
         let b = second.apply(index, command.clone());
         assert_eq!(a, b, "responses differ at index {index}");
-        if let Response::Expired { keys } = a {
+        if let Response::Expired { keys, .. } = a {
             expired += keys.len();
         }
     }

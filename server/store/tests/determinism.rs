@@ -17,6 +17,10 @@ fn kind(response: &Response) -> &'static str {
         Response::NotFound { .. } => "absent",
         Response::Expired { .. } => "expired",
         Response::GraceApplied { .. } => "grace",
+        Response::CheckIdTaken { .. } => "check id taken",
+        Response::CheckUpdated { .. } => "check updated",
+        Response::NotTtlCheck { .. } => "not a ttl check",
+        Response::CheckResultsApplied { .. } => "check results",
         Response::Multi(_) => "multi",
     }
 }

@@ -6,6 +6,7 @@
 
 mod batch;
 mod catalog;
+mod checks;
 mod determinism;
 mod single;
 

@@ -15,6 +15,7 @@ fn service(name: &str, id: Option<&str>) -> Service {
         tags: vec!["b".to_owned(), "a".to_owned()],
         meta: BTreeMap::from([("k".to_owned(), "v".to_owned())]),
         ttl_ms: 30_000,
+        checks: vec![],
     }
 }
 
@@ -40,6 +41,7 @@ fn with_services() -> Store {
         tags: vec![],
         meta: BTreeMap::new(),
         ttl_ms: u64::MAX,
+        checks: vec![],
     };
     store.apply(12, register(bare, u64::MAX));
     store.apply(u64::MAX, register(service("web", None), 5));
@@ -63,6 +65,7 @@ fn push_service(bytes: &mut Vec<u8>, name: &str, create: u64, modify: u64) {
     for n in [1_000u64, create, modify, 9_000] {
         bytes.extend_from_slice(&n.to_le_bytes());
     }
+    bytes.extend_from_slice(&0u32.to_le_bytes());
 }
 
 #[test]
@@ -71,7 +74,7 @@ fn the_service_layout_is_exactly_as_documented() {
     store.apply(1, set("k", b"v", 0));
     store.apply(2, register(service("web", Some("i")), 100));
 
-    let mut expected = header();
+    let mut expected = header_with_index(2);
     push_entry(&mut expected, b"k", b"v", 0, 1, 1);
     expected.push(0x02);
     push_str(&mut expected, "web");
@@ -88,6 +91,7 @@ fn the_service_layout_is_exactly_as_documented() {
     for n in [30_000u64, 2, 2, 30_100] {
         expected.extend_from_slice(&n.to_le_bytes());
     }
+    expected.extend_from_slice(&0u32.to_le_bytes());
     push_end(&mut expected, 2);
     assert_eq!(encode(&store), sealed(expected));
 }
@@ -105,7 +109,8 @@ fn services_round_trip_next_to_kv_entries() {
             service: service("web", None),
             create_index: 10,
             modify_index: u64::MAX,
-            expires_at_ms: 30_005
+            expires_at_ms: 30_005,
+            checks: Default::default(),
         })
     );
     assert_eq!(
