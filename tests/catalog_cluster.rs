@@ -1,8 +1,9 @@
 //! The service catalog on a 3-node in-process cluster: registrations replicate with the same
 //! indices everywhere, batches are atomic across the cluster, and services expire through
 //! replicated commands that the leader proposes (server/leader/expiry.rs): a heartbeat keeps
-//! a service alive, silence removes it from every node, and a leader failover grants a grace
-//! period instead of expiring services whose heartbeats went to the old leader.
+//! a service alive, silence removes it from every node (at the same log index: every node
+//! reports the same `catalog_index` afterwards), and a leader failover grants a grace period
+//! instead of expiring services whose heartbeats went to the old leader.
 //!
 //! Time is a [`ManualClock`] shared by every node, so deadlines move only when a test says
 //! so; Raft and the cleanup interval run on real timers. Nothing sleeps and then asserts:
@@ -300,4 +301,67 @@ async fn a_batch_with_one_invalid_service_registers_nothing_on_any_node() {
             assert!(stored(&c, i, key).is_none(), "{who} holds {key}");
         }
     }
+}
+
+// Runtime: about 1-2 s (a 3-node start, two writes, one expiry round of 100 ms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_expires_at_the_same_log_index_on_every_node() {
+    let clock = ManualClock::new();
+    let c = cluster(&clock).await;
+    let l = c.leader().await;
+    let web = register(&c, l, svc("web", 2 * SECOND)).await;
+    let keep = register(&c, l, svc("keep", 60 * SECOND)).await;
+    assert!(keep.modify_index > web.modify_index);
+    c.wait_applied(keep.modify_index).await;
+
+    clock.advance(secs(3)); // web's deadline passes; keep's does not
+    wait_removed_everywhere(&c, "web").await;
+
+    let mut indices = Vec::new();
+    for i in 0..3 {
+        let who = &c.node(i).name;
+        let listed = c
+            .node(i)
+            .catalog()
+            .await
+            .list_services(pb::ListServicesRequest {
+                consistency: pb::Consistency::Stale as i32,
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|s| panic!("{who}: {s}"))
+            .into_inner();
+        let names: Vec<String> = listed
+            .entries
+            .into_iter()
+            .map(|e| e.service.unwrap().name)
+            .collect();
+        assert_eq!(names, ["keep"], "{who}");
+
+        // REST reads are stale by default: the same index in X-Konsul-Index.
+        let rest = reqwest::get(c.node(i).url("/services/")).await.unwrap();
+        assert_eq!(rest.status(), 200, "{who}");
+        let header: u64 = rest
+            .headers()
+            .get("X-Konsul-Index")
+            .unwrap_or_else(|| panic!("{who}: no X-Konsul-Index"))
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(header, listed.catalog_index, "{who}: REST and gRPC");
+        let body: serde_json::Value = rest.json().await.unwrap();
+        assert_eq!(body.as_array().map(Vec::len), Some(1), "{who}: {body}");
+        indices.push(listed.catalog_index);
+    }
+    assert!(
+        indices.iter().all(|&i| i == indices[0]),
+        "catalog_index differs between nodes: {indices:?}"
+    );
+    assert!(
+        indices[0] > keep.modify_index,
+        "the expiry entry ({}) comes after the last registration ({})",
+        indices[0],
+        keep.modify_index
+    );
 }
