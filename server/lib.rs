@@ -24,6 +24,7 @@ pub mod discovery;
 pub mod error;
 pub mod forward;
 pub mod gateway;
+pub mod leader;
 pub mod raft;
 pub mod server;
 pub mod store;

@@ -1,6 +1,7 @@
 //! Assembles one Konsul node from already-bound listeners: the Raft node, the gRPC services
-//! and the REST gateway on the client listener, and the Raft peer service on the peer
-//! listener. No global state: tests start many servers in one process.
+//! and the REST gateway on the client listener, the Raft peer service on the peer
+//! listener, and the supervisor of leader-only tasks (`leader/`). No global state: tests start
+//! many servers in one process.
 //!
 //! gRPC and REST share the client port: a request whose content type is `application/grpc`
 //! goes to the tonic services, anything else to the REST router.
@@ -35,6 +36,7 @@ use crate::discovery::JoinLoop;
 use crate::error::{Error, Result};
 use crate::forward::ForwardLayer;
 use crate::gateway::{self, Gateway};
+use crate::leader::{self, LeaderSettings};
 use crate::raft::node::RaftNode;
 use crate::raft::service::RaftPeerService;
 
@@ -104,6 +106,8 @@ impl Server {
             deps.clock.clone(),
             CatalogLimits {
                 max_batch_services: config.limits.max_batch_services,
+                default_ttl_ms: u64::try_from(config.catalog.service_ttl.as_millis())
+                    .unwrap_or(u64::MAX),
             },
         );
         let cluster = ClusterApi::new(node.clone());
@@ -180,6 +184,14 @@ impl Server {
                 .map_err(|e| Error::Internal(format!("peer listener: {e}")))
         });
 
+        // Leader-only work (service expiry): a server task, so shutdown stops it before Raft.
+        tasks.spawn(leader::run(
+            node.clone(),
+            deps.clone(),
+            LeaderSettings::from_config(&config),
+            stop_rx.clone(),
+        ));
+
         // Auto-join (raft.join): a server task, so shutdown waits for it to end.
         if let Some(join) = JoinLoop::for_node(&config, &deps, &node) {
             tasks.spawn(join.run_until_member(node.clone(), stop_rx.clone()));
@@ -231,7 +243,8 @@ impl RunningServer {
         &self.node
     }
 
-    /// Waits until a listener fails (it returns the error) or both stop.
+    /// Waits until a listener fails (it returns the error) or every server task (the two
+    /// listeners, the leader-task supervisor, auto-join) has stopped.
     pub async fn wait(&mut self) -> Result<()> {
         while let Some(res) = self.tasks.join_next().await {
             match res {
@@ -243,7 +256,8 @@ impl RunningServer {
         Ok(())
     }
 
-    /// Stops accepting connections, lets calls in flight finish, then shuts Raft down.
+    /// Stops accepting connections, lets calls in flight finish, stops the leader-only tasks,
+    /// then shuts Raft down.
     pub async fn shutdown(mut self) -> Result<()> {
         let _ = self.stop.send(true);
         let result = self.wait().await;

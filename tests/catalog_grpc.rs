@@ -277,3 +277,39 @@ async fn bad_input_is_rejected_and_writes_nothing() {
         .entries;
     assert!(all.is_empty());
 }
+
+#[tokio::test]
+async fn a_registration_without_ttl_gets_the_configured_service_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::test_config_with(dir.path(), &[("KONSUL_SERVICE_TTL", "45s")]);
+    let server = common::start_with(config).await.unwrap();
+    let mut c = pb::catalog_service_client::CatalogServiceClient::connect(format!(
+        "http://{}",
+        server.client_addr()
+    ))
+    .await
+    .unwrap();
+    let defaulted = c
+        .register(reg(svc("web", &[], &[]), None))
+        .await
+        .unwrap()
+        .into_inner()
+        .entry
+        .unwrap();
+    assert_eq!(defaulted.service.unwrap().ttl_ms, 45_000);
+    let given = c
+        .register(reg(
+            pb::Service {
+                ttl_ms: 5_000,
+                ..svc("api", &[], &[])
+            },
+            None,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .entry
+        .unwrap();
+    assert_eq!(given.service.unwrap().ttl_ms, 5_000, "a given TTL wins");
+    server.shutdown().await.unwrap();
+}

@@ -57,12 +57,12 @@ impl CatalogApi {
     }
 }
 
-/// A protobuf registration checked and turned into the store's type, its checks' defaults
-/// filled in.
-pub fn service_from_pb(field: &str, s: pb::Service) -> Result<Service> {
+/// A protobuf registration checked against `limits` and turned into the store's type: a
+/// missing TTL becomes the configured default, and its checks' defaults are filled in.
+pub fn service_from_pb(limits: &CatalogLimits, field: &str, s: pb::Service) -> Result<Service> {
     let raw = s.checks.into_iter().map(checks::raw_from_pb).collect();
     let mut service = check::service(
-        field, s.name, s.id, s.address, s.port, s.tags, s.meta, s.ttl_ms,
+        limits, field, s.name, s.id, s.address, s.port, s.tags, s.meta, s.ttl_ms,
     )?;
     service.checks = check_validate::checks(&format!("{field}.checks"), &service, raw)?;
     Ok(service)
@@ -166,6 +166,7 @@ impl CatalogApi {
 
     async fn register_inner(&self, req: pb::RegisterRequest) -> Result<pb::RegisterResponse> {
         let service = service_from_pb(
+            &self.limits,
             "service",
             req.service
                 .ok_or_else(|| Error::invalid("service", "is required"))?,
@@ -280,7 +281,7 @@ impl CatalogApi {
         let mut services = Vec::with_capacity(req.services.len());
         let mut invalid = Vec::new();
         for (i, s) in req.services.into_iter().enumerate() {
-            match service_from_pb(&format!("services[{i}]"), s) {
+            match service_from_pb(&self.limits, &format!("services[{i}]"), s) {
                 Ok(s) => services.push(s),
                 Err(e) => invalid.push(e.to_string()),
             }

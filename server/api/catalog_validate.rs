@@ -19,29 +19,51 @@ pub const MAX_META: usize = 64;
 pub const MAX_META_KEY_CHARS: usize = 128;
 /// Longest metadata value, in characters.
 pub const MAX_META_VALUE_CHARS: usize = 512;
-/// TTL used when a registration gives none (the Go server's KONSUL_SERVICE_TTL default).
+/// Default of `catalog.service_ttl` (`KONSUL_SERVICE_TTL`, the Go server's 30s): the TTL a
+/// registration without one gets unless the configuration says otherwise.
 pub const DEFAULT_TTL_MS: u64 = 30_000;
 /// Shortest TTL accepted.
 pub const MIN_TTL_MS: u64 = 1_000;
 /// Longest TTL accepted.
 pub const MAX_TTL_MS: u64 = 24 * 60 * 60 * 1_000;
 
-/// The configured catalog limits (DESIGN.md §3).
+/// The configured catalog limits (DESIGN.md §3) and defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CatalogLimits {
-    /// Most services in one batch request.
+    /// Most services in one batch request (`limits.max_batch_services`).
     pub max_batch_services: usize,
+    /// TTL a registration with `ttl_ms` 0 gets (`catalog.service_ttl`), in ms; config
+    /// validation keeps it within [`MIN_TTL_MS`]..=[`MAX_TTL_MS`].
+    pub default_ttl_ms: u64,
 }
 
 impl Default for CatalogLimits {
     fn default() -> Self {
         Self {
             max_batch_services: 100,
+            default_ttl_ms: DEFAULT_TTL_MS,
         }
     }
 }
 
 impl CatalogLimits {
+    /// TTL in ms: 0 means the configured default; otherwise between 1 s and 24 h. Returns
+    /// the TTL to store.
+    pub fn ttl(&self, field: &str, ttl_ms: u64) -> Result<u64> {
+        if ttl_ms == 0 {
+            return Ok(self.default_ttl_ms);
+        }
+        if !(MIN_TTL_MS..=MAX_TTL_MS).contains(&ttl_ms) {
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "{ttl_ms} ms is out of range: must be between {MIN_TTL_MS} ms (1s) and {MAX_TTL_MS} ms (24h)"
+                ),
+            ));
+        }
+        Ok(ttl_ms)
+    }
+
     /// A batch must hold 1 to `max_batch_services` entries.
     pub fn batch(&self, field: &str, n: usize) -> Result<()> {
         if n == 0 {
@@ -172,23 +194,6 @@ pub fn meta(field: &str, meta: &BTreeMap<String, String>) -> Result<()> {
     Ok(())
 }
 
-/// TTL in ms: 0 means [`DEFAULT_TTL_MS`]; otherwise between 1 s and 24 h. Returns the TTL
-/// to store.
-pub fn ttl(field: &str, ttl_ms: u64) -> Result<u64> {
-    if ttl_ms == 0 {
-        return Ok(DEFAULT_TTL_MS);
-    }
-    if !(MIN_TTL_MS..=MAX_TTL_MS).contains(&ttl_ms) {
-        return Err(Error::invalid(
-            field,
-            format!(
-                "{ttl_ms} ms is out of range: must be between {MIN_TTL_MS} ms (1s) and {MAX_TTL_MS} ms (24h)"
-            ),
-        ));
-    }
-    Ok(ttl_ms)
-}
-
 /// Port: 1..65535.
 pub fn port(field: &str, port: u32) -> Result<u16> {
     match u16::try_from(port) {
@@ -201,10 +206,11 @@ pub fn port(field: &str, port: u32) -> Result<u16> {
 }
 
 /// A whole registration, its fields named under `field` (e.g. `service`, `services[3]`).
-/// Returns the service as it will be stored (port narrowed, TTL defaulted), without checks:
-/// `check_validate::checks` fills those in.
+/// Returns the service as it will be stored (port narrowed, TTL defaulted from `limits`),
+/// without checks: `check_validate::checks` fills those in.
 #[allow(clippy::too_many_arguments)]
 pub fn service(
+    limits: &CatalogLimits,
     field: &str,
     svc_name: String,
     id: Option<String>,
@@ -224,7 +230,7 @@ pub fn service(
     let port = port(&format!("{field}.port"), svc_port)?;
     tags(&format!("{field}.tags"), &svc_tags)?;
     meta(&format!("{field}.meta"), &svc_meta)?;
-    let ttl_ms = ttl(&format!("{field}.ttl_ms"), ttl_ms)?;
+    let ttl_ms = limits.ttl(&format!("{field}.ttl_ms"), ttl_ms)?;
     Ok(Service {
         name: svc_name,
         id,
@@ -247,6 +253,7 @@ mod tests {
 
     fn svc(name: &str, address: &str, port: u32) -> Result<Service> {
         service(
+            &CatalogLimits::default(),
             "service",
             name.into(),
             None,
@@ -306,10 +313,35 @@ mod tests {
 
     #[test]
     fn ttl_defaults_and_is_bounded() {
-        assert_eq!(ttl("ttl_ms", 0).unwrap(), DEFAULT_TTL_MS);
-        assert!(msg(ttl("ttl_ms", 999)).contains("between 1000 ms"));
-        assert!(msg(ttl("ttl_ms", MAX_TTL_MS + 1)).contains("(24h)"));
-        assert_eq!(ttl("ttl_ms", MAX_TTL_MS).unwrap(), MAX_TTL_MS);
+        let l = CatalogLimits::default();
+        assert_eq!(l.ttl("ttl_ms", 0).unwrap(), DEFAULT_TTL_MS);
+        assert!(msg(l.ttl("ttl_ms", 999)).contains("ttl_ms: 999 ms is out of range"));
+        assert!(msg(l.ttl("ttl_ms", 999)).contains("between 1000 ms"));
+        assert!(msg(l.ttl("ttl_ms", MAX_TTL_MS + 1)).contains("(24h)"));
+        assert_eq!(l.ttl("ttl_ms", MAX_TTL_MS).unwrap(), MAX_TTL_MS);
+    }
+
+    #[test]
+    fn the_configured_default_ttl_fills_in_a_missing_ttl() {
+        let l = CatalogLimits {
+            default_ttl_ms: 45_000,
+            ..CatalogLimits::default()
+        };
+        assert_eq!(l.ttl("ttl_ms", 0).unwrap(), 45_000);
+        assert_eq!(l.ttl("ttl_ms", 5_000).unwrap(), 5_000, "a given TTL wins");
+        let s = service(
+            &l,
+            "service",
+            "web".into(),
+            None,
+            "h".into(),
+            80,
+            vec![],
+            BTreeMap::new(),
+            0,
+        )
+        .unwrap();
+        assert_eq!(s.ttl_ms, 45_000);
     }
 
     #[test]

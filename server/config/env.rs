@@ -95,6 +95,8 @@ pub(crate) static VARS: &[EnvVar] = &[
     var!("KONSUL_MAX_BATCH_KV",              Count,     parse::number,   limits.max_batch_kv),
     var!("KONSUL_MAX_BATCH_SERVICES",        Count,     parse::number,   limits.max_batch_services),
     var!("KONSUL_MAX_REQUEST_BYTES",         Count,     parse::number,   limits.max_request_bytes),
+    var!("KONSUL_SERVICE_TTL",               Duration,  parse::duration, catalog.service_ttl),
+    var!("KONSUL_CLEANUP_INTERVAL",          Duration,  parse::duration, catalog.cleanup_interval),
     var!("KONSUL_RAFT_ENABLED",              Bool,      parse::boolean,  raft.enabled),
     var!("KONSUL_RAFT_NODE_ID",              Text,      text,            raft.node_id),
     var!("KONSUL_RAFT_BIND_ADDR",            Text,      text,            raft.bind_addr),

@@ -8,6 +8,7 @@
 //! [`super::Config::load`] runs.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::{Config, LogFormat, LogLevel, parse};
 
@@ -70,6 +71,14 @@ pub struct Flags {
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
           value_parser = parse::boolean)]
     pub forward_to_leader: Option<bool>,
+
+    /// TTL of a service registered without one, 1s to 24h [env: KONSUL_SERVICE_TTL] [default: 30s]
+    #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
+    pub service_ttl: Option<Duration>,
+
+    /// How often the leader removes services past their deadline, 100ms to 1h [env: KONSUL_CLEANUP_INTERVAL] [default: 1s]
+    #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
+    pub cleanup_interval: Option<Duration>,
 }
 
 impl Flags {
@@ -91,6 +100,8 @@ impl Flags {
         set(&mut config.log_level, &self.log_level);
         set(&mut config.log_format, &self.log_format);
         set(&mut config.forward_to_leader, &self.forward_to_leader);
+        set(&mut config.catalog.service_ttl, &self.service_ttl);
+        set(&mut config.catalog.cleanup_interval, &self.cleanup_interval);
     }
 }
 

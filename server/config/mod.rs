@@ -74,6 +74,8 @@ pub struct Config {
     pub forward_to_leader: bool,
     /// Request size limits (`[limits]` table).
     pub limits: Limits,
+    /// Service catalog liveness settings (`[catalog]` table).
+    pub catalog: CatalogConfig,
     /// Raft consensus settings (`[raft]` table).
     pub raft: RaftConfig,
 }
@@ -96,6 +98,26 @@ pub struct Limits {
     /// Largest request body or gRPC message accepted on the client port, in bytes.
     /// `KONSUL_MAX_REQUEST_BYTES`. Default 4194304 (4 MiB).
     pub max_request_bytes: usize,
+}
+
+/// Service liveness: how long a registration lives without a heartbeat, and how often the
+/// leader looks for services past their deadline. The Go server's names and TTL default; the
+/// sweep is a replicated command proposed by the leader (`server/leader/expiry.rs`), not a
+/// per-node timer, so it can run far more often than the Go server's 60s.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// TTL a registration gets when it gives none (`ttl_ms` 0). `KONSUL_SERVICE_TTL`,
+    /// `--service-ttl`. Duration, default `30s`, between `1s` and `24h` (the range a
+    /// registration's own TTL must fall in).
+    #[serde(with = "parse::duration_serde")]
+    pub service_ttl: Duration,
+    /// How often the leader checks for services past their deadline and, if it finds any,
+    /// proposes their removal. `KONSUL_CLEANUP_INTERVAL`, `--cleanup-interval`. Duration,
+    /// default `1s`, between `100ms` and `1h`. A service outlives its deadline by at most
+    /// about this long (reads hide it from the deadline on).
+    #[serde(with = "parse::duration_serde")]
+    pub cleanup_interval: Duration,
 }
 
 /// Raft settings. The names and defaults are those of the Go server (hashicorp/raft style);
@@ -187,6 +209,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             forward_to_leader: false,
             limits: Limits::default(),
+            catalog: CatalogConfig::default(),
             raft: RaftConfig::default(),
         }
     }
@@ -200,6 +223,15 @@ impl Default for Limits {
             max_batch_kv: 1000,
             max_batch_services: 100,
             max_request_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        Self {
+            service_ttl: Duration::from_secs(30),
+            cleanup_interval: Duration::from_secs(1),
         }
     }
 }

@@ -67,6 +67,13 @@ fn defaults_are_a_valid_loopback_single_node() {
             max_request_bytes: 4 << 20,
         }
     );
+    assert_eq!(
+        c.catalog,
+        CatalogConfig {
+            service_ttl: ms(30_000),
+            cleanup_interval: ms(1000),
+        }
+    );
     let r = &c.raft;
     assert!(!r.enabled && !r.bootstrap);
     assert_eq!(r.node_id, "");
@@ -167,6 +174,8 @@ fn every_flag_overrides_the_environment() {
         ("KONSUL_LOG_LEVEL", "error"),
         ("KONSUL_LOG_FORMAT", "text"),
         ("KONSUL_FORWARD_TO_LEADER", "false"),
+        ("KONSUL_SERVICE_TTL", "10s"),
+        ("KONSUL_CLEANUP_INTERVAL", "5s"),
     ];
     let flags = Flags::try_parse_from([
         "konsul",
@@ -181,9 +190,13 @@ fn every_flag_overrides_the_environment() {
         "--log-level=DEBUG",
         "--log-format=json",
         "--forward-to-leader=1",
+        "--service-ttl=1m",
+        "--cleanup-interval=250ms",
     ])
     .unwrap();
     let c = load(&flags, &env).unwrap();
+    assert_eq!(c.catalog.service_ttl, ms(60_000));
+    assert_eq!(c.catalog.cleanup_interval, ms(250));
     assert_eq!(c.host, "10.0.0.2");
     assert_eq!(c.port, 2);
     assert_eq!(c.data_dir, PathBuf::from("/flag"));
@@ -334,9 +347,18 @@ fn every_other_variable_sets_its_field() {
             ("KONSUL_MAX_BATCH_KV", "30"),
             ("KONSUL_MAX_BATCH_SERVICES", "40"),
             ("KONSUL_MAX_REQUEST_BYTES", "50"),
+            ("KONSUL_SERVICE_TTL", "1h30m"),
+            ("KONSUL_CLEANUP_INTERVAL", "250ms"),
         ],
     )
     .unwrap();
+    assert_eq!(
+        c.catalog,
+        CatalogConfig {
+            service_ttl: ms(5_400_000),
+            cleanup_interval: ms(250),
+        }
+    );
     assert_eq!(c.client_addr(), "[::1]:9999");
     assert_eq!(c.data_dir, PathBuf::from("/d"));
     assert_eq!(
@@ -389,6 +411,54 @@ fn every_unparsable_variable_is_an_error_naming_it() {
         message,
         r#"KONSUL_RAFT_HEARTBEAT_TIMEOUT: invalid duration "abc" (examples: 500ms, 1s, 2m, 1h30m)"#
     );
+}
+
+#[test]
+fn catalog_durations_out_of_range_stop_startup_naming_the_variable() {
+    for (var, value, want) in [
+        (
+            "KONSUL_SERVICE_TTL",
+            "500ms",
+            "catalog.service_ttl (KONSUL_SERVICE_TTL) 500ms is out of range: must be between 1s \
+             and 24h",
+        ),
+        (
+            "KONSUL_SERVICE_TTL",
+            "25h",
+            "catalog.service_ttl (KONSUL_SERVICE_TTL) 25h is out of range",
+        ),
+        (
+            "KONSUL_SERVICE_TTL",
+            "0",
+            "catalog.service_ttl (KONSUL_SERVICE_TTL) 0s is out of range",
+        ),
+        (
+            "KONSUL_CLEANUP_INTERVAL",
+            "50ms",
+            "catalog.cleanup_interval (KONSUL_CLEANUP_INTERVAL) 50ms is out of range: must be \
+             between 100ms and 1h",
+        ),
+        (
+            "KONSUL_CLEANUP_INTERVAL",
+            "1h1s",
+            "catalog.cleanup_interval (KONSUL_CLEANUP_INTERVAL) 1h1s is out of range",
+        ),
+    ] {
+        let message = config_message(load(&Flags::default(), &[(var, value)]));
+        assert!(message.contains(want), "{var}={value}: {message}");
+    }
+    // The bounds themselves are accepted.
+    for (var, value) in [
+        ("KONSUL_SERVICE_TTL", "1s"),
+        ("KONSUL_SERVICE_TTL", "24h"),
+        ("KONSUL_CLEANUP_INTERVAL", "100ms"),
+        ("KONSUL_CLEANUP_INTERVAL", "1h"),
+    ] {
+        load(&Flags::default(), &[(var, value)]).unwrap_or_else(|e| panic!("{var}={value}: {e}"));
+    }
+    let (_dir, path) = toml_file("[catalog]\nservice_ttl = \"2d\"\n");
+    let message = config_message(Config::from_file(&path));
+    assert!(message.contains("catalog.service_ttl"), "{message}");
 }
 
 #[test]

@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::{Config, env, parse::format_duration};
+use crate::api::catalog_validate::{MAX_TTL_MS, MIN_TTL_MS};
 use crate::discovery::JoinEntry;
 use crate::{Error, Result};
 
@@ -14,6 +15,19 @@ use crate::{Error, Result};
 /// loaded machine schedules tasks, and the heartbeat interval (a fifth of the heartbeat
 /// timeout, in whole milliseconds) would round to zero.
 pub(crate) const MIN_RAFT_TIMEOUT: Duration = Duration::from_millis(5);
+
+/// Range of `catalog.service_ttl`: the range a registration's own TTL must fall in, so the
+/// default is always a TTL a client could have asked for.
+pub(crate) const SERVICE_TTL_RANGE: (Duration, Duration) = (
+    Duration::from_millis(MIN_TTL_MS),
+    Duration::from_millis(MAX_TTL_MS),
+);
+
+/// Range of `catalog.cleanup_interval`: below 100ms the leader would propose an entry per
+/// expired service almost as fast as heartbeats arrive; above an hour, dead services would
+/// linger in memory and snapshots long after reads stopped showing them.
+pub(crate) const CLEANUP_INTERVAL_RANGE: (Duration, Duration) =
+    (Duration::from_millis(100), Duration::from_secs(3600));
 
 /// Longest node name, in bytes. The name travels in gRPC metadata and log lines.
 pub(crate) const MAX_NODE_ID_BYTES: usize = 64;
@@ -26,6 +40,7 @@ impl Config {
         let mut problems = Problems::default();
         self.check_listener(&mut problems);
         self.check_limits(&mut problems);
+        self.check_catalog(&mut problems);
         self.check_raft_identity(&mut problems);
         self.check_raft_timing(&mut problems);
         if !problems.0.is_empty() {
@@ -72,6 +87,30 @@ impl Config {
                         "{value} must be smaller than limits.max_request_bytes ({}), which must \
                          also hold the rest of the request",
                         l.max_request_bytes
+                    ),
+                );
+            }
+        }
+    }
+
+    fn check_catalog(&self, p: &mut Problems) {
+        let c = &self.catalog;
+        for (key, value, (min, max)) in [
+            ("catalog.service_ttl", c.service_ttl, SERVICE_TTL_RANGE),
+            (
+                "catalog.cleanup_interval",
+                c.cleanup_interval,
+                CLEANUP_INTERVAL_RANGE,
+            ),
+        ] {
+            if value < min || value > max {
+                p.add(
+                    key,
+                    format!(
+                        "{} is out of range: must be between {} and {}",
+                        format_duration(value),
+                        format_duration(min),
+                        format_duration(max)
                     ),
                 );
             }

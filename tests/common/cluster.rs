@@ -5,18 +5,20 @@
 //! their membership record stays valid.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use konsul::config::Config;
-use konsul::deps::Deps;
+use konsul::deps::{Clock, Deps};
 use konsul::{Listeners, RunningServer, Server};
 use konsul_proto::v1 as pb;
+use konsul_proto::v1::catalog_service_client::CatalogServiceClient;
 use konsul_proto::v1::cluster_service_client::ClusterServiceClient;
 use konsul_proto::v1::kv_service_client::KvServiceClient;
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 
-use super::{test_config_with, wait_until};
+use super::{deps_with_clock, test_config_with, wait_until};
 
 /// One member of a [`TestCluster`].
 pub struct ClusterNode {
@@ -44,6 +46,13 @@ impl ClusterNode {
     /// A gRPC KV client.
     pub async fn kv(&self) -> KvServiceClient<Channel> {
         KvServiceClient::connect(format!("http://{}", self.client_addr))
+            .await
+            .unwrap()
+    }
+
+    /// A gRPC catalog client.
+    pub async fn catalog(&self) -> CatalogServiceClient<Channel> {
+        CatalogServiceClient::connect(format!("http://{}", self.client_addr))
             .await
             .unwrap()
     }
@@ -76,6 +85,8 @@ pub struct TestCluster {
     /// The members, index 0 = `n1`.
     pub nodes: Vec<ClusterNode>,
     extra: Vec<(String, String)>,
+    /// The wall clock every node gets; `None` = the system clock.
+    clock: Option<Arc<dyn Clock>>,
 }
 
 impl TestCluster {
@@ -86,12 +97,23 @@ impl TestCluster {
 
     /// Like [`TestCluster::start`], with extra `KONSUL_*` settings for every node.
     pub async fn start_with(n: usize, extra: &[(&str, &str)]) -> Self {
+        Self::start_with_clock(n, extra, None).await
+    }
+
+    /// Like [`TestCluster::start_with`], with `clock` as every node's wall clock (also after a
+    /// restart), e.g. one shared [`super::clock::ManualClock`].
+    pub async fn start_with_clock(
+        n: usize,
+        extra: &[(&str, &str)],
+        clock: Option<Arc<dyn Clock>>,
+    ) -> Self {
         let mut cluster = TestCluster {
             nodes: Vec::new(),
             extra: extra
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            clock,
         };
         for _ in 0..n {
             cluster.add_node().await;
@@ -139,7 +161,7 @@ impl TestCluster {
             listeners.client.local_addr().unwrap(),
             listeners.raft.local_addr().unwrap(),
         );
-        let server = Server::start(config, Deps::production(), listeners)
+        let server = Server::start(config, self.deps(), listeners)
             .await
             .expect("node starts");
         self.nodes.push(ClusterNode {
@@ -150,6 +172,11 @@ impl TestCluster {
             client_addr,
         });
         i
+    }
+
+    /// The seams a node of this cluster starts with.
+    fn deps(&self) -> Deps {
+        deps_with_clock(self.clock.clone())
     }
 
     /// Sends `req` to the current leader's ClusterService.Join.
@@ -232,7 +259,7 @@ impl TestCluster {
         let raft = rebind(raft_addr).await;
         let client = rebind(client_addr).await;
         let config = self.config(&self.nodes[i].name, self.nodes[i].dir.path(), i == 0);
-        let server = Server::start(config, Deps::production(), Listeners { client, raft })
+        let server = Server::start(config, self.deps(), Listeners { client, raft })
             .await
             .expect("node restarts");
         self.nodes[i].server = Some(server);

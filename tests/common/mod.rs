@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod clock;
 pub mod cluster;
 pub mod ghost;
 pub mod process_cluster;
@@ -11,10 +12,11 @@ pub mod process_cluster;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use konsul::config::Config;
-use konsul::deps::Deps;
+use konsul::deps::{Clock, Deps};
 use konsul::{Listeners, RunningServer, Server};
 use konsul_proto::v1::kv_service_client::KvServiceClient;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -87,6 +89,17 @@ impl TestNode {
         Self { server, dir }
     }
 
+    /// Like [`TestNode::start`], with `clock` as the node's wall clock (e.g. a
+    /// [`clock::ManualClock`]) and `extra` `KONSUL_*` settings.
+    pub async fn start_with_clock(clock: Arc<dyn Clock>, extra: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = test_config_with(dir.path(), extra);
+        let server = start_with_deps(config, deps_with_clock(Some(clock)))
+            .await
+            .expect("server starts");
+        Self { server, dir }
+    }
+
     /// Base URL for REST calls.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.server.client_addr())
@@ -118,13 +131,27 @@ pub async fn start_in(dir: &Path) -> RunningServer {
     start_with(test_config(dir)).await.expect("server starts")
 }
 
+/// Production deps, with `clock` instead of the system clock when given.
+pub fn deps_with_clock(clock: Option<Arc<dyn Clock>>) -> Deps {
+    let mut deps = Deps::production();
+    if let Some(clock) = clock {
+        deps.clock = clock;
+    }
+    deps
+}
+
 /// Starts a node with `config` on fresh loopback ports and waits until it is ready.
 pub async fn start_with(config: Config) -> konsul::Result<RunningServer> {
+    start_with_deps(config, Deps::production()).await
+}
+
+/// Like [`start_with`], with the given seams (e.g. a manual clock).
+pub async fn start_with_deps(config: Config, deps: Deps) -> konsul::Result<RunningServer> {
     let listeners = Listeners {
         client: TcpListener::bind("127.0.0.1:0").await.unwrap(),
         raft: TcpListener::bind("127.0.0.1:0").await.unwrap(),
     };
-    let server = Server::start(config, Deps::production(), listeners).await?;
+    let server = Server::start(config, deps, listeners).await?;
     let node = server.node().clone();
     wait_until("node ready", || {
         let ready = node.is_ready();
