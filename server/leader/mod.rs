@@ -7,7 +7,7 @@
 //!                              ▼
 //!          leader of term T? ── yes ─► spawn_term_tasks(Term { node, term: T, stop: T's signal })
 //!                              │           ├─ expiry::run   (CatalogGrace, then CatalogExpire sweeps)
-//!                              │           └─ (checks::run, later: health checks)
+//!                              │           └─ checks::run   (HTTP/TCP/gRPC probes → CheckResults)
 //!                              │                 │ propose through RaftNode::write ─► raft/ ─► store/
 //!                              ▼
 //!          no longer leader of T (follower, candidate, new term), Raft stopped, or server
@@ -21,7 +21,9 @@
 //!
 //! Adding a leader-only task is one line in [`spawn_term_tasks`].
 
+pub mod checks;
 pub mod expiry;
+pub mod probe;
 
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -111,6 +113,7 @@ impl Term {
 /// task is plugged in: add a line such as `tasks.spawn(checks::run(term.clone()));`.
 fn spawn_term_tasks(term: &Term, tasks: &mut JoinSet<()>) {
     tasks.spawn(expiry::run(term.clone()));
+    tasks.spawn(checks::run(term.clone()));
 }
 
 /// The term this node leads according to `m`, if it leads one.
