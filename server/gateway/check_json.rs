@@ -108,6 +108,33 @@ impl CheckJson {
                 ),
             ));
         }
+        // Fields of one kind on a check of another kind are a mistake, not something to drop.
+        let stray: Vec<&str> = [
+            ("method", self.method.is_some() && self.http.is_none()),
+            ("headers", self.headers.is_some() && self.http.is_none()),
+            (
+                "tls_skip_verify",
+                self.tls_skip_verify.is_some() && self.http.is_none(),
+            ),
+            (
+                "grpc_use_tls",
+                self.grpc_use_tls.is_some() && self.grpc.is_none(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(n, bad)| bad.then_some(n))
+        .collect();
+        if let Some(first) = stray.first() {
+            let owner = if *first == "grpc_use_tls" {
+                "grpc"
+            } else {
+                "http"
+            };
+            return Err(Error::invalid(
+                &format!("{field}.{first}"),
+                format!("only applies to {owner} checks"),
+            ));
+        }
         let kind = if let Some(url) = self.http {
             Kind::Http(pb::HttpCheck {
                 url,
@@ -304,6 +331,13 @@ mod tests {
         let c: CheckJson = serde_json::from_str(r#"{"service_id":"db"}"#).unwrap();
         let e = c.into_pb("c", &["web"]).unwrap_err().to_string();
         assert!(e.contains("c.service_id"), "{e}");
+        let c: CheckJson = serde_json::from_str(r#"{"tcp":"h:1","method":"GET"}"#).unwrap();
+        let e = c.into_pb("c", &["web"]).unwrap_err().to_string();
+        assert!(e.contains("c.method") && e.contains("http"), "{e}");
+        let c: CheckJson =
+            serde_json::from_str(r#"{"http":"http://h/","grpc_use_tls":true}"#).unwrap();
+        let e = c.into_pb("c", &["web"]).unwrap_err().to_string();
+        assert!(e.contains("c.grpc_use_tls"), "{e}");
         let c: CheckJson = serde_json::from_str(r#"{"grpc":"h:9/pkg.Svc"}"#).unwrap();
         assert!(matches!(
             c.into_pb("c", &["web"]).unwrap().kind,
