@@ -420,6 +420,67 @@ mod tests {
         assert!(unknown.output.contains("NotFound"), "{}", unknown.output);
     }
 
+    /// An HTTPS server with a self-signed certificate for `localhost`, answering 200.
+    async fn https_server() -> String {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            for _ in 0..4 {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut s) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let mut buf = [0u8; 1024];
+                    let _ = s.read(&mut buf).await;
+                    let _ = s
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                        )
+                        .await;
+                    let _ = s.shutdown().await;
+                });
+            }
+        });
+        format!("https://localhost:{port}/health")
+    }
+
+    #[tokio::test]
+    async fn https_checks_verify_the_server_unless_told_not_to() {
+        let url = https_server().await;
+        let mut kind = http_kind(url.clone());
+        let verified = probe(&kind, Duration::from_secs(10)).await;
+        assert_eq!(
+            verified.status,
+            CheckStatus::Critical,
+            "{}",
+            verified.output
+        );
+        assert!(verified.output.contains("TLS"), "{}", verified.output);
+        if let CheckKind::Http {
+            tls_skip_verify, ..
+        } = &mut kind
+        {
+            *tls_skip_verify = true;
+        }
+        let skipped = probe(&kind, Duration::from_secs(10)).await;
+        assert_eq!(skipped, Outcome::passing(format!("HTTP GET {url}: 200 OK")));
+    }
+
     #[tokio::test]
     async fn a_listening_port_passes_a_tcp_check() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
