@@ -149,6 +149,11 @@ pub struct QueryAnswer {
 /// Response header carrying the catalog index of a listing.
 pub const INDEX_HEADER: &str = "X-Konsul-Index";
 
+/// A JSON answer carrying the catalog index in [`INDEX_HEADER`].
+pub fn with_index<T: Serialize>(catalog_index: u64, body: T) -> Response {
+    ([(INDEX_HEADER, catalog_index.to_string())], Json(body)).into_response()
+}
+
 /// The `passing` query parameter: absent or `false` → all, empty or `true` → passing only.
 pub fn passing_param(value: Option<&str>) -> Result<bool, Error> {
     match value {
@@ -316,11 +321,7 @@ pub async fn list(
         .await
         .map_err(|s| fail(&ctx, s))?
         .into_inner();
-    Ok((
-        [(INDEX_HEADER, resp.catalog_index.to_string())],
-        Json(services(resp.entries)),
-    )
-        .into_response())
+    Ok(with_index(resp.catalog_index, services(resp.entries)))
 }
 
 /// The same listing at `/services` (no trailing slash).

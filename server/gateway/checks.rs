@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use konsul_proto::v1 as pb;
 use konsul_proto::v1::catalog_service_server::CatalogService;
 use serde::Serialize;
@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 
 use crate::error::Error;
 use crate::gateway::Gateway;
-use crate::gateway::catalog::{INDEX_HEADER, passing_param};
+use crate::gateway::catalog::{passing_param, with_index};
 use crate::gateway::check_json::CheckOut;
 use crate::gateway::context::Ctx;
 use crate::gateway::error::HttpError;
@@ -59,11 +59,7 @@ pub async fn list(
         .await
         .map_err(|s| fail(&ctx, s))?
         .into_inner();
-    Ok((
-        [(INDEX_HEADER, resp.catalog_index.to_string())],
-        Json(outs(resp.checks)),
-    )
-        .into_response())
+    Ok(with_index(resp.catalog_index, outs(resp.checks)))
 }
 
 /// The checks of every live instance of one service name; `[]` when it has none (the Go
