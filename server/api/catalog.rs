@@ -147,7 +147,7 @@ impl CatalogApi {
         // Catalog keys sort by name first only up to '/'; sort by (name, key) explicitly.
         let (mut found, catalog_index) = self.node.view().read(|s| {
             let found = s
-                .services()
+                .services_tagged(tags)
                 .filter(|(_, e)| {
                     e.expires_at_ms > now
                         && matches(e, tags, meta)

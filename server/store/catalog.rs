@@ -8,8 +8,8 @@
 //! it. Nothing here reads a clock. A service's health checks (`check.rs`) live in its
 //! entry and leave with it.
 
-use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -86,6 +86,29 @@ impl Store {
             .range::<str, _>((std::ops::Bound::Included(name), std::ops::Bound::Unbounded))
             .take_while(move |(k, _)| k.starts_with(name))
             .filter(move |(_, e)| e.service.name == name)
+    }
+
+    /// The services that may carry every tag of `tags`: with no tags, every service; else
+    /// those carrying the rarest of them (found through the tag index), in catalog-key
+    /// order. The caller still checks the other tags.
+    pub fn services_tagged<'a>(
+        &'a self,
+        tags: &[String],
+    ) -> Box<dyn Iterator<Item = (&'a String, &'a ServiceEntry)> + 'a> {
+        if tags.is_empty() {
+            return Box::new(self.catalog.iter());
+        }
+        let rarest = tags
+            .iter()
+            .map(|t| self.tag_index.get(t))
+            .min_by_key(|keys| keys.map_or(0, BTreeSet::len));
+        match rarest.flatten() {
+            Some(keys) => Box::new(
+                keys.iter()
+                    .filter_map(|k| self.catalog.get_key_value(k.as_str())),
+            ),
+            None => Box::new(std::iter::empty()),
+        }
     }
 
     /// Number of registered services.
@@ -274,6 +297,10 @@ impl Store {
         for def in &service.checks {
             self.check_owners.insert(def.id.clone(), key.clone());
         }
+        if let Some(old) = self.catalog.get(&key) {
+            unindex_tags(&mut self.tag_index, &key, &old.service.tags);
+        }
+        index_tags(&mut self.tag_index, &key, &service.tags);
         match self.catalog.entry(key) {
             Entry::Occupied(occupied) => {
                 let entry = occupied.into_mut();
@@ -325,6 +352,7 @@ impl Store {
         for def in &entry.service.checks {
             self.check_owners.remove(&def.id);
         }
+        unindex_tags(&mut self.tag_index, key, &entry.service.tags);
         self.catalog_index = index;
         true
     }
@@ -370,6 +398,29 @@ impl Store {
                 expected,
                 current: entry.modify_index,
             }),
+        }
+    }
+}
+
+/// Adds `key` under each of `tags` in the tag index.
+pub(super) fn index_tags(
+    index: &mut BTreeMap<String, BTreeSet<String>>,
+    key: &str,
+    tags: &[String],
+) {
+    for tag in tags {
+        index.entry(tag.clone()).or_default().insert(key.to_owned());
+    }
+}
+
+/// Removes `key` from under each of `tags`, dropping tags no service carries any more.
+fn unindex_tags(index: &mut BTreeMap<String, BTreeSet<String>>, key: &str, tags: &[String]) {
+    for tag in tags {
+        if let Some(keys) = index.get_mut(tag) {
+            keys.remove(key);
+            if keys.is_empty() {
+                index.remove(tag);
+            }
         }
     }
 }

@@ -36,7 +36,7 @@ pub use command::{
 pub use kv::KvEntry;
 pub use snapshot::{MAX_SNAPSHOT_KEY_LEN, MAX_SNAPSHOT_VALUE_LEN};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The in-memory state of one node, rebuilt on restart from the latest snapshot plus a
 /// replay of the Raft log.
@@ -51,6 +51,9 @@ pub struct Store {
     /// Which service owns each check id: derived from `catalog` (rebuilt when a snapshot
     /// is read), kept so `PUT /health/check/{id}` finds its check without a scan.
     check_owners: BTreeMap<String, String>,
+    /// The catalog keys carrying each tag: derived from `catalog` like `check_owners`, so a
+    /// tag query reads the services of its rarest tag instead of scanning the catalog.
+    tag_index: BTreeMap<String, BTreeSet<String>>,
     /// See [`Store::catalog_index`]; carried in snapshots.
     catalog_index: u64,
 }

@@ -170,6 +170,7 @@ impl Store {
                             )));
                         }
                     }
+                    super::catalog::index_tags(&mut store.tag_index, &key, &entry.service.tags);
                     store.catalog.insert(key, entry);
                 }
                 TAG_END => break,

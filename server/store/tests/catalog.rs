@@ -445,3 +445,51 @@ fn snapshots_carry_services_and_replay_continues_equal() {
     }
     assert_eq!(restored, full);
 }
+
+/// The keys `services_tagged` offers for `tags`.
+fn tagged(store: &Store, tags: &[&str]) -> Vec<String> {
+    let tags: Vec<String> = tags.iter().map(|t| (*t).to_owned()).collect();
+    store
+        .services_tagged(&tags)
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+#[test]
+fn the_tag_index_follows_every_change_and_survives_a_snapshot() {
+    let mut store = catalog(); // every service tagged "v1"
+    assert_eq!(tagged(&store, &["v1"]), keys(&["db", "web", "web/i-1"]));
+    assert_eq!(tagged(&store, &[]).len(), 3, "no tag: every service");
+    assert!(tagged(&store, &["v2"]).is_empty());
+    // Re-tagging moves a service between tags; the rarest tag is the one offered.
+    let mut db = svc("db", None, 30_000);
+    db.tags = vec!["v1".to_owned(), "primary".to_owned()];
+    store.apply(6, register(db, None, 2_000));
+    assert_eq!(tagged(&store, &["v1", "primary"]), keys(&["db"]));
+    let mut web = svc("web", None, 10_000);
+    web.tags = vec!["v2".to_owned()];
+    store.apply(7, register(web, None, 2_000));
+    assert_eq!(tagged(&store, &["v1"]), keys(&["db", "web/i-1"]));
+    assert_eq!(tagged(&store, &["v2"]), keys(&["web"]));
+    // Deregistering and expiring take services out of the index; empty tags disappear.
+    store.apply(8, deregister("db", None));
+    assert!(tagged(&store, &["primary"]).is_empty());
+    let mut image = Vec::new();
+    store.write_snapshot(&mut image).unwrap();
+    assert_eq!(
+        Store::read_snapshot(&image[..]).unwrap(),
+        store,
+        "index rebuilt on restore"
+    );
+    store.apply(9, Command::CatalogExpire { now_ms: u64::MAX });
+    assert_eq!(store.service_count(), 0);
+    assert!(tagged(&store, &["v1"]).is_empty() && tagged(&store, &["v2"]).is_empty());
+    let mut empty = Store::new();
+    empty.apply(9, Command::CatalogExpire { now_ms: 0 });
+    // Equal to a store that never had a service, but for the catalog index.
+    assert_eq!(store.catalog_index(), 9);
+    assert_eq!(
+        format!("{:?}", store).replace("catalog_index: 9", "catalog_index: 0"),
+        format!("{empty:?}")
+    );
+}
