@@ -80,6 +80,7 @@
 
 mod catalog;
 mod catalog_model;
+mod check_model;
 mod client;
 mod cluster;
 mod error;
@@ -92,6 +93,7 @@ pub use catalog_model::{
     BatchDeregister, BatchGetServices, BatchRegister, Heartbeat, Registered, Service, ServiceEntry,
     ServiceKey, ServiceQuery, Services,
 };
+pub use check_model::{Check, CheckKind, CheckState, CheckStatus, CheckUpdated, Checks};
 pub use client::{Client, ClientBuilder};
 pub use cluster::{ClusterStatus, Joined, LeaderInfo, NodeState, Peer, Snapshot, Suffrage};
 pub use error::{Error, Result};
