@@ -1,8 +1,10 @@
 //! The catalog calls of [`Client`]: register, deregister and heartbeat services, read them
-//! back by key, list and query them, and the batch forms. Like the KV calls in `kv.rs`, each
+//! back by key, list and query them, the batch forms, and the health-check calls (TTL
+//! reports, check listings). Like the KV calls in `kv.rs`, each
 //! builds its protobuf request, sends it through the router along the route its semantics
-//! need (writes, heartbeats and non-stale reads to the leader; stale reads anywhere) and
-//! converts the answer to the types of `catalog_model.rs`.
+//! need (writes, heartbeats, TTL reports and non-stale reads to the leader; stale reads
+//! anywhere) and converts the answer to the types of `catalog_model.rs` and
+//! `check_model.rs`.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +16,7 @@ use crate::catalog_model::{
     BatchDeregister, BatchGetServices, BatchRegister, Heartbeat, Registered, Service, ServiceEntry,
     ServiceKey, ServiceQuery, Services,
 };
+use crate::check_model::{CheckStatus, CheckUpdated, Checks};
 use crate::client::{Client, MAX_RESPONSE_BYTES};
 use crate::error::{Error, Result};
 use crate::header::Consistency;
@@ -139,16 +142,39 @@ impl Client {
         }
     }
 
-    /// Every live service, sorted by name (then catalog key), at the default consistency.
+    /// Every live service, sorted by name (then catalog key), at the default consistency;
+    /// with the catalog index.
     pub async fn list_services(&self) -> Result<Services> {
-        self.list_services_with(Consistency::Default).await
+        self.list_services_request(Consistency::Default, false)
+            .await
     }
 
-    /// Every live service, sorted by name (then catalog key), at the given consistency.
+    /// Every live service, sorted by name (then catalog key), at the given consistency;
+    /// with the catalog index.
     pub async fn list_services_with(&self, consistency: Consistency) -> Result<Services> {
+        self.list_services_request(consistency, false).await
+    }
+
+    /// The live services whose every health check is passing (a warning is not passing; a
+    /// service without checks is), sorted like [`Client::list_services`], at the default
+    /// consistency; with the catalog index.
+    pub async fn list_services_passing(&self) -> Result<Services> {
+        self.list_services_request(Consistency::Default, true).await
+    }
+
+    /// Like [`Client::list_services_passing`], at the given consistency.
+    pub async fn list_services_passing_with(&self, consistency: Consistency) -> Result<Services> {
+        self.list_services_request(consistency, true).await
+    }
+
+    async fn list_services_request(
+        &self,
+        consistency: Consistency,
+        passing_only: bool,
+    ) -> Result<Services> {
         let req = pb::ListServicesRequest {
             consistency: consistency.to_proto(),
-            passing_only: false,
+            passing_only,
         };
         let r = self
             .router
@@ -156,7 +182,7 @@ impl Client {
                 catalog(ch).list_services(r).await
             })
             .await?;
-        Ok(Services::new(r.header, r.entries))
+        Ok(r.into())
     }
 
     /// Live services carrying every one of `tags` (at least one), at the default
@@ -223,14 +249,15 @@ impl Client {
     }
 
     /// Live services matching every tag and every metadata pair of `query` (tags,
-    /// metadata or both; at least one filter), at the query's consistency.
+    /// metadata or both; at least one filter), at the query's consistency; only those
+    /// whose every check is passing with [`ServiceQuery::passing_only`].
     pub async fn query_services(&self, query: ServiceQuery) -> Result<Services> {
         let consistency = query.consistency;
         let req = pb::QueryRequest {
             tags: query.tags,
             meta: query.meta,
             consistency: consistency.to_proto(),
-            passing_only: false,
+            passing_only: query.passing_only,
         };
         let r = self
             .router
@@ -299,6 +326,117 @@ impl Client {
             .router
             .call(read_route(consistency), req, |ch, r| async move {
                 catalog(ch).batch_get_services(r).await
+            })
+            .await?;
+        Ok(r.into())
+    }
+
+    /// Reports the TTL check `check_id` as passing (output `TTL check passed`) and restarts
+    /// its TTL. Fails with [`Error::NotFound`] for an unknown check (its service may have
+    /// lapsed or been deregistered) and [`Error::InvalidArgument`] for a check that is not
+    /// a TTL check.
+    ///
+    /// A report is a write through the Raft log, so one that fails after it was sent is
+    /// [`Error::Indeterminate`]; sending another report is always safe.
+    pub async fn update_ttl_check(&self, check_id: impl Into<String>) -> Result<CheckUpdated> {
+        self.update_ttl_check_status(check_id, CheckStatus::Passing, "")
+            .await
+    }
+
+    /// Reports the TTL check `check_id` with `status` and `output` (at most 4096
+    /// characters; empty means `TTL check passed` when passing) and restarts its TTL.
+    /// Errors as [`Client::update_ttl_check`].
+    pub async fn update_ttl_check_status(
+        &self,
+        check_id: impl Into<String>,
+        status: CheckStatus,
+        output: impl Into<String>,
+    ) -> Result<CheckUpdated> {
+        let req = pb::UpdateTtlCheckRequest {
+            check_id: check_id.into(),
+            status: status.to_proto(),
+            output: output.into(),
+        };
+        let r = self
+            .router
+            .call(Route::LEADER_WRITE, req, |ch, r| async move {
+                catalog(ch).update_ttl_check(r).await
+            })
+            .await?;
+        Ok(r.into())
+    }
+
+    /// Every check of every live service, by service key then registration order, at the
+    /// default consistency; with the catalog index.
+    pub async fn list_checks(&self) -> Result<Checks> {
+        self.list_checks_with(Consistency::Default).await
+    }
+
+    /// Every check of every live service, at the given consistency; with the catalog
+    /// index.
+    pub async fn list_checks_with(&self, consistency: Consistency) -> Result<Checks> {
+        let req = pb::ListChecksRequest {
+            consistency: consistency.to_proto(),
+        };
+        let r = self
+            .router
+            .call(read_route(consistency), req, |ch, r| async move {
+                catalog(ch).list_checks(r).await
+            })
+            .await?;
+        Ok(r.into())
+    }
+
+    /// The checks of every live instance of the service `name`, by instance key then
+    /// registration order, at the default consistency; empty when it has none or is not
+    /// registered.
+    pub async fn service_checks(&self, name: impl Into<String>) -> Result<Checks> {
+        self.service_checks_request(name.into(), Consistency::Default, false)
+            .await
+    }
+
+    /// Like [`Client::service_checks`], at the given consistency.
+    pub async fn service_checks_with(
+        &self,
+        name: impl Into<String>,
+        consistency: Consistency,
+    ) -> Result<Checks> {
+        self.service_checks_request(name.into(), consistency, false)
+            .await
+    }
+
+    /// The checks of the live instances of `name` whose every check is passing, at the
+    /// default consistency.
+    pub async fn service_checks_passing(&self, name: impl Into<String>) -> Result<Checks> {
+        self.service_checks_request(name.into(), Consistency::Default, true)
+            .await
+    }
+
+    /// Like [`Client::service_checks_passing`], at the given consistency.
+    pub async fn service_checks_passing_with(
+        &self,
+        name: impl Into<String>,
+        consistency: Consistency,
+    ) -> Result<Checks> {
+        self.service_checks_request(name.into(), consistency, true)
+            .await
+    }
+
+    async fn service_checks_request(
+        &self,
+        name: String,
+        consistency: Consistency,
+        passing_only: bool,
+    ) -> Result<Checks> {
+        let req = pb::ServiceChecksRequest {
+            name,
+            consistency: consistency.to_proto(),
+            passing_only,
+        };
+        let r = self
+            .router
+            .call(read_route(consistency), req, |ch, r| async move {
+                catalog(ch).service_checks(r).await
             })
             .await?;
         Ok(r.into())

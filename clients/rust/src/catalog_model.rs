@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use konsul_proto::v1 as pb;
 
+use crate::check_model::{Check, CheckState};
 use crate::header::{Consistency, ResponseHeader};
 
 /// A service registration: where one instance of a service can be reached.
@@ -42,6 +43,9 @@ pub struct Service {
     /// How long the registration lives without a heartbeat; `None` means the server's
     /// default (30 s). Stored services report the TTL in force.
     pub ttl: Option<Duration>,
+    /// Health checks (at most 32), in registration order. Stored services report them with
+    /// the server's defaults filled in; their state is in [`ServiceEntry::checks`].
+    pub checks: Vec<Check>,
 }
 
 impl Service {
@@ -85,6 +89,12 @@ impl Service {
         self
     }
 
+    /// The same registration with one more health check.
+    pub fn with_check(mut self, check: Check) -> Self {
+        self.checks.push(check);
+        self
+    }
+
     /// The catalog key this registration is stored under.
     pub fn key(&self) -> ServiceKey {
         ServiceKey {
@@ -106,8 +116,7 @@ impl Service {
                 .ttl
                 .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX))
                 .unwrap_or(0),
-            // Health checks are not in the SDK yet (docs/api.md lists them for gRPC).
-            checks: Vec::new(),
+            checks: self.checks.into_iter().map(Check::into_proto).collect(),
         }
     }
 }
@@ -123,6 +132,7 @@ impl From<pb::Service> for Service {
             tags: s.tags,
             meta: s.meta,
             ttl: (s.ttl_ms > 0).then(|| Duration::from_millis(s.ttl_ms)),
+            checks: s.checks.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -204,7 +214,7 @@ fn at(ms: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms)
 }
 
-/// A registered service with its indices and deadline.
+/// A registered service with its indices, deadline and health checks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceEntry {
     /// The registration.
@@ -216,12 +226,20 @@ pub struct ServiceEntry {
     pub modify_index: u64,
     /// When the registration lapses unless heartbeated, on the leader's wall clock.
     pub expires_at: SystemTime,
+    /// The service's health checks and their state, in registration order.
+    pub checks: Vec<CheckState>,
 }
 
 impl ServiceEntry {
     /// The catalog key of this entry.
     pub fn key(&self) -> ServiceKey {
         self.service.key()
+    }
+
+    /// True when every check is passing (a service without checks counts as passing):
+    /// what the passing-only reads select.
+    pub fn is_passing(&self) -> bool {
+        self.checks.iter().all(|c| c.status.is_passing())
     }
 }
 
@@ -232,6 +250,7 @@ impl From<pb::ServiceEntry> for ServiceEntry {
             create_index: e.create_index,
             modify_index: e.modify_index,
             expires_at: at(e.expires_at_ms),
+            checks: e.checks.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -277,6 +296,12 @@ impl From<pb::HeartbeatResponse> for Heartbeat {
 pub struct Services {
     /// The entries.
     pub entries: Vec<ServiceEntry>,
+    /// For the listings ([`Client::list_services`](crate::Client::list_services) and its
+    /// variants): the log index of the last entry that added, changed or removed a service
+    /// or changed a check's status; equal on two nodes whose catalogs are equal, so it can
+    /// be polled to see whether anything changed. `None` for queries, whose answer lacks
+    /// it.
+    pub catalog_index: Option<u64>,
     /// Who answered and at which index.
     pub header: ResponseHeader,
 }
@@ -285,13 +310,23 @@ impl Services {
     pub(crate) fn new(header: Option<pb::ResponseHeader>, entries: Vec<pb::ServiceEntry>) -> Self {
         Self {
             entries: entries.into_iter().map(Into::into).collect(),
+            catalog_index: None,
             header: header.into(),
         }
     }
 }
 
+impl From<pb::ListServicesResponse> for Services {
+    fn from(r: pb::ListServicesResponse) -> Self {
+        Self {
+            catalog_index: Some(r.catalog_index),
+            ..Services::new(r.header, r.entries)
+        }
+    }
+}
+
 /// A catalog query: services carrying every tag and every metadata pair given (at least
-/// one filter), read at `consistency`.
+/// one filter), read at `consistency`, optionally only those whose every check passes.
 ///
 /// ```
 /// use konsul_client::{Consistency, ServiceQuery};
@@ -299,8 +334,10 @@ impl Services {
 /// let q = ServiceQuery::new()
 ///     .tag("http")
 ///     .meta("env", "prod")
+///     .passing_only()
 ///     .consistency(Consistency::Stale);
 /// assert_eq!(q.tags, ["http"]);
+/// assert!(q.passing_only);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServiceQuery {
@@ -310,6 +347,9 @@ pub struct ServiceQuery {
     pub meta: BTreeMap<String, String>,
     /// How fresh the answer must be.
     pub consistency: Consistency,
+    /// Only services whose every health check is passing (a warning is not passing; a
+    /// service without checks is).
+    pub passing_only: bool,
 }
 
 impl ServiceQuery {
@@ -333,6 +373,12 @@ impl ServiceQuery {
     /// Read at `consistency` instead of the default.
     pub fn consistency(mut self, consistency: Consistency) -> Self {
         self.consistency = consistency;
+        self
+    }
+
+    /// Only match services whose every health check is passing.
+    pub fn passing_only(mut self) -> Self {
+        self.passing_only = true;
         self
     }
 }
@@ -421,10 +467,12 @@ mod tests {
             .with_id("i1")
             .with_tags(["a"])
             .with_meta([("k", "v")])
-            .with_ttl(Duration::from_secs(5));
+            .with_ttl(Duration::from_secs(5))
+            .with_check(Check::tcp("h:80").with_id("c"));
         let wire = s.clone().into_proto();
         assert_eq!(wire.ttl_ms, 5_000);
         assert_eq!(wire.port, 80);
+        assert_eq!(wire.checks[0].id, "c");
         assert_eq!(Service::from(wire), s);
         assert_eq!(Service::new("a", "h", 1).into_proto().ttl_ms, 0);
     }

@@ -57,6 +57,35 @@
 //! # }
 //! ```
 //!
+//! # Health checks
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use konsul_client::{Check, CheckStatus, Client, Error, Service, ServiceQuery};
+//!
+//! # async fn demo() -> Result<(), Error> {
+//! # let client = Client::connect(["10.0.0.1:8888"]).await?;
+//! // A TTL check the service reports on, and an HTTP check the leader probes.
+//! let web = Service::new("web", "10.0.0.7", 8080)
+//!     .with_tags(["http"])
+//!     .with_check(Check::ttl(Duration::from_secs(15)).with_id("web-ttl"))
+//!     .with_check(Check::http("http://10.0.0.7:8080/health").with_interval(Duration::from_secs(5)));
+//! let registered = client.register(web).await?;
+//! // Checks without an id get one from the server (`service:web:2` here).
+//! assert_eq!(registered.entry.checks[1].id(), "service:web:2");
+//! client.update_ttl_check("web-ttl").await?;
+//! client.update_ttl_check_status("web-ttl", CheckStatus::Warning, "queue is long").await?;
+//! // Only instances whose every check passes.
+//! let healthy = client.list_services_passing().await?;
+//! let http = client.query_services(ServiceQuery::new().tag("http").passing_only()).await?;
+//! for check in client.service_checks("web").await?.checks {
+//!     println!("{}: {} {}", check.id(), check.status, check.output);
+//! }
+//! # let _ = (healthy, http);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Routing and retries
 //!
 //! Writes and reads at [`Consistency::Default`], [`Consistency::Leader`] or
@@ -80,6 +109,7 @@
 
 mod catalog;
 mod catalog_model;
+mod check_model;
 mod client;
 mod cluster;
 mod error;
@@ -92,6 +122,7 @@ pub use catalog_model::{
     BatchDeregister, BatchGetServices, BatchRegister, Heartbeat, Registered, Service, ServiceEntry,
     ServiceKey, ServiceQuery, Services,
 };
+pub use check_model::{Check, CheckKind, CheckState, CheckStatus, CheckUpdated, Checks};
 pub use client::{Client, ClientBuilder};
 pub use cluster::{ClusterStatus, Joined, LeaderInfo, NodeState, Peer, Snapshot, Suffrage};
 pub use error::{Error, Result};
