@@ -44,6 +44,15 @@ impl Deps {
 pub trait Clock: Send + Sync + 'static {
     /// The current wall-clock time.
     fn now(&self) -> SystemTime;
+
+    /// The current time in milliseconds since the Unix epoch, as replicated commands carry
+    /// it (0 before the epoch, saturating far after it).
+    fn now_ms(&self) -> u64 {
+        self.now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0)
+    }
 }
 
 /// The operating system's clock.

@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -148,10 +148,7 @@ async fn flush(node: &RaftNode, clock: &dyn Clock, pending: &mut BTreeMap<String
         pending.clear();
         return;
     }
-    let now_ms = clock
-        .now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let now_ms = clock.now_ms();
     let count = changed.len();
     match node
         .write(Command::CheckResults {

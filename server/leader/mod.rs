@@ -26,7 +26,7 @@ pub mod expiry;
 pub mod probe;
 
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use openraft::ServerState;
 use tokio::sync::watch;
@@ -101,11 +101,7 @@ impl Term {
 
     /// The clock's time in ms since the Unix epoch, as commands carry it.
     pub fn now_ms(&self) -> u64 {
-        self.clock
-            .now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            .unwrap_or(0)
+        self.clock.now_ms()
     }
 }
 
