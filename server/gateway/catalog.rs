@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use konsul_proto::v1 as pb;
 use konsul_proto::v1::catalog_service_server::CatalogService;
 use serde::{Deserialize, Serialize};
-use tonic::{Request, Status};
+use tonic::Request;
 use utoipa::ToSchema;
 
 use crate::error::Error;
@@ -18,7 +18,7 @@ use crate::gateway::Gateway;
 use crate::gateway::body::JsonBody;
 use crate::gateway::check_json::CheckJson;
 use crate::gateway::context::{Ctx, rfc3339};
-use crate::gateway::error::HttpError;
+use crate::gateway::error::{HttpError, fail};
 use crate::gateway::kv::read_consistency;
 
 /// A service as JSON (contract §2.2, plus the optional instance `id` and `ttl_ms`).
@@ -174,10 +174,6 @@ fn last_passing(pairs: &[(String, String)]) -> Result<bool, Error> {
             .find(|(k, _)| k == "passing")
             .map(|(_, v)| v.as_str()),
     )
-}
-
-fn fail(ctx: &Ctx, e: impl Into<Status>) -> HttpError {
-    HttpError::new(e.into(), ctx)
 }
 
 /// The optional `?id=<instance>` of the single-service routes. An empty or malformed id is

@@ -12,7 +12,7 @@ use axum::extract::State;
 use konsul_proto::v1 as pb;
 use konsul_proto::v1::catalog_service_server::CatalogService;
 use serde::{Deserialize, Serialize};
-use tonic::{Request, Status};
+use tonic::Request;
 use utoipa::ToSchema;
 
 use crate::error::Error;
@@ -20,7 +20,7 @@ use crate::gateway::Gateway;
 use crate::gateway::body::JsonBody;
 use crate::gateway::catalog::ServiceJson;
 use crate::gateway::context::Ctx;
-use crate::gateway::error::HttpError;
+use crate::gateway::error::{HttpError, fail};
 
 /// Body of POST /batch/services/get and /batch/services/deregister.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -67,10 +67,6 @@ pub struct DeregisterAnswer {
     pub deregistered: Vec<String>,
     /// Number of names asked for.
     pub count: usize,
-}
-
-fn fail(ctx: &Ctx, e: impl Into<Status>) -> HttpError {
-    HttpError::new(e.into(), ctx)
 }
 
 fn non_empty(ctx: &Ctx, n: usize, message: &str) -> Result<(), HttpError> {

@@ -11,7 +11,7 @@ use axum::response::Response;
 use konsul_proto::v1 as pb;
 use konsul_proto::v1::catalog_service_server::CatalogService;
 use serde::Serialize;
-use tonic::{Request, Status};
+use tonic::Request;
 use utoipa::ToSchema;
 
 use crate::error::Error;
@@ -19,7 +19,7 @@ use crate::gateway::Gateway;
 use crate::gateway::catalog::{passing_param, with_index};
 use crate::gateway::check_json::CheckOut;
 use crate::gateway::context::Ctx;
-use crate::gateway::error::HttpError;
+use crate::gateway::error::{HttpError, fail};
 use crate::gateway::kv::read_consistency;
 
 /// Answer of PUT /health/check/{id}.
@@ -31,10 +31,6 @@ pub struct TtlUpdateAnswer {
     pub check_id: String,
     /// The status recorded.
     pub status: &'static str,
-}
-
-fn fail(ctx: &Ctx, e: impl Into<Status>) -> HttpError {
-    HttpError::new(e.into(), ctx)
 }
 
 fn outs(checks: Vec<pb::Check>) -> Vec<CheckOut> {

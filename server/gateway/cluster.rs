@@ -13,13 +13,13 @@ use axum::extract::{Path, State};
 use konsul_proto::v1 as pb;
 use konsul_proto::v1::cluster_service_server::ClusterService;
 use serde::{Deserialize, Serialize};
-use tonic::{Request, Status};
+use tonic::Request;
 use utoipa::ToSchema;
 
 use crate::gateway::Gateway;
 use crate::gateway::body::JsonBody;
 use crate::gateway::context::Ctx;
-use crate::gateway::error::HttpError;
+use crate::gateway::error::{HttpError, fail};
 
 /// One member, as /cluster/status and /cluster/peers show it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -143,10 +143,6 @@ pub struct SnapshotJson {
     pub message: &'static str,
     /// Last log index the snapshot covers.
     pub snapshot_index: u64,
-}
-
-fn fail(ctx: &Ctx, s: Status) -> HttpError {
-    HttpError::new(s, ctx)
 }
 
 fn state_name(raw: i32) -> &'static str {

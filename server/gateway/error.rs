@@ -65,6 +65,12 @@ impl HttpError {
     }
 }
 
+/// A failed call (a gRPC status, or an API error through its one mapping to a status) as
+/// the HTTP answer for the request in `ctx`: what every handler's `map_err` uses.
+pub fn fail(ctx: &Ctx, e: impl Into<Status>) -> HttpError {
+    HttpError::new(e.into(), ctx)
+}
+
 /// The HTTP status for a gRPC code: the only such table in the gateway.
 pub fn http_status(code: Code) -> StatusCode {
     match code {

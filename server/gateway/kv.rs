@@ -13,14 +13,14 @@ use base64::Engine;
 use konsul_proto::v1 as pb;
 use konsul_proto::v1::kv_service_server::KvService;
 use serde::{Deserialize, Serialize};
-use tonic::{Request, Status};
+use tonic::Request;
 use utoipa::ToSchema;
 
 use crate::error::Error;
 use crate::gateway::Gateway;
 use crate::gateway::body::JsonBody;
 use crate::gateway::context::Ctx;
-use crate::gateway::error::HttpError;
+use crate::gateway::error::{HttpError, fail};
 
 /// A value as JSON: UTF-8 text as is; other bytes base64-encoded with `encoding: "base64"`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -109,10 +109,6 @@ pub fn read_consistency(q: &HashMap<String, String>) -> Result<pb::Consistency, 
 /// Parses a boolean query flag; only the exact string "true" turns it on (contract).
 fn flag(q: &HashMap<String, String>, name: &str) -> bool {
     q.get(name).map(String::as_str) == Some("true")
-}
-
-fn fail(ctx: &Ctx, e: impl Into<Status>) -> HttpError {
-    HttpError::new(e.into(), ctx)
 }
 
 /// List every key (optionally under `?prefix=`), as a JSON array of strings.

@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::gateway::Gateway;
 use crate::gateway::body::JsonBody;
 use crate::gateway::context::Ctx;
-use crate::gateway::error::HttpError;
+use crate::gateway::error::{HttpError, fail};
 use crate::gateway::kv::{read_consistency, text_or_base64};
 
 /// Body naming keys (batch get and delete).
@@ -82,10 +82,6 @@ pub struct BatchCasAnswer {
     pub new_indices: BTreeMap<String, u64>,
     /// How many keys were written.
     pub count: usize,
-}
-
-fn fail(ctx: &Ctx, e: impl Into<tonic::Status>) -> HttpError {
-    HttpError::new(e.into(), ctx)
 }
 
 fn expected(ctx: &Ctx, indices: &HashMap<String, u64>, key: &str) -> Result<u64, HttpError> {
