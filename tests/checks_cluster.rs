@@ -129,10 +129,11 @@ async fn register(c: &TestCluster, leader: usize, checks: Vec<pb::CheckDefinitio
 
 /// The replicated status of `check_id` in node `i`'s state machine.
 fn status(c: &TestCluster, i: usize, check_id: &str) -> Option<CheckStatus> {
-    c.node(i).server().node().view().read(|s| {
-        let key = s.check_owner(check_id)?;
-        Some(s.service(key)?.checks.get(check_id)?.status)
-    })
+    c.node(i)
+        .server()
+        .node()
+        .view()
+        .read(|s| s.check_state(check_id).map(|st| st.status))
 }
 
 /// Waits until every running node holds `want` for every check in `ids`.

@@ -135,11 +135,8 @@ async fn flush(node: &RaftNode, clock: &dyn Clock, pending: &mut BTreeMap<String
         pending
             .values()
             .filter(|r| {
-                let state = s
-                    .check_owner(&r.check_id)
-                    .and_then(|key| s.service(key))
-                    .and_then(|e| e.checks.get(&r.check_id));
-                state.is_some_and(|st| st.status != r.status || st.output != r.output)
+                s.check_state(&r.check_id)
+                    .is_some_and(|st| st.status != r.status || st.output != r.output)
             })
             .cloned()
             .collect()

@@ -156,6 +156,12 @@ impl Store {
         self.check_owners.get(id).map(String::as_str)
     }
 
+    /// The replicated state of check `id`, whichever service owns it.
+    pub fn check_state(&self, id: &str) -> Option<&CheckState> {
+        let owner = self.check_owners.get(id)?;
+        self.catalog.get(owner)?.checks.get(id)
+    }
+
     /// CheckTtlUpdate: a client reports a TTL check's status; the deadline becomes
     /// `now_ms + ttl` (none for a TTL of 0).
     pub(super) fn check_ttl_update(
@@ -166,22 +172,11 @@ impl Store {
         output: String,
         now_ms: u64,
     ) -> Response {
-        let Some(owner) = self.check_owners.get(&check_id) else {
+        let Some((def, state)) = self.check_mut(&check_id) else {
             return Response::NotFound { key: check_id };
         };
-        let Some(entry) = self.catalog.get_mut(owner) else {
-            return Response::NotFound { key: check_id };
-        };
-        let ttl_ms = match entry.service.checks.iter().find(|c| c.id == check_id) {
-            Some(CheckDefinition {
-                kind: CheckKind::Ttl { ttl_ms },
-                ..
-            }) => *ttl_ms,
-            Some(_) => return Response::NotTtlCheck { check_id },
-            None => return Response::NotFound { key: check_id },
-        };
-        let Some(state) = entry.checks.get_mut(&check_id) else {
-            return Response::NotFound { key: check_id };
+        let CheckKind::Ttl { ttl_ms } = def.kind else {
+            return Response::NotTtlCheck { check_id };
         };
         let changed = state.status != status || state.output != output;
         state.status = status;
@@ -213,21 +208,10 @@ impl Store {
     ) -> Response {
         let mut changed = 0u64;
         for result in results {
-            let Some(owner) = self.check_owners.get(&result.check_id) else {
+            let Some((def, state)) = self.check_mut(&result.check_id) else {
                 continue;
             };
-            let Some(entry) = self.catalog.get_mut(owner) else {
-                continue;
-            };
-            let probed = entry
-                .service
-                .checks
-                .iter()
-                .any(|c| c.id == result.check_id && !matches!(c.kind, CheckKind::Ttl { .. }));
-            let Some(state) = entry.checks.get_mut(&result.check_id) else {
-                continue;
-            };
-            if !probed {
+            if matches!(def.kind, CheckKind::Ttl { .. }) {
                 continue;
             }
             if state.status != result.status || state.output != result.output {
@@ -241,6 +225,13 @@ impl Store {
             self.catalog_index = index;
         }
         Response::CheckResultsApplied { changed }
+    }
+
+    /// Check `id`'s definition and its replicated state, for a command to change the state.
+    fn check_mut(&mut self, id: &str) -> Option<(&CheckDefinition, &mut CheckState)> {
+        let entry = self.catalog.get_mut(self.check_owners.get(id)?)?;
+        let def = entry.service.checks.iter().find(|c| c.id == id)?;
+        Some((def, entry.checks.get_mut(id)?))
     }
 
     /// Part of `CatalogExpire`: every TTL check whose deadline is at or before `now_ms`
