@@ -20,7 +20,7 @@ use crate::api::convert;
 use crate::deps::Clock;
 use crate::error::{Error, Result};
 use crate::raft::node::RaftNode;
-use crate::store::{CasFailure, CheckState, Command, Response, Service, ServiceEntry};
+use crate::store::{CasFailure, CheckState, Command, Response, Service, ServiceEntry, service_key};
 
 /// Message of NOT_FOUND for a missing or expired service (the REST contract's text).
 pub const SERVICE_NOT_FOUND: &str = "Service not found";
@@ -86,13 +86,10 @@ pub fn entry_to_pb(key: &str, e: &ServiceEntry, now_ms: u64) -> pb::ServiceEntry
 
 fn key_of(name: &str, id: Option<&str>) -> Result<String> {
     check::name("name", name)?;
-    match id {
-        Some(id) => {
-            check::name("id", id)?;
-            Ok(format!("{name}/{id}"))
-        }
-        None => Ok(name.to_owned()),
+    if let Some(id) = id {
+        check::name("id", id)?;
     }
+    Ok(service_key(name, id))
 }
 
 fn cas_error(f: CasFailure) -> Error {

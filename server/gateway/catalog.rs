@@ -20,6 +20,7 @@ use crate::gateway::check_json::CheckJson;
 use crate::gateway::context::{Ctx, rfc3339};
 use crate::gateway::error::{HttpError, fail};
 use crate::gateway::kv::read_consistency;
+use crate::store::service_key;
 
 /// A service as JSON (contract §2.2, plus the optional instance `id` and `ttl_ms`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
@@ -53,10 +54,7 @@ pub struct ServiceJson {
 impl ServiceJson {
     /// The protobuf registration; `field` names it in errors (`service`, `services[2]`).
     pub fn into_pb(self, field: &str) -> Result<pb::Service, Error> {
-        let key = match &self.id {
-            Some(id) => format!("{}/{id}", self.name),
-            None => self.name.clone(),
-        };
+        let key = service_key(&self.name, self.id.as_deref());
         let owner = [self.name.as_str(), key.as_str()];
         let checks = self
             .checks
@@ -78,10 +76,7 @@ impl ServiceJson {
 
     /// The JSON view of a stored service.
     pub fn from_pb(s: pb::Service) -> Self {
-        let key = match &s.id {
-            Some(id) => format!("{}/{id}", s.name),
-            None => s.name.clone(),
-        };
+        let key = service_key(&s.name, s.id.as_deref());
         Self {
             checks: s
                 .checks

@@ -21,6 +21,7 @@ use crate::gateway::body::JsonBody;
 use crate::gateway::catalog::ServiceJson;
 use crate::gateway::context::Ctx;
 use crate::gateway::error::{HttpError, fail};
+use crate::store::service_key;
 
 /// Body of POST /batch/services/get and /batch/services/deregister.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -101,11 +102,10 @@ pub async fn get(
         .into_iter()
         .filter_map(|e| e.service)
         .map(|s| {
-            let key = match &s.id {
-                Some(id) => format!("{}/{}", s.name, id),
-                None => s.name.clone(),
-            };
-            (key, ServiceJson::from_pb(s))
+            (
+                service_key(&s.name, s.id.as_deref()),
+                ServiceJson::from_pb(s),
+            )
         })
         .collect();
     Ok(Json(GetAnswer {

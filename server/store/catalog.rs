@@ -37,14 +37,19 @@ pub struct Service {
     pub checks: Vec<CheckDefinition>,
 }
 
+/// The catalog key of service `name` with instance `id`: `name`, or `name/id`. The API must
+/// keep `/` out of names and ids so that two services never share a key.
+pub fn service_key(name: &str, id: Option<&str>) -> String {
+    match id {
+        Some(id) => format!("{name}/{id}"),
+        None => name.to_owned(),
+    }
+}
+
 impl Service {
-    /// The catalog key: `name`, or `name/id` when an instance id is given. The API must keep
-    /// `/` out of names so that two services never share a key.
+    /// This service's catalog key (see [`service_key`]).
     pub fn key(&self) -> String {
-        match &self.id {
-            Some(id) => format!("{}/{}", self.name, id),
-            None => self.name.clone(),
-        }
+        service_key(&self.name, self.id.as_deref())
     }
 }
 

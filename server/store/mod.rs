@@ -25,7 +25,7 @@ mod snapshot;
 #[cfg(test)]
 mod tests;
 
-pub use catalog::{Service, ServiceEntry};
+pub use catalog::{Service, ServiceEntry, service_key};
 pub use check::{
     CheckDefinition, CheckKind, CheckResult, CheckState, CheckStatus, TTL_EXPIRED_OUTPUT,
     TTL_PASSED_OUTPUT,

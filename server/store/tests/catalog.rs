@@ -380,10 +380,7 @@ fn catalog_stream(len: u64) -> Vec<Command> {
             let now_ms = i * 700 + (i * 7919) % 1_000;
             let name = format!("s{}", (i * 31) % 7);
             let id = ((i % 3) == 0).then(|| format!("{}", i % 2));
-            let key = match &id {
-                Some(id) => format!("{name}/{id}"),
-                None => name.clone(),
-            };
+            let key = super::super::service_key(&name, id.as_deref());
             match i % 9 {
                 0..=2 => register(
                     svc(&name, id.as_deref(), 1_000 + (i % 5) * 1_000),
