@@ -131,25 +131,21 @@ pub fn passing(entry: &ServiceEntry, now_ms: u64) -> bool {
         })
 }
 
+/// The checks of every live service (of those named `name`, when given), by catalog key.
 fn live_checks(
     store: &Store,
     now_ms: u64,
     name: Option<&str>,
     passing_only: bool,
 ) -> Vec<pb::Check> {
-    let keep = |e: &ServiceEntry| e.expires_at_ms > now_ms && (!passing_only || passing(e, now_ms));
-    match name {
-        Some(name) => store
-            .services_named(name)
-            .filter(|(_, e)| keep(e))
-            .flat_map(|(k, e)| checks_to_pb(k, e, now_ms))
-            .collect(),
-        None => store
-            .services()
-            .filter(|(_, e)| keep(e))
-            .flat_map(|(k, e)| checks_to_pb(k, e, now_ms))
-            .collect(),
-    }
+    let services: Box<dyn Iterator<Item = (&String, &ServiceEntry)>> = match name {
+        Some(name) => Box::new(store.services_named(name)),
+        None => Box::new(store.services()),
+    };
+    services
+        .filter(|(_, e)| e.expires_at_ms > now_ms && (!passing_only || passing(e, now_ms)))
+        .flat_map(|(k, e)| checks_to_pb(k, e, now_ms))
+        .collect()
 }
 
 impl CatalogApi {
