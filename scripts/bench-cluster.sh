@@ -70,18 +70,10 @@ READY_TIMEOUT_S=60
 # in the body) and by curl's --max-time a little above it.
 JOIN_TIMEOUT_S=60
 
-log() { echo "bench-cluster.sh: $*" >&2; }
-die() { log "$*"; exit 1; }
-
-command -v jq >/dev/null || die "jq is needed to read JSON answers (apt-get install jq)"
-command -v curl >/dev/null || die "curl is needed to poll and join the members"
-for t in $TARGETS; do
-    case $t in
-        etcd) [ -x "$ETCD_BIN" ] || die "no etcd at $ETCD_BIN (apt-get install etcd-server)" ;;
-        konsul) ;;
-        *) die "unknown target '$t' in BENCH_TARGETS" ;;
-    esac
-done
+BENCH_SCRIPT=bench-cluster.sh
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
+check_prerequisites
 case $ETCD_ENDPOINTS in
     leader | all) ;;
     *) die "BENCH_ETCD_ENDPOINTS must be leader or all, not '$ETCD_ENDPOINTS'" ;;
@@ -96,32 +88,11 @@ PORT=""
 LEADER=""
 ENDPOINTS=""
 
-stop_cluster() {
-    local i pid
-    for i in "${!PIDS[@]}"; do
-        kill -TERM "${PIDS[$i]}" 2>/dev/null || true
-    done
-    for i in "${!PIDS[@]}"; do
-        pid=${PIDS[$i]}
-        for _ in $(seq 1 100); do # up to 10 s for a clean exit, then SIGKILL
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
+stop_servers() {
+    stop_pids "${PIDS[@]}"
     PIDS=()
 }
 
-cleanup() {
-    local rc=$?
-    stop_cluster
-    if [ "$rc" -eq 0 ]; then
-        rm -rf "$WORK"
-    else
-        log "failed (exit $rc); server logs kept in $WORK"
-    fi
-}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -434,29 +405,7 @@ cpu_json() {
     }'
 }
 
-# Whole seconds (rounded up) in a duration such as 10s, 500ms or 2m; 600 for other forms,
-# which only loosens the bound of a run.
-secs() {
-    if [[ $1 =~ ^([0-9]+)(s?)$ ]]; then
-        echo "${BASH_REMATCH[1]}"
-    elif [[ $1 =~ ^([0-9]+)m$ ]]; then
-        echo $((BASH_REMATCH[1] * 60))
-    elif [[ $1 =~ ^[0-9]+ms$ ]]; then
-        echo 1
-    else
-        echo 600
-    fi
-}
-
-if [ "$BUILD" != 0 ]; then
-    [ "$BIN_DIR" = target/release ] || die "BENCH_BIN_DIR is only for BENCH_BUILD=0"
-    build=(cargo build --release -p konsul-bench --bin konsul-bench)
-    case " $TARGETS " in *" konsul "*) build+=(-p konsul --bin konsul) ;; esac
-    log "building: ${build[*]}"
-    "${build[@]}"
-fi
-[ -x "$BENCH" ] || die "no $BENCH; run without BENCH_BUILD=0"
-case " $TARGETS " in *" konsul "*) [ -x "$KONSUL" ] || die "no $KONSUL; run without BENCH_BUILD=0" ;; esac
+build_binaries
 
 mkdir -p "$OUT_DIR"
 # Other processes on the machine skew every number; record how busy it was.
@@ -480,7 +429,7 @@ for target in $TARGETS; do
                 die "$target's leader moved from ${NAMES[$first_leader]} to ${NAMES[$LEADER]} during the run"
         done
     done
-    stop_cluster
+    stop_servers
 done
 
 # ---- Report ---------------------------------------------------------------------------------
@@ -491,17 +440,6 @@ field() {
     if [ -s "$f" ]; then jq -r "$4" "$f"; fi
 }
 
-# ratio A B: A/B with two decimals, or "n/a".
-ratio() {
-    if [ -n "$1" ] && [ -n "$2" ]; then
-        awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'
-    else
-        echo "n/a"
-    fi
-}
-
-show() { if [ -n "$1" ]; then echo "$1"; else echo "not run"; fi; }
-
 # cores TARGET OP CLIENTS: "leader / followers / bench" cores, e.g. "0.61 / 0.20+0.19 / 0.30".
 cores() {
     # shellcheck disable=SC2016 # $l is a jq variable
@@ -510,10 +448,7 @@ cores() {
 }
 
 {
-    echo "Run $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo);" \
-        "konsul $(git rev-parse --short HEAD 2>/dev/null || echo unknown)," \
-        "$("$ETCD_BIN" --version 2>/dev/null | awk 'NR == 1')," \
-        "load average $LOAD_BEFORE before, $(cut -d' ' -f1-3 /proc/loadavg) after."
+    run_line "$LOAD_BEFORE"
     echo "3-node loopback clusters, default fsync durability; values $VALUE_SIZE B, $KEY_SPACE keys," \
         "$DURATION measured after $WARMUP warmup, up to $CONNECTIONS connections."
     case " $OPS " in *" register "* | *" heartbeat "* | *" query "*)

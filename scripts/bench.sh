@@ -50,43 +50,20 @@ KONSUL=$BIN_DIR/konsul
 RUN_SLACK_S=180
 READY_TIMEOUT_S=30
 
-log() { echo "bench.sh: $*" >&2; }
-die() { log "$*"; exit 1; }
-
-command -v jq >/dev/null || die "jq is needed to read konsul-bench's JSON (apt-get install jq)"
-command -v curl >/dev/null || die "curl is needed to poll health endpoints"
-for t in $TARGETS; do
-    case $t in
-        etcd) [ -x "$ETCD_BIN" ] || die "no etcd at $ETCD_BIN (apt-get install etcd-server)" ;;
-        konsul) ;;
-        *) die "unknown target '$t' in BENCH_TARGETS" ;;
-    esac
-done
+BENCH_SCRIPT=bench.sh
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
+check_prerequisites
 
 WORK=$(mktemp -d -t konsul-bench.XXXXXX)
 SERVER_PID=""
 
-stop_server() {
+stop_servers() {
     [ -n "$SERVER_PID" ] || return 0
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 1 100); do # up to 10 s for a clean exit, then SIGKILL
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
+    stop_pids "$SERVER_PID"
     SERVER_PID=""
 }
 
-cleanup() {
-    local rc=$?
-    stop_server
-    if [ "$rc" -eq 0 ]; then
-        rm -rf "$WORK"
-    else
-        log "failed (exit $rc); server logs kept in $WORK"
-    fi
-}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -196,28 +173,7 @@ run_case() {
     jq -r '.result | "  \(.ops_per_sec | floor) ops/s, p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, errors \(.errors)"' "$out" >&2
 }
 
-# Whole seconds (rounded up) in a duration such as 10s, 500ms or 2m; 600 for other forms,
-# which only loosens the bound of a run.
-secs() {
-    if [[ $1 =~ ^([0-9]+)(s?)$ ]]; then
-        echo "${BASH_REMATCH[1]}"
-    elif [[ $1 =~ ^([0-9]+)m$ ]]; then
-        echo $((BASH_REMATCH[1] * 60))
-    elif [[ $1 =~ ^[0-9]+ms$ ]]; then
-        echo 1
-    else
-        echo 600
-    fi
-}
-
-if [ "$BUILD" != 0 ]; then
-    [ "$BIN_DIR" = target/release ] || die "BENCH_BIN_DIR is only for BENCH_BUILD=0"
-    build=(cargo build --release -p konsul-bench --bin konsul-bench)
-    case " $TARGETS " in *" konsul "*) build+=(-p konsul --bin konsul) ;; esac
-    log "building: ${build[*]}"
-    "${build[@]}"
-fi
-[ -x "$BENCH" ] || die "no $BENCH; run without BENCH_BUILD=0"
+build_binaries
 
 mkdir -p "$OUT_DIR"
 # Other processes on the machine skew every number; record how busy it was.
@@ -231,7 +187,7 @@ for target in $TARGETS; do
             run_case "$target" "$op" "$clients"
         done
     done
-    stop_server
+    stop_servers
 done
 
 # ---- Report ---------------------------------------------------------------------------------
@@ -242,22 +198,8 @@ field() {
     [ -s "$f" ] && jq -r "$4" "$f" || true
 }
 
-# ratio A B: A/B with two decimals, or "n/a".
-ratio() {
-    if [ -n "$1" ] && [ -n "$2" ]; then
-        awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'
-    else
-        echo "n/a"
-    fi
-}
-
-show() { if [ -n "$1" ]; then echo "$1"; else echo "not run"; fi; }
-
 {
-    echo "Run $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo);" \
-        "konsul $(git rev-parse --short HEAD 2>/dev/null || echo unknown)," \
-        "$("$ETCD_BIN" --version 2>/dev/null | awk 'NR == 1')," \
-        "load average $LOAD_BEFORE before, $(cut -d' ' -f1-3 /proc/loadavg) after."
+    run_line "$LOAD_BEFORE"
     echo "Values $VALUE_SIZE B, $KEY_SPACE keys, $DURATION measured after $WARMUP warmup," \
         "up to $CONNECTIONS connections, strong reads, default fsync durability, single node each."
     echo
