@@ -1,5 +1,6 @@
 //! The seams between server code and the outside world (DESIGN.md §4): the wall clock,
-//! randomness, blocking work, the disk behind redb, and dialing peers. Production code gets
+//! randomness, blocking work, the disk behind redb, and dialing (peer channels and the
+//! address routes that forwarded calls follow too). Production code gets
 //! the real ones from [`Deps::production`]; a deterministic simulation (turmoil, planned) will
 //! hand [`crate::Server::start`] its own. Nothing here is global: two servers in one process
 //! (the in-process test cluster) each own their `Deps`.
@@ -7,11 +8,15 @@
 //! `clippy.toml` forbids `SystemTime::now`, `Instant::now`, thread RNGs and
 //! `tokio::task::spawn_blocking` everywhere else, so this file is the one place they appear.
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
 
 use rand::{RngCore, SeedableRng};
+
+use crate::raft::network::{Dialer, TcpDialer};
 
 /// Everything the server needs from its environment, bundled so tests and a simulator can
 /// swap any of it.
@@ -26,6 +31,15 @@ pub struct Deps {
     pub blocking: BlockingExecutor,
     /// The disk under the Raft log.
     pub disk: Arc<dyn Disk>,
+    /// How peer channels are opened (the dialing seam).
+    pub dialer: Arc<dyn Dialer>,
+    /// Address rewrites for the connections this node opens itself (peer channels dialed
+    /// through a routed [`TcpDialer`], forwarded client calls). Empty in production; fault
+    /// tests send each link through its own proxy.
+    pub routes: Routes,
+    /// The runtime control of this node's faults (`PUT /debug/faults`); test builds only.
+    #[cfg(feature = "failpoints")]
+    pub faults: Option<crate::faults::FaultControl>,
 }
 
 impl Deps {
@@ -36,7 +50,45 @@ impl Deps {
             rng: Arc::new(SeededEntropy::from_os()),
             blocking: BlockingExecutor::ThreadPool,
             disk: Arc::new(FileDisk),
+            dialer: Arc::new(TcpDialer::default()),
+            routes: Routes::default(),
+            #[cfg(feature = "failpoints")]
+            faults: None,
         }
+    }
+
+    /// Production seams whose wall clock is `clock` and whose connections follow `routes`
+    /// (peer channels included): what fault tests give each node.
+    pub fn routed(clock: Arc<dyn Clock>, routes: Routes) -> Self {
+        Self {
+            clock,
+            dialer: Arc::new(TcpDialer::routed(routes.clone())),
+            routes,
+            ..Self::production()
+        }
+    }
+}
+
+/// Address rewrites for outgoing connections: `from` (host:port as the cluster knows it)
+/// → `to` (where to connect instead). Cheap to clone; clones share the table, and a change
+/// applies to every connection opened after it.
+#[derive(Clone, Default, Debug)]
+pub struct Routes(Arc<RwLock<HashMap<String, String>>>);
+
+impl Routes {
+    /// Sends connections for `from` to `to`, or, with `None`, straight to `from` again.
+    pub fn set(&self, from: &str, to: Option<&str>) {
+        let mut table = self.0.write().unwrap_or_else(|p| p.into_inner());
+        match to {
+            Some(to) => table.insert(from.to_owned(), to.to_owned()),
+            None => table.remove(from),
+        };
+    }
+
+    /// Where a connection for `addr` goes.
+    pub fn resolve(&self, addr: &str) -> String {
+        let table = self.0.read().unwrap_or_else(|p| p.into_inner());
+        table.get(addr).cloned().unwrap_or_else(|| addr.to_owned())
     }
 }
 
@@ -63,6 +115,47 @@ impl Clock for SystemClock {
     #[allow(clippy::disallowed_methods)] // the one sanctioned wall-clock read
     fn now(&self) -> SystemTime {
         SystemTime::now()
+    }
+}
+
+/// The system clock shifted by an offset that can change while the node runs: how fault
+/// tests skew one node's wall clock by minutes. Only wall-clock uses (timestamps the leader
+/// stamps into commands, times shown to people) see it; leases and timers use tokio's
+/// monotonic clock and cannot be skewed this way.
+#[derive(Debug, Default)]
+pub struct OffsetClock {
+    offset_ms: AtomicI64,
+}
+
+impl OffsetClock {
+    /// A clock `offset_ms` ahead of the system clock (behind it when negative).
+    pub fn new(offset_ms: i64) -> Arc<Self> {
+        let clock = Self::default();
+        clock.set_offset_ms(offset_ms);
+        Arc::new(clock)
+    }
+
+    /// Changes the offset.
+    pub fn set_offset_ms(&self, offset_ms: i64) {
+        self.offset_ms.store(offset_ms, Ordering::SeqCst);
+    }
+
+    /// The current offset.
+    pub fn offset_ms(&self) -> i64 {
+        self.offset_ms.load(Ordering::SeqCst)
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> SystemTime {
+        let now = SystemClock.now();
+        let offset = self.offset_ms();
+        let by = Duration::from_millis(offset.unsigned_abs());
+        if offset >= 0 {
+            now + by
+        } else {
+            now.checked_sub(by).unwrap_or(std::time::UNIX_EPOCH)
+        }
     }
 }
 

@@ -59,6 +59,31 @@ pub enum Error {
     /// No leader is known: the cluster is electing, initializing or partitioned.
     #[error("no leader")]
     NoLeader,
+    /// This node leads but has not heard from a quorum recently (it is partitioned away, or
+    /// its followers are down), so it refused the write before it entered the log: nothing
+    /// was written.
+    #[error("no quorum: {0}")]
+    NoQuorum(String),
+    /// The write was handed on (to the Raft log, or forwarded to the leader) and then its
+    /// answer was lost: it may or may not be applied, now or later. Never returned for a
+    /// write that is known not to have been applied. A retry is safe only with the same
+    /// request id (see `store::requests`).
+    #[error("outcome unknown: {message}")]
+    OutcomeUnknown {
+        /// What happened after the write was handed on.
+        message: String,
+        /// True when the call's deadline passed (gRPC DEADLINE_EXCEEDED), false when the
+        /// leader or the connection to it was lost (UNAVAILABLE).
+        timed_out: bool,
+    },
+    /// The leader's queue of writes waiting for the log is full; nothing was written.
+    #[error("write queue full: {0}")]
+    WriteQueueFull(String),
+    /// A write named a request id older than the server still remembers for its client:
+    /// the server can no longer tell whether the first attempt applied, so it refuses to
+    /// apply it again. Nothing was written.
+    #[error("{0}")]
+    RequestIdExpired(String),
     /// The call conflicts with work in progress (another membership change); retrying once
     /// that is done may work. Not a CAS failure: those are [`Error::CasConflict`].
     #[error("{0}")]
@@ -89,6 +114,38 @@ pub enum Error {
 }
 
 impl Error {
+    /// The stable reason every error status carries in its `google.rpc.ErrorInfo`
+    /// (`konsul_proto::errors`): what clients, the gateway and the SDKs classify by.
+    pub fn reason(&self) -> &'static str {
+        use konsul_proto::errors as r;
+        match self {
+            Error::InvalidArgument(_) => r::INVALID_ARGUMENT,
+            Error::NotFound(_) => r::NOT_FOUND,
+            Error::CasConflict { .. } | Error::ServiceCasConflict { .. } => r::CAS_CONFLICT,
+            Error::NotLeader { .. } => r::NOT_LEADER,
+            Error::NoLeader => r::NO_LEADER,
+            Error::NoQuorum(_) => r::NO_QUORUM,
+            Error::OutcomeUnknown { .. } => r::OUTCOME_UNKNOWN,
+            Error::WriteQueueFull(_) => r::WRITE_QUEUE_FULL,
+            Error::RequestIdExpired(_) => r::REQUEST_ID_EXPIRED,
+            Error::Conflict(_) => r::MEMBERSHIP_CHANGE_IN_PROGRESS,
+            Error::AlreadyExists(_) => r::ALREADY_EXISTS,
+            Error::Timeout(_) => r::TIMEOUT,
+            Error::ClusteringDisabled => r::CLUSTERING_DISABLED,
+            Error::Unavailable(_) => r::UNAVAILABLE,
+            Error::Config(_) => r::CONFIG,
+            Error::Storage(_) | Error::Internal(_) => r::INTERNAL,
+        }
+    }
+
+    /// Shorthand for an [`Error::OutcomeUnknown`] after the connection or the leader was lost.
+    pub fn outcome_unknown(message: impl Into<String>) -> Self {
+        Error::OutcomeUnknown {
+            message: message.into(),
+            timed_out: false,
+        }
+    }
+
     /// Shorthand for an [`Error::InvalidArgument`] that names a field.
     pub fn invalid(field: &str, message: impl std::fmt::Display) -> Self {
         Error::InvalidArgument(format!("{field}: {message}"))

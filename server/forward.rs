@@ -11,6 +11,14 @@
 //! leader and returns the leader's answer instead: the caller never sees the redirect. A
 //! not-leader answer guarantees nothing was written locally, so the replay cannot apply a
 //! write twice. Forwarded requests are marked so they are never forwarded again.
+//!
+//! Once the request has gone out to the leader, the follower can no longer promise that
+//! nothing was written: if the connection breaks or the leader does not answer in time
+//! (`request_timeout`), the answer is "outcome unknown" (gRPC UNAVAILABLE, REST 503, reason
+//! `OUTCOME_UNKNOWN`), never "not leader". Only a connection that was never established
+//! proves the leader saw nothing; then the local not-leader answer stands. If the leader
+//! itself answers "not leader" (it lost leadership meanwhile; it wrote nothing), the call
+//! follows that answer to the next leader, at most [`MAX_HOPS`] times.
 
 use std::convert::Infallible;
 use std::task::{Context, Poll};
@@ -26,26 +34,36 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tower::{Layer, Service, ServiceExt};
 
 use crate::api::status::LEADER_ADDR_KEY;
+use crate::deps::Routes;
+use crate::error::Error;
 
 /// Header set on a forwarded request so the receiver never forwards it again.
 pub const FORWARDED_HEADER: &str = "konsul-forwarded";
 
-/// How long a forwarded call may take before the follower gives up on the leader.
-const FORWARD_TIMEOUT: Duration = Duration::from_secs(30);
+/// How many leaders one call may be sent to in turn.
+pub const MAX_HOPS: usize = 3;
+
+/// Time a leader gets beyond `request_timeout` to deliver an answer it has (its own
+/// deadline ends its work at `request_timeout`).
+const ANSWER_SLACK: Duration = Duration::from_secs(1);
 
 /// Wraps the client-port service with leader forwarding when `enabled`.
 #[derive(Clone)]
 pub struct ForwardLayer {
     enabled: bool,
     max_body: usize,
+    timeout: Duration,
+    routes: Routes,
     http1: Client<HttpConnector, Body>,
     http2: Client<HttpConnector, Body>,
 }
 
 impl ForwardLayer {
     /// A layer that forwards not-leader answers to the leader when `enabled`; request
-    /// bodies above `max_body` bytes are refused before they reach the service.
-    pub fn new(enabled: bool, max_body: usize) -> Self {
+    /// bodies above `max_body` bytes are refused before they reach the service. A forwarded
+    /// call may take `timeout` (plus a little for the answer to travel); leader addresses go
+    /// through `routes`.
+    pub fn new(enabled: bool, max_body: usize, timeout: Duration, routes: Routes) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(2)));
@@ -62,6 +80,8 @@ impl ForwardLayer {
         Self {
             enabled,
             max_body,
+            timeout,
+            routes,
             http1,
             http2,
         }
@@ -140,36 +160,108 @@ where
             let Some(leader) = not_leader_target(&resp) else {
                 return Ok(resp);
             };
-            let is_grpc = parts
-                .headers
-                .get(http::header::CONTENT_TYPE)
-                .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
-            let path = parts
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str().to_owned())
-                .unwrap_or_else(|| "/".to_owned());
-            let Ok(uri) = format!("http://{leader}{path}").parse::<Uri>() else {
-                return Ok(resp);
-            };
-            let mut fwd = Request::from_parts(parts, Body::from(bytes));
-            *fwd.uri_mut() = uri;
-            fwd.headers_mut().remove(http::header::HOST);
-            fwd.headers_mut()
-                .insert(FORWARDED_HEADER, HeaderValue::from_static("1"));
-            let client = if is_grpc { &layer.http2 } else { &layer.http1 };
-            match tokio::time::timeout(FORWARD_TIMEOUT, client.request(fwd)).await {
-                Ok(Ok(answer)) => Ok(answer.map(Body::new)),
-                Ok(Err(e)) => {
-                    tracing::warn!(%leader, "forwarding to the leader failed: {e}");
-                    Ok(resp)
+            Ok(layer.forward(parts, bytes, leader, resp).await)
+        })
+    }
+}
+
+/// How one forwarding attempt ended.
+enum Hop {
+    /// The leader answered (possibly "not leader" itself).
+    Answer(Response),
+    /// No connection to the leader could be made: it saw nothing.
+    NotSent(String),
+    /// The request went out and no answer came back.
+    Lost(String),
+}
+
+impl ForwardLayer {
+    /// Sends the request to `leader`, following not-leader answers for up to [`MAX_HOPS`]
+    /// leaders; `local` is this node's own not-leader answer.
+    async fn forward(
+        &self,
+        parts: http::request::Parts,
+        bytes: Bytes,
+        mut leader: String,
+        local: Response,
+    ) -> Response {
+        let is_grpc = parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+        let deadline = tokio::time::Instant::now() + self.timeout + ANSWER_SLACK;
+        let mut last = local;
+        for _ in 0..MAX_HOPS {
+            match self
+                .send(&parts, bytes.clone(), &leader, is_grpc, deadline)
+                .await
+            {
+                Hop::Answer(answer) => match not_leader_target(&answer) {
+                    Some(next) if next != leader => {
+                        leader = next;
+                        last = answer;
+                    }
+                    _ => return answer,
+                },
+                Hop::NotSent(e) => {
+                    tracing::warn!(%leader, "could not connect to the leader to forward: {e}");
+                    return last;
                 }
-                Err(_) => {
-                    tracing::warn!(%leader, "forwarding to the leader timed out");
-                    Ok(resp)
+                Hop::Lost(e) => {
+                    tracing::warn!(%leader, "forwarded call lost: {e}");
+                    return outcome_unknown(&leader, &e, is_grpc);
                 }
             }
-        })
+        }
+        last
+    }
+
+    /// One attempt at `leader`.
+    async fn send(
+        &self,
+        parts: &http::request::Parts,
+        bytes: Bytes,
+        leader: &str,
+        is_grpc: bool,
+        deadline: tokio::time::Instant,
+    ) -> Hop {
+        let path = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| "/".to_owned());
+        let target = self.routes.resolve(leader);
+        let Ok(uri) = format!("http://{target}{path}").parse::<Uri>() else {
+            return Hop::NotSent(format!("'{target}' is not a valid address"));
+        };
+        let mut fwd = Request::from_parts(parts.clone(), Body::from(bytes));
+        *fwd.uri_mut() = uri;
+        fwd.headers_mut().remove(http::header::HOST);
+        fwd.headers_mut()
+            .insert(FORWARDED_HEADER, HeaderValue::from_static("1"));
+        let client = if is_grpc { &self.http2 } else { &self.http1 };
+        match tokio::time::timeout_at(deadline, client.request(fwd)).await {
+            Ok(Ok(answer)) => Hop::Answer(answer.map(Body::new)),
+            Ok(Err(e)) if e.is_connect() => Hop::NotSent(e.to_string()),
+            Ok(Err(e)) => Hop::Lost(e.to_string()),
+            Err(_) => Hop::Lost(format!(
+                "no answer within {:?}",
+                self.timeout + ANSWER_SLACK
+            )),
+        }
+    }
+}
+
+/// The answer for a call whose forwarded copy may or may not have been applied.
+fn outcome_unknown(leader: &str, why: &str, is_grpc: bool) -> Response {
+    let message = format!(
+        "the call was forwarded to the leader at {leader} and its answer was lost ({why}); \
+         a write may or may not have been applied"
+    );
+    if is_grpc {
+        tonic::Status::from(Error::outcome_unknown(message)).into_http()
+    } else {
+        crate::gateway::error::short(StatusCode::SERVICE_UNAVAILABLE, "outcome unknown", &message)
     }
 }
 

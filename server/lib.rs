@@ -22,6 +22,7 @@ pub mod config;
 pub mod deps;
 pub mod discovery;
 pub mod error;
+pub mod faults;
 pub mod forward;
 pub mod gateway;
 pub mod leader;

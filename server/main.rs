@@ -3,7 +3,6 @@
 
 use clap::Parser;
 use konsul::config::{Config, Flags};
-use konsul::deps::Deps;
 use konsul::server::{Listeners, Server, VERSION};
 
 #[tokio::main]
@@ -18,6 +17,10 @@ async fn main() -> std::process::ExitCode {
     };
     konsul::telemetry::init(&config);
     for name in konsul::config::unknown_env_vars(std::env::vars().map(|(k, _)| k)) {
+        #[cfg(feature = "failpoints")]
+        if name.starts_with(faulty::PREFIX) {
+            continue;
+        }
         tracing::warn!("ignoring unknown environment variable {name}: not a Konsul setting");
     }
     match run(config).await {
@@ -35,7 +38,11 @@ async fn run(config: Config) -> konsul::Result<()> {
     // the default action instead of a clean shutdown.
     let shutdown = shutdown_signal()?;
     let listeners = Listeners::bind(&config).await?;
-    let mut server = Server::start(config, Deps::production(), listeners).await?;
+    #[cfg(not(feature = "failpoints"))]
+    let deps = konsul::deps::Deps::production();
+    #[cfg(feature = "failpoints")]
+    let deps = faulty::deps()?;
+    let mut server = Server::start(config, deps, listeners).await?;
     println!(
         "konsul {VERSION} node {} listening: gRPC+REST on {}, Raft peers on {}",
         server.node().member().name,
@@ -74,4 +81,42 @@ fn shutdown_signal() -> konsul::Result<impl std::future::Future<Output = ()>> {
     Ok(async {
         let _ = tokio::signal::ctrl_c().await;
     })
+}
+
+/// Test builds only (`--features failpoints`): the seams with fault control, set up from
+/// `KONSUL_FAULT_*` variables and `FAILPOINTS` (see `konsul::faults`).
+#[cfg(feature = "failpoints")]
+mod faulty {
+    use konsul::deps::{Deps, OffsetClock, Routes};
+    use konsul::faults::FaultControl;
+
+    /// Prefix of the variables read here (never Konsul settings).
+    pub const PREFIX: &str = "KONSUL_FAULT_";
+
+    /// `KONSUL_FAULT_ROUTES=from=to,...` (dial routes), `KONSUL_FAULT_CLOCK_OFFSET_MS`,
+    /// `FAILPOINTS=name=actions;...`; all may be changed later with `PUT /debug/faults`.
+    pub fn deps() -> konsul::Result<Deps> {
+        let bad = |var: &str, v: &str| konsul::Error::Config(format!("{var}: bad value {v:?}"));
+        let offset = match std::env::var("KONSUL_FAULT_CLOCK_OFFSET_MS") {
+            Ok(v) => v
+                .parse::<i64>()
+                .map_err(|_| bad("KONSUL_FAULT_CLOCK_OFFSET_MS", &v))?,
+            Err(_) => 0,
+        };
+        let routes = Routes::default();
+        if let Ok(v) = std::env::var("KONSUL_FAULT_ROUTES") {
+            for pair in v.split(',').filter(|p| !p.is_empty()) {
+                let (from, to) = pair
+                    .split_once('=')
+                    .ok_or_else(|| bad("KONSUL_FAULT_ROUTES", pair))?;
+                routes.set(from, Some(to));
+            }
+        }
+        // The scenario reads FAILPOINTS; it lives as long as the process.
+        std::mem::forget(fail::FailScenario::setup());
+        let clock = OffsetClock::new(offset);
+        let mut deps = Deps::routed(clock.clone(), routes.clone());
+        deps.faults = Some(FaultControl { clock, routes });
+        Ok(deps)
+    }
 }

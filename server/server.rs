@@ -100,7 +100,7 @@ impl Server {
         let mut tasks = JoinSet::new();
 
         // Client port: gRPC + REST.
-        let kv = KvApi::new(node.clone(), limits);
+        let kv = KvApi::new(node.clone(), limits, deps.clock.clone());
         let catalog = CatalogApi::new(
             node.clone(),
             deps.clock.clone(),
@@ -149,8 +149,14 @@ impl Server {
         let forward = ForwardLayer::new(
             config.forward_to_leader,
             limits.max_request_bytes.saturating_add(FORWARD_BODY_SLACK),
+            config.request_timeout,
+            deps.routes.clone(),
         );
-        let app = Router::new().fallback_service(forward.layer(Multiplex { grpc, rest }));
+        let app = Router::new().fallback_service(forward.layer(Multiplex {
+            grpc,
+            rest,
+            request_timeout: config.request_timeout,
+        }));
         let client_listener = listeners.client.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
@@ -165,11 +171,15 @@ impl Server {
         });
 
         // Peer port: the internal Raft service.
-        let peer = RaftPeerService::new(
+        let mut peer = RaftPeerService::new(
             node.raft().clone(),
             node.identity().clone(),
             config.raft_data_dir().join("snapshots"),
-        );
+        )
+        .with_contact(node.contact.clone());
+        if node.restored.term > 0 || node.restored.last_index > 0 {
+            peer = peer.refuse_votes_until(node.started + node.timing.election_timeout_max);
+        }
         let mut stop = stop_rx.clone();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listeners.raft);
         tasks.spawn(async move {
@@ -266,12 +276,19 @@ impl RunningServer {
     }
 }
 
-/// Routes a request on the client port to gRPC or REST by its content type.
+/// Routes a request on the client port to gRPC or REST by its content type, and ends a gRPC
+/// call that outlives its deadline (`grpc-timeout`, at most `request_timeout`): the KV
+/// calls honour it themselves with a precise error, this is the backstop for the others.
 #[derive(Clone)]
 struct Multiplex {
     grpc: Router,
     rest: Router,
+    request_timeout: std::time::Duration,
 }
+
+/// Time a call gets beyond its deadline before the backstop ends it, so that a call that
+/// watches its own deadline answers first.
+const DEADLINE_SLACK: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl Service<Request<Body>> for Multiplex {
     type Response = axum::response::Response;
@@ -287,11 +304,25 @@ impl Service<Request<Body>> for Multiplex {
             .headers()
             .get(http::header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
-        let router = if is_grpc {
-            self.grpc.clone()
-        } else {
-            self.rest.clone()
-        };
-        Box::pin(router.oneshot(req))
+        if !is_grpc {
+            return Box::pin(self.rest.clone().oneshot(req));
+        }
+        let limit = crate::api::call::grpc_timeout(req.headers())
+            .map_or(self.request_timeout, |d| d.min(self.request_timeout))
+            + DEADLINE_SLACK;
+        let grpc = self.grpc.clone();
+        Box::pin(async move {
+            match tokio::time::timeout(limit, grpc.oneshot(req)).await {
+                Ok(answer) => answer,
+                Err(_) => Ok(tonic::Status::from(Error::OutcomeUnknown {
+                    message: format!(
+                        "the call did not finish within its deadline ({limit:?}); a write may \
+                         or may not have been applied"
+                    ),
+                    timed_out: true,
+                })
+                .into_http()),
+            }
+        })
     }
 }

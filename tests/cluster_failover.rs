@@ -125,6 +125,7 @@ async fn acknowledged_writes_survive_leader_sigkill_and_the_node_catches_up_on_r
                     keys_only: true,
                     consistency: Consistency::Stale,
                     limit: 0,
+                    min_index: 0,
                 },
             )
             .await

@@ -18,6 +18,7 @@ fn put(key: &str, value: &str) -> pb::PutRequest {
         value: value.into(),
         flags: 0,
         cas: None,
+        request_id: None,
     }
 }
 
@@ -276,7 +277,10 @@ async fn a_fourth_node_catches_up_through_a_snapshot() {
             })
             .collect();
         last = kv
-            .batch_put(pb::BatchPutRequest { items })
+            .batch_put(pb::BatchPutRequest {
+                items,
+                request_id: None,
+            })
             .await
             .unwrap()
             .into_inner()

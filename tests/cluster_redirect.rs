@@ -85,6 +85,7 @@ impl Keys {
             value: b"old".to_vec(),
             flags: 0,
             cas: None,
+            request_id: None,
         };
         let del_index = index(kv.put(put("del")).await);
         index(kv.put(put("bdel")).await);
@@ -108,6 +109,7 @@ async fn grpc_writes(kv: &mut KvServiceClient<Channel>, k: &Keys) -> Vec<(&'stat
                 value: b"v".to_vec(),
                 flags: 0,
                 cas: None,
+                request_id: None,
             })
             .await
             .map(|r| r.into_inner().header),
@@ -117,6 +119,7 @@ async fn grpc_writes(kv: &mut KvServiceClient<Channel>, k: &Keys) -> Vec<(&'stat
             kv.delete(pb::DeleteRequest {
                 key: k.key("del"),
                 cas: Some(k.del_index),
+                request_id: None,
             })
             .await
             .map(|r| r.into_inner().header),
@@ -132,6 +135,7 @@ async fn grpc_writes(kv: &mut KvServiceClient<Channel>, k: &Keys) -> Vec<(&'stat
                         flags: 0,
                     })
                     .collect(),
+                request_id: None,
             })
             .await
             .map(|r| r.into_inner().header),
@@ -140,6 +144,7 @@ async fn grpc_writes(kv: &mut KvServiceClient<Channel>, k: &Keys) -> Vec<(&'stat
             "BatchDelete",
             kv.batch_delete(pb::BatchDeleteRequest {
                 keys: vec![k.key("bdel")],
+                request_id: None,
             })
             .await
             .map(|r| r.into_inner().header),
@@ -152,6 +157,7 @@ async fn grpc_writes(kv: &mut KvServiceClient<Channel>, k: &Keys) -> Vec<(&'stat
                     value: b"v".to_vec(),
                     expected_index: 0,
                 }],
+                request_id: None,
             })
             .await
             .map(|r| r.into_inner().header),
@@ -163,6 +169,7 @@ async fn grpc_writes(kv: &mut KvServiceClient<Channel>, k: &Keys) -> Vec<(&'stat
                     key: k.key("bdelcas"),
                     expected_index: k.bdelcas_index,
                 }],
+                request_id: None,
             })
             .await
             .map(|r| r.into_inner().header),
@@ -345,6 +352,7 @@ fn get(key: &str, consistency: pb::Consistency) -> pb::GetRequest {
     pb::GetRequest {
         key: key.into(),
         consistency: consistency as i32,
+        min_index: 0,
     }
 }
 

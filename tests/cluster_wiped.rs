@@ -20,6 +20,7 @@ fn put(key: &str) -> pb::PutRequest {
         value: format!("value of {key}").into(),
         flags: 0,
         cas: None,
+        request_id: None,
     }
 }
 

@@ -511,6 +511,7 @@ async fn a_node_with_raft_join_becomes_a_voter_and_applies_writes() {
             value: b"discovery".to_vec(),
             flags: 0,
             cas: None,
+            request_id: None,
         })
         .await
         .unwrap();
@@ -524,6 +525,7 @@ async fn a_node_with_raft_join_becomes_a_voter_and_applies_writes() {
                 .get(pb::GetRequest {
                     key: "joined/by".into(),
                     consistency: pb::Consistency::Stale as i32,
+                    min_index: 0,
                 })
                 .await
                 .ok()?;

@@ -35,6 +35,7 @@ async fn read_all(addr: &str, upto: usize) {
             .get(pb::GetRequest {
                 key: format!("durable/{i:05}"),
                 consistency: pb::Consistency::Stale as i32,
+                min_index: 0,
             })
             .await
             .unwrap_or_else(|e| panic!("acknowledged key durable/{i:05} lost: {e}"))
@@ -58,6 +59,7 @@ async fn acknowledged_writes_survive_sigkill_and_restart() {
             value: format!("value-{i}").into_bytes(),
             flags: 0,
             cas: None,
+            request_id: None,
         })
         .await
         .expect("write acknowledged");
@@ -75,6 +77,7 @@ async fn acknowledged_writes_survive_sigkill_and_restart() {
             value: format!("value-{i}").into_bytes(),
             flags: 0,
             cas: None,
+            request_id: None,
         })
         .await
         .expect("write acknowledged");

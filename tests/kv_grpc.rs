@@ -14,6 +14,7 @@ fn put(key: &str, value: &str) -> pb::PutRequest {
         value: value.into(),
         flags: 0,
         cas: None,
+        request_id: None,
     }
 }
 
@@ -66,6 +67,7 @@ async fn put_get_list_delete_round_trip() {
         .get(pb::GetRequest {
             key: "app/a".into(),
             consistency: pb::Consistency::Strong as i32,
+            min_index: 0,
         })
         .await
         .unwrap()
@@ -105,6 +107,7 @@ async fn put_get_list_delete_round_trip() {
         .delete(pb::DeleteRequest {
             key: "app/a".into(),
             cas: None,
+            request_id: None,
         })
         .await
         .unwrap()
@@ -122,6 +125,7 @@ async fn put_get_list_delete_round_trip() {
         .delete(pb::DeleteRequest {
             key: "app/a".into(),
             cas: None,
+            request_id: None,
         })
         .await
         .unwrap()
@@ -141,6 +145,7 @@ async fn flags_are_kept_when_omitted() {
         value: b"v".to_vec(),
         flags: 42,
         cas: None,
+        request_id: None,
     })
     .await
     .unwrap();
@@ -191,6 +196,7 @@ async fn cas_put_and_delete() {
         .delete(pb::DeleteRequest {
             key: "c".into(),
             cas: Some(first.modify_index),
+            request_id: None,
         })
         .await
         .unwrap_err();
@@ -199,6 +205,7 @@ async fn cas_put_and_delete() {
         .delete(pb::DeleteRequest {
             key: "c".into(),
             cas: Some(second.modify_index),
+            request_id: None,
         })
         .await
         .unwrap()
@@ -208,6 +215,7 @@ async fn cas_put_and_delete() {
         .delete(pb::DeleteRequest {
             key: "c".into(),
             cas: Some(second.modify_index),
+            request_id: None,
         })
         .await
         .unwrap_err();
@@ -226,7 +234,10 @@ async fn batches_are_atomic() {
         })
         .collect();
     let put = kv
-        .batch_put(pb::BatchPutRequest { items })
+        .batch_put(pb::BatchPutRequest {
+            items,
+            request_id: None,
+        })
         .await
         .unwrap()
         .into_inner();
@@ -235,6 +246,7 @@ async fn batches_are_atomic() {
         .batch_get(pb::BatchGetRequest {
             keys: vec!["b/1".into(), "b/x".into(), "b/9".into()],
             consistency: 0,
+            min_index: 0,
         })
         .await
         .unwrap()
@@ -258,6 +270,7 @@ async fn batches_are_atomic() {
                     expected_index: put.index + 1,
                 },
             ],
+            request_id: None,
         })
         .await
         .unwrap_err();
@@ -266,6 +279,7 @@ async fn batches_are_atomic() {
         .get(pb::GetRequest {
             key: "b/1".into(),
             consistency: 0,
+            min_index: 0,
         })
         .await
         .unwrap()
@@ -288,6 +302,7 @@ async fn batches_are_atomic() {
                     expected_index: 0,
                 },
             ],
+            request_id: None,
         })
         .await
         .unwrap()
@@ -307,6 +322,7 @@ async fn batches_are_atomic() {
                     expected_index: 1,
                 },
             ],
+            request_id: None,
         })
         .await
         .unwrap_err();
@@ -315,6 +331,7 @@ async fn batches_are_atomic() {
     let del = kv
         .batch_delete(pb::BatchDeleteRequest {
             keys: vec!["b/0".into(), "b/1".into(), "b/absent".into()],
+            request_id: None,
         })
         .await
         .unwrap()
@@ -336,6 +353,7 @@ async fn bad_input_is_rejected_and_writes_nothing() {
                 value: vec![b'x'; 1024 * 1024 + 1],
                 flags: 0,
                 cas: None,
+                request_id: None,
             },
             "the limit is 1048576 bytes",
         ),
@@ -358,7 +376,10 @@ async fn bad_input_is_rejected_and_writes_nothing() {
         })
         .collect();
     let err = kv
-        .batch_put(pb::BatchPutRequest { items: too_many })
+        .batch_put(pb::BatchPutRequest {
+            items: too_many,
+            request_id: None,
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
@@ -377,14 +398,20 @@ async fn bad_input_is_rejected_and_writes_nothing() {
         2
     ];
     let err = kv
-        .batch_put(pb::BatchPutRequest { items: dup })
+        .batch_put(pb::BatchPutRequest {
+            items: dup,
+            request_id: None,
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     assert!(err.message().contains("duplicate key 'd'"));
 
     let err = kv
-        .batch_delete(pb::BatchDeleteRequest { keys: vec![] })
+        .batch_delete(pb::BatchDeleteRequest {
+            keys: vec![],
+            request_id: None,
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
@@ -394,6 +421,7 @@ async fn bad_input_is_rejected_and_writes_nothing() {
         .get(pb::GetRequest {
             key: String::new(),
             consistency: 0,
+            min_index: 0,
         })
         .await
         .unwrap_err();

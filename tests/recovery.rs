@@ -23,6 +23,7 @@ async fn write_keys(addr: std::net::SocketAddr, n: usize) {
             value: vec![b'v'; 10],
             flags: 0,
             cas: None,
+            request_id: None,
         })
         .await
         .unwrap();

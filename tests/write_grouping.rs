@@ -27,6 +27,7 @@ async fn concurrent_writes_keep_their_indices_and_cas_loses_no_update() {
                         value: key.clone().into_bytes(),
                         flags: 0,
                         cas: None,
+                        request_id: None,
                     })
                     .await
                     .expect("write acknowledged")
@@ -43,6 +44,7 @@ async fn concurrent_writes_keep_their_indices_and_cas_loses_no_update() {
                 .get(pb::GetRequest {
                     key: key.clone(),
                     consistency: pb::Consistency::Strong as i32,
+                    min_index: 0,
                 })
                 .await
                 .unwrap()
@@ -63,6 +65,7 @@ async fn concurrent_writes_keep_their_indices_and_cas_loses_no_update() {
         value: b"0".to_vec(),
         flags: 0,
         cas: None,
+        request_id: None,
     })
     .await
     .unwrap();
@@ -81,6 +84,7 @@ async fn concurrent_writes_keep_their_indices_and_cas_loses_no_update() {
                     .get(pb::GetRequest {
                         key: "counter".into(),
                         consistency: pb::Consistency::Strong as i32,
+                        min_index: 0,
                     })
                     .await
                     .unwrap()
@@ -94,6 +98,7 @@ async fn concurrent_writes_keep_their_indices_and_cas_loses_no_update() {
                         value: (n + 1).to_string().into_bytes(),
                         flags: 0,
                         cas: Some(cur.modify_index),
+                        request_id: None,
                     })
                     .await;
                 match res {
@@ -111,6 +116,7 @@ async fn concurrent_writes_keep_their_indices_and_cas_loses_no_update() {
         .get(pb::GetRequest {
             key: "counter".into(),
             consistency: pb::Consistency::Strong as i32,
+            min_index: 0,
         })
         .await
         .unwrap()

@@ -132,6 +132,10 @@ impl ClusterApi {
             applied_index: s.applied_index,
             last_snapshot_index: s.last_snapshot_index.unwrap_or(0),
             peers: s.peers.into_iter().map(peer).collect(),
+            quorum_lost: s.quorum_lost,
+            quorum_contact_ms: s
+                .quorum_contact
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         })
     }
 

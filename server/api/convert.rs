@@ -13,6 +13,8 @@ pub fn header(h: HeaderInfo) -> pb::ResponseHeader {
         term: h.term,
         leader_id: h.leader_name,
         served_by: h.served_by,
+        known_leader: h.known_leader,
+        last_contact_ms: u64::try_from(h.last_contact.as_millis()).unwrap_or(u64::MAX),
     }
 }
 

@@ -6,12 +6,16 @@
 //! methods. A CAS mismatch comes back from the store as a normal response and is turned
 //! into ABORTED (or NOT_FOUND for a missing key) here, at the edge.
 
+use std::sync::Arc;
+
 use konsul_proto::v1 as pb;
 use konsul_proto::v1::kv_service_server::KvService;
+use tokio::time::Instant;
 use tonic::{Request, Response as GrpcResponse, Status};
 
-use crate::api::convert;
 use crate::api::validate::Limits;
+use crate::api::{call, convert};
+use crate::deps::Clock;
 use crate::error::{Error, Result};
 use crate::raft::node::RaftNode;
 use crate::store::{CasFailure, Command, KvCasItem, KvDeleteCasItem, KvSetItem, Response};
@@ -24,16 +28,37 @@ pub const KEY_NOT_FOUND: &str = "Key not found";
 pub struct KvApi {
     node: RaftNode,
     limits: Limits,
+    clock: Arc<dyn Clock>,
 }
 
 impl KvApi {
-    /// A KV service for `node`, enforcing `limits`.
-    pub fn new(node: RaftNode, limits: Limits) -> Self {
-        Self { node, limits }
+    /// A KV service for `node`, enforcing `limits`; `clock` stamps identified writes.
+    pub fn new(node: RaftNode, limits: Limits, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            node,
+            limits,
+            clock,
+        }
     }
 
     fn header(&self) -> Option<pb::ResponseHeader> {
         Some(convert::header(self.node.header()))
+    }
+
+    /// Proposes `command` (identified by `id` when given) and waits for its outcome until
+    /// `deadline`; a retry the state machine refused as forgotten becomes an error here.
+    async fn write(
+        &self,
+        command: Command,
+        id: Option<&pb::RequestId>,
+        deadline: Instant,
+    ) -> Result<Response> {
+        let command = call::identified(command, id, self.clock.as_ref())?;
+        let response = self.node.write_until(command, deadline).await?.response;
+        match call::expired(&response) {
+            Some(e) => Err(e),
+            None => Ok(response),
+        }
     }
 }
 
@@ -60,10 +85,14 @@ fn unexpected(r: Response) -> Error {
 }
 
 impl KvApi {
-    async fn get_inner(&self, req: pb::GetRequest) -> Result<pb::GetResponse> {
+    async fn get_inner(&self, req: pb::GetRequest, deadline: Instant) -> Result<pb::GetResponse> {
         self.limits.key("key", &req.key)?;
         self.node
-            .read_barrier(convert::consistency(req.consistency))
+            .read_until(
+                convert::consistency(req.consistency),
+                req.min_index,
+                deadline,
+            )
             .await?;
         let kv = self
             .node
@@ -79,7 +108,11 @@ impl KvApi {
         })
     }
 
-    async fn list_inner(&self, req: pb::ListRequest) -> Result<pb::ListResponse> {
+    async fn list_inner(
+        &self,
+        req: pb::ListRequest,
+        deadline: Instant,
+    ) -> Result<pb::ListResponse> {
         if req.prefix.len() > self.limits.max_key_bytes {
             return Err(Error::invalid(
                 "prefix",
@@ -87,7 +120,11 @@ impl KvApi {
             ));
         }
         self.node
-            .read_barrier(convert::consistency(req.consistency))
+            .read_until(
+                convert::consistency(req.consistency),
+                req.min_index,
+                deadline,
+            )
             .await?;
         let limit = if req.limit == 0 {
             usize::MAX
@@ -110,7 +147,7 @@ impl KvApi {
         })
     }
 
-    async fn put_inner(&self, req: pb::PutRequest) -> Result<pb::PutResponse> {
+    async fn put_inner(&self, req: pb::PutRequest, deadline: Instant) -> Result<pb::PutResponse> {
         self.limits.key("key", &req.key)?;
         self.limits.value("value", &req.value)?;
         let command = match req.cas {
@@ -125,7 +162,10 @@ impl KvApi {
                 expected_index,
             },
         };
-        match self.node.write(command).await?.response {
+        match self
+            .write(command, req.request_id.as_ref(), deadline)
+            .await?
+        {
             Response::Written {
                 key,
                 flags,
@@ -146,8 +186,13 @@ impl KvApi {
         }
     }
 
-    async fn delete_inner(&self, req: pb::DeleteRequest) -> Result<pb::DeleteResponse> {
+    async fn delete_inner(
+        &self,
+        req: pb::DeleteRequest,
+        deadline: Instant,
+    ) -> Result<pb::DeleteResponse> {
         self.limits.key("key", &req.key)?;
+        let id = req.request_id;
         let command = match req.cas {
             None => Command::KvDelete { key: req.key },
             Some(expected_index) => Command::KvDeleteCas {
@@ -155,7 +200,7 @@ impl KvApi {
                 expected_index,
             },
         };
-        match self.node.write(command).await?.response {
+        match self.write(command, id.as_ref(), deadline).await? {
             Response::Deleted { existed } => Ok(pb::DeleteResponse {
                 header: self.header(),
                 deleted: existed,
@@ -165,11 +210,19 @@ impl KvApi {
         }
     }
 
-    async fn batch_get_inner(&self, req: pb::BatchGetRequest) -> Result<pb::BatchGetResponse> {
+    async fn batch_get_inner(
+        &self,
+        req: pb::BatchGetRequest,
+        deadline: Instant,
+    ) -> Result<pb::BatchGetResponse> {
         self.limits
             .batch("keys", req.keys.iter().map(String::as_str))?;
         self.node
-            .read_barrier(convert::consistency(req.consistency))
+            .read_until(
+                convert::consistency(req.consistency),
+                req.min_index,
+                deadline,
+            )
             .await?;
         let (found, not_found) = self.node.view().read(|s| {
             let mut found = Vec::new();
@@ -189,7 +242,11 @@ impl KvApi {
         })
     }
 
-    async fn batch_put_inner(&self, req: pb::BatchPutRequest) -> Result<pb::BatchPutResponse> {
+    async fn batch_put_inner(
+        &self,
+        req: pb::BatchPutRequest,
+        deadline: Instant,
+    ) -> Result<pb::BatchPutResponse> {
         self.limits.batch_writes(
             "items",
             req.items
@@ -206,10 +263,12 @@ impl KvApi {
             })
             .collect();
         match self
-            .node
-            .write(Command::KvBatchSet { items })
+            .write(
+                Command::KvBatchSet { items },
+                req.request_id.as_ref(),
+                deadline,
+            )
             .await?
-            .response
         {
             Response::BatchWritten { keys, index } => Ok(pb::BatchPutResponse {
                 header: self.header(),
@@ -223,15 +282,18 @@ impl KvApi {
     async fn batch_delete_inner(
         &self,
         req: pb::BatchDeleteRequest,
+        deadline: Instant,
     ) -> Result<pb::BatchDeleteResponse> {
         self.limits
             .batch("keys", req.keys.iter().map(String::as_str))?;
         let keys = req.keys.clone();
         match self
-            .node
-            .write(Command::KvBatchDelete { keys: req.keys })
+            .write(
+                Command::KvBatchDelete { keys: req.keys },
+                req.request_id.as_ref(),
+                deadline,
+            )
             .await?
-            .response
         {
             Response::BatchDeleted { deleted } => Ok(pb::BatchDeleteResponse {
                 header: self.header(),
@@ -245,6 +307,7 @@ impl KvApi {
     async fn batch_put_cas_inner(
         &self,
         req: pb::BatchPutCasRequest,
+        deadline: Instant,
     ) -> Result<pb::BatchPutCasResponse> {
         self.limits.batch_writes(
             "items",
@@ -262,10 +325,12 @@ impl KvApi {
             })
             .collect();
         match self
-            .node
-            .write(Command::KvBatchSetCas { items })
+            .write(
+                Command::KvBatchSetCas { items },
+                req.request_id.as_ref(),
+                deadline,
+            )
             .await?
-            .response
         {
             Response::BatchWritten { keys, index } => Ok(pb::BatchPutCasResponse {
                 header: self.header(),
@@ -279,6 +344,7 @@ impl KvApi {
     async fn batch_delete_cas_inner(
         &self,
         req: pb::BatchDeleteCasRequest,
+        deadline: Instant,
     ) -> Result<pb::BatchDeleteCasResponse> {
         self.limits
             .batch("items", req.items.iter().map(|i| i.key.as_str()))?;
@@ -292,10 +358,12 @@ impl KvApi {
             })
             .collect();
         match self
-            .node
-            .write(Command::KvBatchDeleteCas { items })
+            .write(
+                Command::KvBatchDeleteCas { items },
+                req.request_id.as_ref(),
+                deadline,
+            )
             .await?
-            .response
         {
             Response::BatchDeleted { .. } => Ok(pb::BatchDeleteCasResponse {
                 header: self.header(),
@@ -318,62 +386,71 @@ impl KvService for KvApi {
         &self,
         r: Request<pb::GetRequest>,
     ) -> Result<GrpcResponse<pb::GetResponse>, Status> {
-        reply(self.get_inner(r.into_inner())).await
+        let deadline = call::deadline(&r, self.node.request_timeout());
+        reply(self.get_inner(r.into_inner(), deadline)).await
     }
 
     async fn list(
         &self,
         r: Request<pb::ListRequest>,
     ) -> Result<GrpcResponse<pb::ListResponse>, Status> {
-        reply(self.list_inner(r.into_inner())).await
+        let deadline = call::deadline(&r, self.node.request_timeout());
+        reply(self.list_inner(r.into_inner(), deadline)).await
     }
 
     async fn put(
         &self,
         r: Request<pb::PutRequest>,
     ) -> Result<GrpcResponse<pb::PutResponse>, Status> {
-        reply(self.put_inner(r.into_inner())).await
+        let deadline = call::deadline(&r, self.node.request_timeout());
+        reply(self.put_inner(r.into_inner(), deadline)).await
     }
 
     async fn delete(
         &self,
         r: Request<pb::DeleteRequest>,
     ) -> Result<GrpcResponse<pb::DeleteResponse>, Status> {
-        reply(self.delete_inner(r.into_inner())).await
+        let deadline = call::deadline(&r, self.node.request_timeout());
+        reply(self.delete_inner(r.into_inner(), deadline)).await
     }
 
     async fn batch_get(
         &self,
         r: Request<pb::BatchGetRequest>,
     ) -> Result<GrpcResponse<pb::BatchGetResponse>, Status> {
-        reply(self.batch_get_inner(r.into_inner())).await
+        let deadline = call::deadline(&r, self.node.request_timeout());
+        reply(self.batch_get_inner(r.into_inner(), deadline)).await
     }
 
     async fn batch_put(
         &self,
         r: Request<pb::BatchPutRequest>,
     ) -> Result<GrpcResponse<pb::BatchPutResponse>, Status> {
-        reply(self.batch_put_inner(r.into_inner())).await
+        let deadline = call::deadline(&r, self.node.request_timeout());
+        reply(self.batch_put_inner(r.into_inner(), deadline)).await
     }
 
     async fn batch_delete(
         &self,
         r: Request<pb::BatchDeleteRequest>,
     ) -> Result<GrpcResponse<pb::BatchDeleteResponse>, Status> {
-        reply(self.batch_delete_inner(r.into_inner())).await
+        let deadline = call::deadline(&r, self.node.request_timeout());
+        reply(self.batch_delete_inner(r.into_inner(), deadline)).await
     }
 
     async fn batch_put_cas(
         &self,
         r: Request<pb::BatchPutCasRequest>,
     ) -> Result<GrpcResponse<pb::BatchPutCasResponse>, Status> {
-        reply(self.batch_put_cas_inner(r.into_inner())).await
+        let deadline = call::deadline(&r, self.node.request_timeout());
+        reply(self.batch_put_cas_inner(r.into_inner(), deadline)).await
     }
 
     async fn batch_delete_cas(
         &self,
         r: Request<pb::BatchDeleteCasRequest>,
     ) -> Result<GrpcResponse<pb::BatchDeleteCasResponse>, Status> {
-        reply(self.batch_delete_cas_inner(r.into_inner())).await
+        let deadline = call::deadline(&r, self.node.request_timeout());
+        reply(self.batch_delete_cas_inner(r.into_inner(), deadline)).await
     }
 }

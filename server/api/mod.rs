@@ -6,6 +6,7 @@
 //! response. The REST gateway calls these same service methods; it never has its own copy
 //! of the logic. Errors leave through [`status`], the one `Error → tonic::Status` mapping.
 
+pub mod call;
 pub mod catalog;
 pub mod catalog_validate;
 pub mod check_validate;

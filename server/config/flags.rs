@@ -72,6 +72,10 @@ pub struct Flags {
           value_parser = parse::boolean)]
     pub forward_to_leader: Option<bool>,
 
+    /// Server-side deadline of a call that names none, 100ms to 10m [env: KONSUL_REQUEST_TIMEOUT] [default: 10s]
+    #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
+    pub request_timeout: Option<Duration>,
+
     /// TTL of a service registered without one, 1s to 24h [env: KONSUL_SERVICE_TTL] [default: 30s]
     #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
     pub service_ttl: Option<Duration>,
@@ -100,6 +104,7 @@ impl Flags {
         set(&mut config.log_level, &self.log_level);
         set(&mut config.log_format, &self.log_format);
         set(&mut config.forward_to_leader, &self.forward_to_leader);
+        set(&mut config.request_timeout, &self.request_timeout);
         set(&mut config.catalog.service_ttl, &self.service_ttl);
         set(&mut config.catalog.cleanup_interval, &self.cleanup_interval);
     }

@@ -72,6 +72,13 @@ pub struct Config {
     /// (gRPC `UNAVAILABLE` / REST 307). `KONSUL_FORWARD_TO_LEADER`, `--forward-to-leader`.
     /// Default false.
     pub forward_to_leader: bool,
+    /// How long a client call may take on the server when it names no deadline of its own
+    /// (every REST call; a gRPC call's `grpc-timeout` wins when shorter). A write still
+    /// unanswered then ends with "outcome unknown", a read with a timeout.
+    /// `KONSUL_REQUEST_TIMEOUT`, `--request-timeout`. Duration, default `10s`, between
+    /// `100ms` and `10m`.
+    #[serde(with = "parse::duration_serde")]
+    pub request_timeout: Duration,
     /// Request size limits (`[limits]` table).
     pub limits: Limits,
     /// Service catalog liveness settings (`[catalog]` table).
@@ -98,6 +105,10 @@ pub struct Limits {
     /// Largest request body or gRPC message accepted on the client port, in bytes.
     /// `KONSUL_MAX_REQUEST_BYTES`. Default 4194304 (4 MiB).
     pub max_request_bytes: usize,
+    /// Most writes the leader holds waiting for the Raft log; a write that finds the queue
+    /// full is refused at once (RESOURCE_EXHAUSTED / 429, nothing written).
+    /// `KONSUL_MAX_QUEUED_WRITES`. Default 16384, at least 1.
+    pub max_queued_writes: usize,
 }
 
 /// Service liveness: how long a registration lives without a heartbeat, and how often the
@@ -208,6 +219,7 @@ impl Default for Config {
             log_level: LogLevel::Info,
             log_format: LogFormat::Text,
             forward_to_leader: false,
+            request_timeout: Duration::from_secs(10),
             limits: Limits::default(),
             catalog: CatalogConfig::default(),
             raft: RaftConfig::default(),
@@ -223,6 +235,7 @@ impl Default for Limits {
             max_batch_kv: 1000,
             max_batch_services: 100,
             max_request_bytes: 4 * 1024 * 1024,
+            max_queued_writes: 16 * 1024,
         }
     }
 }

@@ -65,8 +65,10 @@ fn defaults_are_a_valid_loopback_single_node() {
             max_batch_kv: 1000,
             max_batch_services: 100,
             max_request_bytes: 4 << 20,
+            max_queued_writes: 16384,
         }
     );
+    assert_eq!(c.request_timeout, ms(10_000));
     assert_eq!(
         c.catalog,
         CatalogConfig {
@@ -347,6 +349,8 @@ fn every_other_variable_sets_its_field() {
             ("KONSUL_MAX_BATCH_KV", "30"),
             ("KONSUL_MAX_BATCH_SERVICES", "40"),
             ("KONSUL_MAX_REQUEST_BYTES", "50"),
+            ("KONSUL_MAX_QUEUED_WRITES", "60"),
+            ("KONSUL_REQUEST_TIMEOUT", "2m"),
             ("KONSUL_SERVICE_TTL", "1h30m"),
             ("KONSUL_CLEANUP_INTERVAL", "250ms"),
         ],
@@ -374,8 +378,10 @@ fn every_other_variable_sets_its_field() {
             max_batch_kv: 30,
             max_batch_services: 40,
             max_request_bytes: 50,
+            max_queued_writes: 60,
         }
     );
+    assert_eq!(c.request_timeout, ms(120_000));
 }
 
 #[test]
@@ -411,6 +417,40 @@ fn every_unparsable_variable_is_an_error_naming_it() {
         message,
         r#"KONSUL_RAFT_HEARTBEAT_TIMEOUT: invalid duration "abc" (examples: 500ms, 1s, 2m, 1h30m)"#
     );
+}
+
+#[test]
+fn the_request_timeout_and_the_write_queue_are_bounded() {
+    for (var, value, want) in [
+        (
+            "KONSUL_REQUEST_TIMEOUT",
+            "50ms",
+            "request_timeout (KONSUL_REQUEST_TIMEOUT) 50ms is out of range: must be between \
+             100ms and 10m",
+        ),
+        (
+            "KONSUL_REQUEST_TIMEOUT",
+            "11m",
+            "request_timeout (KONSUL_REQUEST_TIMEOUT) 11m is out of range",
+        ),
+        (
+            "KONSUL_MAX_QUEUED_WRITES",
+            "0",
+            "limits.max_queued_writes (KONSUL_MAX_QUEUED_WRITES) must be greater than 0",
+        ),
+    ] {
+        let message = config_message(load(&Flags::default(), &[(var, value)]));
+        assert!(message.contains(want), "{var}={value}: {message}");
+    }
+    for (var, value) in [
+        ("KONSUL_REQUEST_TIMEOUT", "100ms"),
+        ("KONSUL_REQUEST_TIMEOUT", "10m"),
+        ("KONSUL_MAX_QUEUED_WRITES", "1"),
+    ] {
+        load(&Flags::default(), &[(var, value)]).unwrap_or_else(|e| panic!("{var}={value}: {e}"));
+    }
+    let flags = Flags::try_parse_from(["konsul", "--request-timeout", "3s"]).unwrap();
+    assert_eq!(load(&flags, &[]).unwrap().request_timeout, ms(3000));
 }
 
 #[test]

@@ -29,6 +29,11 @@ pub(crate) const SERVICE_TTL_RANGE: (Duration, Duration) = (
 pub(crate) const CLEANUP_INTERVAL_RANGE: (Duration, Duration) =
     (Duration::from_millis(100), Duration::from_secs(3600));
 
+/// Range of `request_timeout`: under 100ms a loaded leader could not commit a write in
+/// time; over 10 minutes a client that went away would hold server resources far too long.
+pub(crate) const REQUEST_TIMEOUT_RANGE: (Duration, Duration) =
+    (Duration::from_millis(100), Duration::from_secs(600));
+
 /// Longest node name, in bytes. The name travels in gRPC metadata and log lines.
 pub(crate) const MAX_NODE_ID_BYTES: usize = 64;
 
@@ -61,6 +66,18 @@ impl Config {
         if self.data_dir.as_os_str().is_empty() {
             p.add("data_dir", "must not be empty");
         }
+        let (min, max) = REQUEST_TIMEOUT_RANGE;
+        if self.request_timeout < min || self.request_timeout > max {
+            p.add(
+                "request_timeout",
+                format!(
+                    "{} is out of range: must be between {} and {}",
+                    format_duration(self.request_timeout),
+                    format_duration(min),
+                    format_duration(max)
+                ),
+            );
+        }
     }
 
     fn check_limits(&self, p: &mut Problems) {
@@ -71,6 +88,7 @@ impl Config {
             ("limits.max_batch_kv", l.max_batch_kv),
             ("limits.max_batch_services", l.max_batch_services),
             ("limits.max_request_bytes", l.max_request_bytes),
+            ("limits.max_queued_writes", l.max_queued_writes),
         ] {
             if value == 0 {
                 p.add(key, "must be greater than 0");

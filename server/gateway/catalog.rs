@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use konsul_proto::v1 as pb;
 use konsul_proto::v1::catalog_service_server::CatalogService;
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,7 @@ use crate::gateway::body::JsonBody;
 use crate::gateway::check_json::CheckJson;
 use crate::gateway::context::{Ctx, rfc3339};
 use crate::gateway::error::{HttpError, fail};
+use crate::gateway::freshness;
 use crate::gateway::kv::read_consistency;
 use crate::store::service_key;
 
@@ -141,12 +142,14 @@ pub struct QueryAnswer {
     pub query: serde_json::Value,
 }
 
-/// Response header carrying the catalog index of a listing.
-pub const INDEX_HEADER: &str = "X-Konsul-Index";
-
-/// A JSON answer carrying the catalog index in [`INDEX_HEADER`].
-pub fn with_index<T: Serialize>(catalog_index: u64, body: T) -> Response {
-    ([(INDEX_HEADER, catalog_index.to_string())], Json(body)).into_response()
+/// A listing's JSON answer: the catalog index in `X-Konsul-Index`, with the other freshness
+/// headers of `header` (see `freshness.rs`).
+pub fn with_index<T: Serialize>(
+    header: Option<&pb::ResponseHeader>,
+    catalog_index: u64,
+    body: T,
+) -> Response {
+    freshness::fresh_json(header, catalog_index, body)
 }
 
 /// The `passing` query parameter: absent or `false` → all, empty or `true` → passing only.
@@ -312,7 +315,11 @@ pub async fn list(
         .await
         .map_err(|s| fail(&ctx, s))?
         .into_inner();
-    Ok(with_index(resp.catalog_index, services(resp.entries)))
+    Ok(with_index(
+        resp.header.as_ref(),
+        resp.catalog_index,
+        services(resp.entries),
+    ))
 }
 
 /// The same listing at `/services` (no trailing slash).
@@ -341,21 +348,20 @@ pub async fn get(
     ctx: Ctx,
     Path(name): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<serde_json::Value>, HttpError> {
+) -> Result<Response, HttpError> {
     let consistency = read_consistency(&q).map_err(|e| fail(&ctx, e))?;
     let req = pb::GetServiceRequest {
         name,
         id: instance_id(&q),
         consistency: consistency as i32,
     };
-    let e = g
+    let resp = g
         .catalog
         .get_service(Request::new(req))
         .await
         .map_err(|s| fail(&ctx, s))?
-        .into_inner()
-        .entry
-        .unwrap_or_default();
+        .into_inner();
+    let e = resp.entry.unwrap_or_default();
     let service = ServiceJson::from_pb(e.service.unwrap_or_default());
     let value = if q.get("metadata").map(String::as_str) == Some("true") {
         let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(e.expires_at_ms);
@@ -368,7 +374,10 @@ pub async fn get(
     } else {
         serde_json::to_value(service)
     };
-    Ok(Json(value.unwrap_or_default()))
+    Ok(freshness::read_json(
+        resp.header.as_ref(),
+        value.unwrap_or_default(),
+    ))
 }
 
 fn tag_params(pairs: &[(String, String)]) -> Vec<String> {
@@ -381,14 +390,20 @@ fn tag_params(pairs: &[(String, String)]) -> Vec<String> {
     tags
 }
 
-/// The contract's query answer: the matches, their count, and the filters as understood.
-fn query_answer(found: Vec<pb::ServiceEntry>, query: serde_json::Value) -> Json<QueryAnswer> {
+/// The contract's query answer: the matches, their count, and the filters as understood,
+/// with the freshness headers of `header`.
+fn query_answer(
+    header: Option<pb::ResponseHeader>,
+    found: Vec<pb::ServiceEntry>,
+    query: serde_json::Value,
+) -> Response {
     let services = services(found);
-    Json(QueryAnswer {
+    let body = QueryAnswer {
         count: services.len(),
         services,
         query,
-    })
+    };
+    freshness::read_json(header.as_ref(), body)
 }
 
 /// Live services carrying every `tags=` (or `tag=`) value.
@@ -401,21 +416,24 @@ pub async fn query_tags(
     State(g): State<Gateway>,
     ctx: Ctx,
     Query(pairs): Query<Vec<(String, String)>>,
-) -> Result<Json<QueryAnswer>, HttpError> {
+) -> Result<Response, HttpError> {
     let tags = tag_params(&pairs);
     let req = pb::QueryTagsRequest {
         tags: tags.clone(),
         consistency: pb::Consistency::Stale as i32,
         passing_only: last_passing(&pairs).map_err(|e| fail(&ctx, e))?,
     };
-    let found = g
+    let resp = g
         .catalog
         .query_tags(Request::new(req))
         .await
         .map_err(|s| fail(&ctx, s))?
-        .into_inner()
-        .entries;
-    Ok(query_answer(found, serde_json::json!({ "tags": tags })))
+        .into_inner();
+    Ok(query_answer(
+        resp.header,
+        resp.entries,
+        serde_json::json!({ "tags": tags }),
+    ))
 }
 
 /// Live services carrying every `k=v` query pair as metadata.
@@ -426,21 +444,24 @@ pub async fn query_metadata(
     State(g): State<Gateway>,
     ctx: Ctx,
     Query(pairs): Query<Vec<(String, String)>>,
-) -> Result<Json<QueryAnswer>, HttpError> {
+) -> Result<Response, HttpError> {
     let meta: BTreeMap<String, String> = pairs.into_iter().collect();
     let req = pb::QueryMetadataRequest {
         meta: meta.clone(),
         consistency: pb::Consistency::Stale as i32,
         passing_only: false,
     };
-    let found = g
+    let resp = g
         .catalog
         .query_metadata(Request::new(req))
         .await
         .map_err(|s| fail(&ctx, s))?
-        .into_inner()
-        .entries;
-    Ok(query_answer(found, serde_json::json!({ "metadata": meta })))
+        .into_inner();
+    Ok(query_answer(
+        resp.header,
+        resp.entries,
+        serde_json::json!({ "metadata": meta }),
+    ))
 }
 
 /// Live services matching every `tags=`/`tag=` value and every `meta.<k>=v` pair.
@@ -452,7 +473,7 @@ pub async fn query(
     State(g): State<Gateway>,
     ctx: Ctx,
     Query(pairs): Query<Vec<(String, String)>>,
-) -> Result<Json<QueryAnswer>, HttpError> {
+) -> Result<Response, HttpError> {
     let tags = tag_params(&pairs);
     let passing_only = last_passing(&pairs).map_err(|e| fail(&ctx, e))?;
     let meta: BTreeMap<String, String> = pairs
@@ -465,15 +486,15 @@ pub async fn query(
         consistency: pb::Consistency::Stale as i32,
         passing_only,
     };
-    let found = g
+    let resp = g
         .catalog
         .query(Request::new(req))
         .await
         .map_err(|s| fail(&ctx, s))?
-        .into_inner()
-        .entries;
+        .into_inner();
     Ok(query_answer(
-        found,
+        resp.header,
+        resp.entries,
         serde_json::json!({ "tags": tags, "metadata": meta }),
     ))
 }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
+use axum::response::Response;
 use konsul_proto::v1 as pb;
 use konsul_proto::v1::catalog_service_server::CatalogService;
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,7 @@ use crate::gateway::body::JsonBody;
 use crate::gateway::catalog::ServiceJson;
 use crate::gateway::context::Ctx;
 use crate::gateway::error::{HttpError, fail};
+use crate::gateway::freshness;
 use crate::store::service_key;
 
 /// Body of POST /batch/services/get and /batch/services/deregister.
@@ -85,7 +87,7 @@ pub async fn get(
     State(g): State<Gateway>,
     ctx: Ctx,
     JsonBody(body): JsonBody<NamesBody>,
-) -> Result<Json<GetAnswer>, HttpError> {
+) -> Result<Response, HttpError> {
     non_empty(&ctx, body.names.len(), "Names array cannot be empty")?;
     let req = pb::BatchGetServicesRequest {
         keys: body.names,
@@ -108,10 +110,11 @@ pub async fn get(
             )
         })
         .collect();
-    Ok(Json(GetAnswer {
+    let body = GetAnswer {
         found,
         not_found: resp.not_found,
-    }))
+    };
+    Ok(freshness::read_json(resp.header.as_ref(), body))
 }
 
 /// Register many services in one Raft entry: all or nothing.

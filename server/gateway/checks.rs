@@ -20,6 +20,7 @@ use crate::gateway::catalog::{passing_param, with_index};
 use crate::gateway::check_json::CheckOut;
 use crate::gateway::context::Ctx;
 use crate::gateway::error::{HttpError, fail};
+use crate::gateway::freshness;
 use crate::gateway::kv::read_consistency;
 
 /// Answer of PUT /health/check/{id}.
@@ -55,7 +56,11 @@ pub async fn list(
         .await
         .map_err(|s| fail(&ctx, s))?
         .into_inner();
-    Ok(with_index(resp.catalog_index, outs(resp.checks)))
+    Ok(with_index(
+        resp.header.as_ref(),
+        resp.catalog_index,
+        outs(resp.checks),
+    ))
 }
 
 /// The checks of every live instance of one service name; `[]` when it has none (the Go
@@ -70,7 +75,7 @@ pub async fn service(
     ctx: Ctx,
     Path(name): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Vec<CheckOut>>, HttpError> {
+) -> Result<Response, HttpError> {
     let consistency = read_consistency(&q).map_err(|e| fail(&ctx, e))?;
     let req = pb::ServiceChecksRequest {
         name,
@@ -82,8 +87,12 @@ pub async fn service(
         .catalog
         .service_checks(Request::new(req))
         .await
-        .map_err(|s| fail(&ctx, s))?;
-    Ok(Json(outs(resp.into_inner().checks)))
+        .map_err(|s| fail(&ctx, s))?
+        .into_inner();
+    Ok(freshness::read_json(
+        resp.header.as_ref(),
+        outs(resp.checks),
+    ))
 }
 
 /// Report on a TTL check: passing by default, or `?status=warning|critical`, with an

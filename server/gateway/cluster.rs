@@ -65,6 +65,10 @@ pub struct StatusJson {
     pub applied_index: u64,
     /// Highest index known committed.
     pub commit_index: u64,
+    /// On the leader: true when it has lost contact with its quorum (writes are refused).
+    pub quorum_lost: bool,
+    /// On the leader: milliseconds since a quorum last acknowledged it; 0 elsewhere.
+    pub quorum_contact_ms: u64,
     /// The Go server's raft stats, as strings.
     pub stats: BTreeMap<&'static str, String>,
 }
@@ -210,6 +214,8 @@ pub async fn status(State(g): State<Gateway>, ctx: Ctx) -> Result<Json<StatusJso
         last_index: s.last_index,
         applied_index: s.applied_index,
         commit_index: s.commit_index,
+        quorum_lost: s.quorum_lost,
+        quorum_contact_ms: s.quorum_contact_ms,
         stats,
     }))
 }

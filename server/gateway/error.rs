@@ -1,7 +1,9 @@
 //! The one mapping from a gRPC status to an HTTP answer, with the REST contract's bodies:
 //! 409 `{"error":"CAS conflict",...}` (or `conflict` for a busy membership change), 307 to
-//! the leader with `Location` and the `leader_*` fields, 503 `no leader` and
-//! `clustering not enabled`, and the error envelope for everything else.
+//! the leader with `Location` and the `leader_*` fields, 503 `no leader`, `no quorum`,
+//! `outcome unknown` and `clustering not enabled`, 429 `write queue full`, and the error
+//! envelope for everything else. The choice follows the status's ErrorInfo reason (set by
+//! `api::status`), never its message text.
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
@@ -10,7 +12,9 @@ use serde::Serialize;
 use tonic::{Code, Status};
 use utoipa::ToSchema;
 
-use crate::api::status::{LEADER_ADDR_KEY, LEADER_ID_KEY, LEADER_RAFT_ADDR_KEY};
+use konsul_proto::errors as r;
+
+use crate::api::status::{self, LEADER_ADDR_KEY, LEADER_ID_KEY, LEADER_RAFT_ADDR_KEY};
 use crate::error::{CLUSTERING_DISABLED, CLUSTERING_DISABLED_DETAIL};
 use crate::gateway::context::Ctx;
 
@@ -32,8 +36,8 @@ pub struct ErrorEnvelope {
 /// A short-form error body (`{"error","message"}` plus leader fields when redirecting).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ShortError {
-    /// Short error code: "CAS conflict", "conflict", "not leader", "no leader",
-    /// "clustering not enabled".
+    /// Short error code: "CAS conflict", "conflict", "not leader", "no leader", "no quorum",
+    /// "outcome unknown", "write queue full", "clustering not enabled".
     pub error: String,
     /// Human-readable detail.
     pub message: String,
@@ -116,58 +120,87 @@ impl ShortError {
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let s = &self.status;
-        if s.code() == Code::Unavailable {
-            if let Some(client_addr) = md(s, LEADER_ADDR_KEY) {
-                let mut location = format!("http://{client_addr}{}", self.ctx.path);
-                if let Some(q) = &self.ctx.query {
-                    location.push('?');
-                    location.push_str(q);
+        let reason = status::reason(s);
+        match reason.as_deref() {
+            Some(r::NOT_LEADER) => {
+                if let Some(client_addr) = md(s, LEADER_ADDR_KEY) {
+                    return self.redirect(client_addr);
                 }
-                let leader_header = HeaderValue::from_str(&client_addr);
-                let body = ShortError {
-                    error: "not leader".into(),
-                    message:
-                        "This node is not the leader. Redirect to leader for write operations."
-                            .into(),
-                    leader_addr: md(s, LEADER_RAFT_ADDR_KEY),
-                    leader_id: md(s, LEADER_ID_KEY),
-                    leader_client_addr: Some(client_addr),
-                };
-                let mut resp = (StatusCode::TEMPORARY_REDIRECT, Json(body)).into_response();
-                if let Ok(v) = HeaderValue::from_str(&location) {
-                    resp.headers_mut().insert(header::LOCATION, v);
-                }
-                if let Ok(v) = leader_header {
-                    resp.headers_mut().insert(LEADER_ADDR_KEY, v);
-                }
-                return resp;
-            }
-            if s.message() == "no leader" {
-                let body = ShortError::new(
+                short(
+                    StatusCode::SERVICE_UNAVAILABLE,
                     "no leader",
-                    "No leader is currently elected. The cluster may be initializing or partitioned.",
-                );
-                return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+                    NO_LEADER_DETAIL,
+                )
             }
-            if s.message().starts_with(CLUSTERING_DISABLED) {
-                let body = ShortError::new(CLUSTERING_DISABLED, CLUSTERING_DISABLED_DETAIL);
-                return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+            Some(r::NO_LEADER) => short(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no leader",
+                NO_LEADER_DETAIL,
+            ),
+            Some(r::CLUSTERING_DISABLED) => short(
+                StatusCode::SERVICE_UNAVAILABLE,
+                CLUSTERING_DISABLED,
+                CLUSTERING_DISABLED_DETAIL,
+            ),
+            Some(r::OUTCOME_UNKNOWN) => short(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "outcome unknown",
+                s.message(),
+            ),
+            Some(r::NO_QUORUM) => short(StatusCode::SERVICE_UNAVAILABLE, "no quorum", s.message()),
+            Some(r::WRITE_QUEUE_FULL) => short(
+                StatusCode::TOO_MANY_REQUESTS,
+                "write queue full",
+                s.message(),
+            ),
+            Some(r::CAS_CONFLICT) => short(StatusCode::CONFLICT, "CAS conflict", s.message()),
+            Some(r::MEMBERSHIP_CHANGE_IN_PROGRESS) => {
+                short(StatusCode::CONFLICT, "conflict", s.message())
             }
+            Some(r::REQUEST_ID_EXPIRED) => {
+                envelope(StatusCode::PRECONDITION_FAILED, s.message(), &self.ctx)
+            }
+            _ => envelope(http_status(s.code()), s.message(), &self.ctx),
         }
-        if s.code() == Code::Aborted {
-            // ABORTED is a failed CAS condition or a membership change refused because
-            // another one is in flight; only the first is the contract's "CAS conflict".
-            let error = if s.message().starts_with("CAS conflict") {
-                "CAS conflict"
-            } else {
-                "conflict"
-            };
-            let body = ShortError::new(error, s.message());
-            return (StatusCode::CONFLICT, Json(body)).into_response();
-        }
-        let code = http_status(s.code());
-        envelope(code, s.message(), &self.ctx)
     }
+}
+
+/// Detail of the contract's 503 `no leader` body.
+const NO_LEADER_DETAIL: &str =
+    "No leader is currently elected. The cluster may be initializing or partitioned.";
+
+impl HttpError {
+    /// The contract's 307 to the leader: `Location` is the same path and query on the
+    /// leader, the body names it, and `konsul-leader-addr` carries its client address.
+    fn redirect(&self, client_addr: String) -> Response {
+        let s = &self.status;
+        let mut location = format!("http://{client_addr}{}", self.ctx.path);
+        if let Some(q) = &self.ctx.query {
+            location.push('?');
+            location.push_str(q);
+        }
+        let leader_header = HeaderValue::from_str(&client_addr);
+        let body = ShortError {
+            error: "not leader".into(),
+            message: "This node is not the leader. Redirect to leader for write operations.".into(),
+            leader_addr: md(s, LEADER_RAFT_ADDR_KEY),
+            leader_id: md(s, LEADER_ID_KEY),
+            leader_client_addr: Some(client_addr),
+        };
+        let mut resp = (StatusCode::TEMPORARY_REDIRECT, Json(body)).into_response();
+        if let Ok(v) = HeaderValue::from_str(&location) {
+            resp.headers_mut().insert(header::LOCATION, v);
+        }
+        if let Ok(v) = leader_header {
+            resp.headers_mut().insert(LEADER_ADDR_KEY, v);
+        }
+        resp
+    }
+}
+
+/// A short-form error body (`{"error","message"}`) with `code`.
+pub fn short(code: StatusCode, error: &str, message: &str) -> Response {
+    (code, Json(ShortError::new(error, message))).into_response()
 }
 
 /// The contract's error envelope with the given status and message.

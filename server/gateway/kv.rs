@@ -10,6 +10,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use http::HeaderMap;
 use konsul_proto::v1 as pb;
 use konsul_proto::v1::kv_service_server::KvService;
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,7 @@ use crate::gateway::Gateway;
 use crate::gateway::body::JsonBody;
 use crate::gateway::context::Ctx;
 use crate::gateway::error::{HttpError, fail};
+use crate::gateway::freshness;
 
 /// A value as JSON: UTF-8 text as is; other bytes base64-encoded with `encoding: "base64"`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -123,21 +125,22 @@ pub async fn list(
     State(g): State<Gateway>,
     ctx: Ctx,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Vec<String>>, HttpError> {
+) -> Result<Response, HttpError> {
     let consistency = read_consistency(&q).map_err(|e| fail(&ctx, e))?;
     let req = pb::ListRequest {
         prefix: q.get("prefix").cloned().unwrap_or_default(),
         keys_only: true,
         consistency: consistency as i32,
         limit: 0,
+        min_index: freshness::min_index(&q).map_err(|e| fail(&ctx, e))?,
     };
     let resp =
         g.kv.list(Request::new(req))
             .await
-            .map_err(|s| fail(&ctx, s))?;
-    Ok(Json(
-        resp.into_inner().kvs.into_iter().map(|kv| kv.key).collect(),
-    ))
+            .map_err(|s| fail(&ctx, s))?
+            .into_inner();
+    let keys: Vec<String> = resp.kvs.into_iter().map(|kv| kv.key).collect();
+    Ok(freshness::read_json(resp.header.as_ref(), keys))
 }
 
 /// The same listing at `/kv` (no trailing slash), as the Go server answered both.
@@ -147,7 +150,7 @@ pub async fn list_no_slash(
     state: State<Gateway>,
     ctx: Ctx,
     query: Query<HashMap<String, String>>,
-) -> Result<Json<Vec<String>>, HttpError> {
+) -> Result<Response, HttpError> {
     list(state, ctx, query).await
 }
 
@@ -168,29 +171,36 @@ pub async fn get(
     ctx: Ctx,
     Path(key): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<KvValue>, HttpError> {
+) -> Result<Response, HttpError> {
     let consistency = read_consistency(&q).map_err(|e| fail(&ctx, e))?;
     let req = pb::GetRequest {
         key,
         consistency: consistency as i32,
+        min_index: freshness::min_index(&q).map_err(|e| fail(&ctx, e))?,
     };
-    let kv =
-        g.kv.get(Request::new(req))
-            .await
-            .map_err(|s| fail(&ctx, s))?
-            .into_inner()
-            .kv
-            .unwrap_or_default();
+    let resp = match g.kv.get(Request::new(req)).await {
+        Ok(r) => r.into_inner(),
+        // A missing key still says what the read reflected: this node's state after it.
+        Err(s) if s.code() == tonic::Code::NotFound => {
+            let header = crate::api::convert::header(g.node.header());
+            let mut answer = fail(&ctx, s).into_response();
+            freshness::add_headers(answer.headers_mut(), &header, header.applied_index);
+            return Ok(answer);
+        }
+        Err(s) => return Err(fail(&ctx, s)),
+    };
+    let kv = resp.kv.unwrap_or_default();
     let metadata = flag(&q, "metadata");
     let (value, encoding) = text_or_base64(kv.value);
-    Ok(Json(KvValue {
+    let body = KvValue {
         key: kv.key,
         value,
         encoding,
         modify_index: metadata.then_some(kv.modify_index),
         create_index: metadata.then_some(kv.create_index),
         flags: metadata.then_some(kv.flags),
-    }))
+    };
+    Ok(freshness::read_json(resp.header.as_ref(), body))
 }
 
 /// Write one key; `cas` in the body makes it a compare-and-swap.
@@ -208,6 +218,7 @@ pub async fn put(
     State(g): State<Gateway>,
     ctx: Ctx,
     Path(key): Path<String>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<PutBody>,
 ) -> Result<Json<PutAnswer>, HttpError> {
     let req = pb::PutRequest {
@@ -215,6 +226,7 @@ pub async fn put(
         value: body.value.into_bytes(),
         flags: body.flags.unwrap_or(0),
         cas: body.cas,
+        request_id: freshness::request_id(&headers).map_err(|e| fail(&ctx, e))?,
     };
     let kv =
         g.kv.put(Request::new(req))
@@ -246,6 +258,7 @@ pub async fn delete(
     State(g): State<Gateway>,
     ctx: Ctx,
     Path(key): Path<String>,
+    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<DeleteAnswer>, HttpError> {
     let cas = match q.get("cas") {
@@ -265,6 +278,7 @@ pub async fn delete(
     let req = pb::DeleteRequest {
         key: key.clone(),
         cas,
+        request_id: freshness::request_id(&headers).map_err(|e| fail(&ctx, e))?,
     };
     g.kv.delete(Request::new(req))
         .await

@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use axum::Json;
 use axum::extract::{Query, State};
+use axum::response::Response;
+use http::HeaderMap;
 use konsul_proto::v1 as pb;
 use konsul_proto::v1::kv_service_server::KvService;
 use serde::{Deserialize, Serialize};
@@ -17,6 +19,7 @@ use crate::gateway::Gateway;
 use crate::gateway::body::JsonBody;
 use crate::gateway::context::Ctx;
 use crate::gateway::error::{HttpError, fail};
+use crate::gateway::freshness;
 use crate::gateway::kv::{read_consistency, text_or_base64};
 
 /// Body naming keys (batch get and delete).
@@ -108,25 +111,27 @@ pub async fn get(
     ctx: Ctx,
     Query(q): Query<HashMap<String, String>>,
     JsonBody(body): JsonBody<KeysBody>,
-) -> Result<Json<BatchGetAnswer>, HttpError> {
+) -> Result<Response, HttpError> {
     let consistency = read_consistency(&q).map_err(|e| fail(&ctx, e))?;
     let req = pb::BatchGetRequest {
         keys: body.keys,
         consistency: consistency as i32,
+        min_index: freshness::min_index(&q).map_err(|e| fail(&ctx, e))?,
     };
     let resp =
         g.kv.batch_get(Request::new(req))
             .await
             .map_err(|s| fail(&ctx, s))?
             .into_inner();
-    Ok(Json(BatchGetAnswer {
+    let body = BatchGetAnswer {
         found: resp
             .found
             .into_iter()
             .map(|kv| (kv.key, text_or_base64(kv.value).0))
             .collect(),
         not_found: resp.not_found,
-    }))
+    };
+    Ok(freshness::read_json(resp.header.as_ref(), body))
 }
 
 /// Write many keys atomically (one Raft entry).
@@ -138,6 +143,7 @@ pub async fn get(
 pub async fn set(
     State(g): State<Gateway>,
     ctx: Ctx,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<ItemsBody>,
 ) -> Result<Json<BatchKeysAnswer>, HttpError> {
     let items = body
@@ -150,10 +156,13 @@ pub async fn set(
         })
         .collect();
     let resp =
-        g.kv.batch_put(Request::new(pb::BatchPutRequest { items }))
-            .await
-            .map_err(|s| fail(&ctx, s))?
-            .into_inner();
+        g.kv.batch_put(Request::new(pb::BatchPutRequest {
+            items,
+            request_id: freshness::request_id(&headers).map_err(|e| fail(&ctx, e))?,
+        }))
+        .await
+        .map_err(|s| fail(&ctx, s))?
+        .into_inner();
     let count = resp.keys.len();
     Ok(Json(BatchKeysAnswer {
         message: format!("Successfully set {count} keys"),
@@ -171,13 +180,17 @@ pub async fn set(
 pub async fn delete(
     State(g): State<Gateway>,
     ctx: Ctx,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<KeysBody>,
 ) -> Result<Json<BatchKeysAnswer>, HttpError> {
     let resp =
-        g.kv.batch_delete(Request::new(pb::BatchDeleteRequest { keys: body.keys }))
-            .await
-            .map_err(|s| fail(&ctx, s))?
-            .into_inner();
+        g.kv.batch_delete(Request::new(pb::BatchDeleteRequest {
+            keys: body.keys,
+            request_id: freshness::request_id(&headers).map_err(|e| fail(&ctx, e))?,
+        }))
+        .await
+        .map_err(|s| fail(&ctx, s))?
+        .into_inner();
     let count = resp.keys.len();
     Ok(Json(BatchKeysAnswer {
         message: format!("Successfully deleted {count} keys"),
@@ -197,6 +210,7 @@ pub async fn delete(
 pub async fn set_cas(
     State(g): State<Gateway>,
     ctx: Ctx,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<SetCasBody>,
 ) -> Result<Json<BatchCasAnswer>, HttpError> {
     let mut items = Vec::with_capacity(body.items.len());
@@ -209,10 +223,13 @@ pub async fn set_cas(
         });
     }
     let resp =
-        g.kv.batch_put_cas(Request::new(pb::BatchPutCasRequest { items }))
-            .await
-            .map_err(|s| fail(&ctx, s))?
-            .into_inner();
+        g.kv.batch_put_cas(Request::new(pb::BatchPutCasRequest {
+            items,
+            request_id: freshness::request_id(&headers).map_err(|e| fail(&ctx, e))?,
+        }))
+        .await
+        .map_err(|s| fail(&ctx, s))?
+        .into_inner();
     let count = resp.new_indices.len();
     Ok(Json(BatchCasAnswer {
         message: format!("Successfully set {count} keys with CAS"),
@@ -232,6 +249,7 @@ pub async fn set_cas(
 pub async fn delete_cas(
     State(g): State<Gateway>,
     ctx: Ctx,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<DeleteCasBody>,
 ) -> Result<Json<BatchKeysAnswer>, HttpError> {
     let mut items = Vec::with_capacity(body.keys.len());
@@ -243,10 +261,13 @@ pub async fn delete_cas(
         });
     }
     let resp =
-        g.kv.batch_delete_cas(Request::new(pb::BatchDeleteCasRequest { items }))
-            .await
-            .map_err(|s| fail(&ctx, s))?
-            .into_inner();
+        g.kv.batch_delete_cas(Request::new(pb::BatchDeleteCasRequest {
+            items,
+            request_id: freshness::request_id(&headers).map_err(|e| fail(&ctx, e))?,
+        }))
+        .await
+        .map_err(|s| fail(&ctx, s))?
+        .into_inner();
     let count = resp.keys.len();
     Ok(Json(BatchKeysAnswer {
         message: format!("Successfully deleted {count} keys with CAS"),

@@ -14,7 +14,10 @@ pub mod check_json;
 pub mod checks;
 pub mod cluster;
 pub mod context;
+#[cfg(feature = "failpoints")]
+pub mod debug;
 pub mod error;
+pub mod freshness;
 pub mod health;
 pub mod kv;
 pub mod kv_batch;

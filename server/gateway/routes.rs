@@ -120,6 +120,10 @@ pub fn router(g: Gateway) -> Router {
     for route in table() {
         router = router.route(route.path, route.handler);
     }
+    #[cfg(feature = "failpoints")]
+    if g.deps.faults.is_some() {
+        router = router.route("/debug/faults", put(crate::gateway::debug::faults));
+    }
     let (g404, g405) = (g.clone(), g.clone());
     router
         .fallback(move |method: Method, uri: Uri| async move {

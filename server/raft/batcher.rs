@@ -7,6 +7,11 @@
 //! arrives while they are under way is grouped into the next proposal as one
 //! `Command::Multi` entry, applied in order at one log index with one response per command.
 //!
+//! The queue in front of the batcher is bounded (`limits.max_queued_writes`): a leader that cannot keep
+//! up refuses further writes at once (`Error::WriteQueueFull`, nothing written) instead of
+//! letting them wait without end. A queued write whose caller has given up (its deadline
+//! passed and it was told "outcome unknown") is dropped before it is proposed.
+//!
 //! Two commands that touch the same key never share an entry, so a key changes at most
 //! once per log index and `modify_index` keeps identifying exactly one version of a key (CAS
 //! stays exact). A group is also capped in count and bytes so an entry stays far below the
@@ -41,31 +46,45 @@ struct Pending {
 /// Handle to the batcher task of one node; cheap to clone.
 #[derive(Clone)]
 pub struct Batcher {
-    queue: mpsc::UnboundedSender<Pending>,
+    queue: mpsc::Sender<Pending>,
+    capacity: usize,
 }
 
 impl Batcher {
-    /// Starts the batcher for `raft`. It stops when the last handle is dropped.
-    pub fn spawn(raft: Raft<TypeConfig>) -> Self {
-        let (queue, rx) = mpsc::unbounded_channel();
+    /// Starts the batcher for `raft` with room for `capacity` waiting writes (at least 1).
+    /// It stops when the last handle is dropped.
+    pub fn spawn(raft: Raft<TypeConfig>, capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        let (queue, rx) = mpsc::channel(capacity);
         tokio::spawn(run(raft, rx));
-        Self { queue }
+        Self { queue, capacity }
     }
 
-    /// Proposes `command` (grouped with others when they arrive together) and waits for its
-    /// own outcome.
-    pub async fn write(&self, command: Command) -> Result<Written> {
+    /// Queues `command` for the next group and returns the future of its own outcome.
+    /// Refused at once, with nothing written, when the queue is full or the node stops.
+    pub fn submit(&self, command: Command) -> Result<impl Future<Output = Result<Written>>> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Pending { command, reply })
-            .map_err(|_| Error::Unavailable("the node is shutting down".into()))?;
-        answer
-            .await
-            .map_err(|_| Error::Unavailable("the node is shutting down".into()))?
+            .try_send(Pending { command, reply })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => Error::WriteQueueFull(format!(
+                    "{} writes are already waiting for the Raft log (limits.max_queued_writes); \
+                     retry later",
+                    self.capacity
+                )),
+                mpsc::error::TrySendError::Closed(_) => {
+                    Error::Unavailable("the node is shutting down".into())
+                }
+            })?;
+        Ok(async move {
+            answer.await.map_err(|_| {
+                Error::outcome_unknown("the node stopped while the write was being proposed")
+            })?
+        })
     }
 }
 
-async fn run(raft: Raft<TypeConfig>, mut rx: mpsc::UnboundedReceiver<Pending>) {
+async fn run(raft: Raft<TypeConfig>, mut rx: mpsc::Receiver<Pending>) {
     let permits = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut carry: Option<Pending> = None;
     loop {
@@ -75,7 +94,7 @@ async fn run(raft: Raft<TypeConfig>, mut rx: mpsc::UnboundedReceiver<Pending>) {
         };
         let first = match carry.take() {
             Some(p) => p,
-            None => match rx.recv().await {
+            None => match next_wanted(&mut rx).await {
                 Some(p) => p,
                 None => return,
             },
@@ -90,6 +109,9 @@ async fn run(raft: Raft<TypeConfig>, mut rx: mpsc::UnboundedReceiver<Pending>) {
         let mut group = vec![first];
         while group.len() < MAX_COMMANDS {
             let Ok(next) = rx.try_recv() else { break };
+            if next.reply.is_closed() {
+                continue;
+            }
             if !fits(&keys, bytes, &next.command) {
                 carry = Some(next);
                 break;
@@ -103,6 +125,16 @@ async fn run(raft: Raft<TypeConfig>, mut rx: mpsc::UnboundedReceiver<Pending>) {
             propose(&raft, group).await;
             drop(permit);
         });
+    }
+}
+
+/// The next queued write whose caller still waits for it; `None` once every handle is gone.
+async fn next_wanted(rx: &mut mpsc::Receiver<Pending>) -> Option<Pending> {
+    loop {
+        let p = rx.recv().await?;
+        if !p.reply.is_closed() {
+            return Some(p);
+        }
     }
 }
 
@@ -156,9 +188,11 @@ async fn client_write(raft: &Raft<TypeConfig>, command: Command) -> Result<Writt
             index: resp.log_id.index,
             response: resp.data,
         }),
+        // Refused before it was appended, or its entry was truncated: nothing was written.
         Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(not_leader_error(f)),
         Err(RaftError::APIError(e)) => Err(Error::Internal(e.to_string())),
-        Err(RaftError::Fatal(e)) => Err(Error::Unavailable(format!("raft stopped: {e}"))),
+        // The core stopped; the entry may already be in the log and commit elsewhere.
+        Err(RaftError::Fatal(e)) => Err(Error::outcome_unknown(format!("raft stopped: {e}"))),
     }
 }
 

@@ -77,6 +77,11 @@ pub struct ClusterStatus {
     pub purged_index: Option<u64>,
     /// Every member, voters first, then by name.
     pub peers: Vec<PeerStatus>,
+    /// On the leader: how long ago a quorum was last in contact with it (`lease.rs`).
+    pub quorum_contact: Option<Duration>,
+    /// On the leader: true when that is longer than the quorum timeout, so writes are
+    /// refused (`writes.rs`).
+    pub quorum_lost: bool,
 }
 
 impl RaftNode {
@@ -127,7 +132,13 @@ impl RaftNode {
             })
             .collect();
         peers.sort_by(|a, b| (!a.voter, &a.member.name).cmp(&(!b.voter, &b.member.name)));
+        let now = tokio::time::Instant::now();
+        let quorum_contact = self
+            .quorum_contact(now)
+            .map(|t| now.saturating_duration_since(t));
         Ok(ClusterStatus {
+            quorum_lost: self.quorum_loss(now).is_some(),
+            quorum_contact,
             me: self.member().clone(),
             role,
             term: m.current_term,

@@ -59,8 +59,9 @@ pub enum CodecError {
         /// The value found.
         value: u64,
     },
-    /// A grouped command nested in another: encoders never write one.
-    #[error("raft codec: a grouped command (CommandList) inside another one")]
+    /// A grouped command nested in another, or a wrapped one (Identified) around a group
+    /// or another wrapper: encoders never write one.
+    #[error("raft codec: a grouped or identified command nested where it cannot be")]
     NestedMulti,
 }
 

@@ -43,6 +43,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{NodeId, TypeConfig, codec};
 use crate::deps::{BlockingExecutor, Deps};
+use crate::faults::FaultPoints;
 
 /// Log entries by index; the value is a protobuf [`pb::Entry`].
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
@@ -85,6 +86,15 @@ impl LogStore {
     /// Opens (creating if needed) the log at `path` on `deps.disk`, creating both tables so
     /// that later read transactions never meet a missing table.
     pub async fn open(path: &Path, deps: &Deps) -> crate::Result<LogStore> {
+        Self::open_with_faults(path, deps, FaultPoints::default()).await
+    }
+
+    /// Like [`Self::open`], with the node's failpoints (a slow fsync: `faults::LOG_FSYNC`).
+    pub async fn open_with_faults(
+        path: &Path,
+        deps: &Deps,
+        faults: FaultPoints,
+    ) -> crate::Result<LogStore> {
         let (path, disk) = (path.to_path_buf(), deps.disk.clone());
         let db = deps
             .blocking
@@ -111,7 +121,8 @@ impl LogStore {
                 }
             })
         };
-        let (writes, closed) = writer::spawn(Arc::downgrade(&db), deps.blocking, on_durable);
+        let (writes, closed) =
+            writer::spawn(Arc::downgrade(&db), deps.blocking, on_durable, faults);
         Ok(LogStore {
             inner: Arc::new(Inner {
                 db,

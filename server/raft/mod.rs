@@ -24,12 +24,15 @@ pub mod batcher;
 pub mod cluster_status;
 pub mod codec;
 pub mod identity;
+pub mod lease;
 pub mod log_store;
 pub mod membership;
 pub mod network;
 pub mod node;
+pub mod reads;
 pub mod service;
 pub mod state_machine;
+pub mod writes;
 
 use std::fmt;
 

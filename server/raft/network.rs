@@ -58,7 +58,10 @@ use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Channel, Endpoint};
 
 use super::identity::{Identity, TARGET_INCARNATION_METADATA, TARGET_NODE_METADATA};
+use super::lease::LeaseTracker;
 use super::{Member, NodeId, TypeConfig, codec};
+use crate::deps::Routes;
+use crate::faults::{self, FaultPoints};
 
 /// Largest protobuf message a peer RPC may carry, in either direction. The service sets the
 /// same limit. tonic's default of 4 MiB is too small: one command may be up to the 4 MiB
@@ -88,6 +91,9 @@ pub struct TcpDialer {
     pub keepalive_interval: Duration,
     /// How long to wait for a ping's answer before dropping the connection.
     pub keepalive_timeout: Duration,
+    /// When set, every (re)connection looks its address up here first (fault tests send each
+    /// link through a proxy); `None` connects straight to the peer.
+    pub routes: Option<Routes>,
 }
 
 impl Default for TcpDialer {
@@ -96,6 +102,17 @@ impl Default for TcpDialer {
             connect_timeout: Duration::from_millis(500),
             keepalive_interval: Duration::from_secs(2),
             keepalive_timeout: Duration::from_secs(2),
+            routes: None,
+        }
+    }
+}
+
+impl TcpDialer {
+    /// The default dialer, connecting through `routes`.
+    pub fn routed(routes: Routes) -> Self {
+        Self {
+            routes: Some(routes),
+            ..Self::default()
         }
     }
 }
@@ -103,19 +120,33 @@ impl Default for TcpDialer {
 impl Dialer for TcpDialer {
     fn dial(&self, addr: &str) -> crate::Result<Channel> {
         let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| crate::Error::Config(format!("peer address '{addr}': {e}")))?;
-        Ok(endpoint
+            .map_err(|e| crate::Error::Config(format!("peer address '{addr}': {e}")))?
             .connect_timeout(self.connect_timeout)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(self.keepalive_interval)
             .keep_alive_timeout(self.keepalive_timeout)
-            .keep_alive_while_idle(true)
-            .connect_lazy())
+            .keep_alive_while_idle(true);
+        let Some(routes) = self.routes.clone() else {
+            return Ok(endpoint.connect_lazy());
+        };
+        let (addr, timeout) = (addr.to_owned(), self.connect_timeout);
+        let connector = tower::service_fn(move |_: http::Uri| {
+            let target = routes.resolve(&addr);
+            async move {
+                let tcp = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&target))
+                    .await
+                    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect"))??;
+                tcp.set_nodelay(true)?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tcp))
+            }
+        });
+        Ok(endpoint.connect_with_connector_lazy(connector))
     }
 }
 
-/// When this node last completed an RPC with each peer (monotonic tokio time). Shared by
-/// the network and the node; cheap to clone.
+/// When this node last completed an RPC with each peer (monotonic tokio time): calls it
+/// made (the network), and, on a follower, AppendEntries and snapshots it accepted from the
+/// leader (the peer service). Shared by both and the node; cheap to clone.
 #[derive(Clone, Default, Debug)]
 pub struct LastContact(Arc<Mutex<HashMap<NodeId, tokio::time::Instant>>>);
 
@@ -127,6 +158,12 @@ impl LastContact {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(peer, now);
+    }
+
+    /// How long ago this node last completed a call with any peer; `None` if never.
+    pub fn latest(&self) -> Option<Duration> {
+        let table = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        table.values().max().map(|at| at.elapsed())
     }
 
     /// How long ago a call to `peer` last succeeded; `None` if none ever did.
@@ -148,6 +185,8 @@ pub struct PeerNetwork {
     dialer: Arc<dyn Dialer>,
     channels: Arc<Mutex<HashMap<String, Channel>>>,
     contact: LastContact,
+    lease: LeaseTracker,
+    faults: FaultPoints,
     backoff_initial: Duration,
     backoff_max: Duration,
 }
@@ -161,6 +200,8 @@ impl PeerNetwork {
             dialer,
             channels: Arc::default(),
             contact: LastContact::default(),
+            lease: LeaseTracker::default(),
+            faults: FaultPoints::default(),
             backoff_initial: Duration::from_millis(50),
             backoff_max: Duration::from_secs(2),
         }
@@ -173,9 +214,20 @@ impl PeerNetwork {
         self
     }
 
+    /// Evaluates this node's failpoints (`faults::PEER_REPLICATE`).
+    pub fn with_faults(mut self, faults: FaultPoints) -> Self {
+        self.faults = faults;
+        self
+    }
+
     /// The last-contact record this network keeps, for the node's cluster status.
     pub fn last_contact(&self) -> LastContact {
         self.contact.clone()
+    }
+
+    /// The acknowledgements this network records, for the node's lease (see `lease.rs`).
+    pub fn lease(&self) -> LeaseTracker {
+        self.lease.clone()
     }
 
     /// Asks the node at `addr` who it is (name and incarnation), within `ttl`. Join uses it
@@ -233,6 +285,8 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
             client: client.map_err(|e| e.to_string()),
             backoff: (self.backoff_initial, self.backoff_max),
             contact: self.contact.clone(),
+            lease: self.lease.clone(),
+            faults: self.faults.clone(),
         }
     }
 }
@@ -264,6 +318,8 @@ pub struct PeerClient {
     client: Result<RaftServiceClient<Channel>, String>,
     backoff: (Duration, Duration),
     contact: LastContact,
+    lease: LeaseTracker,
+    faults: FaultPoints,
 }
 
 type RpcResult<T, E = RaftError<NodeId>> = Result<T, RPCError<NodeId, Member, E>>;
@@ -380,6 +436,10 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<NodeId>> {
+        if rpc.prev_log_id.is_some() || !rpc.entries.is_empty() {
+            self.faults.pause(faults::PEER_REPLICATE).await;
+        }
+        let vote = rpc.vote;
         let req = codec::encode_append_request(rpc);
         if let Some(fit) = entries_that_fit(&req) {
             return Err(RPCError::PayloadTooLarge(
@@ -387,6 +447,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             ));
         }
         let ttl = option.hard_ttl();
+        let sent = tokio::time::Instant::now();
         let resp = self
             .unary(
                 ttl,
@@ -395,7 +456,14 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             )
             .await
             .map_err(|e| self.rpc_error(RPCTypes::AppendEntries, e))?;
-        codec::decode_append_response(resp).map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
+        let resp = codec::decode_append_response(resp)
+            .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
+        // Any answer but a higher vote means the peer accepted this leader (a conflict only
+        // says its log differs): it now refuses other candidates for a while (`lease.rs`).
+        if !matches!(resp, AppendEntriesResponse::HigherVote(_)) {
+            self.lease.ack(self.target, vote, sent);
+        }
+        Ok(resp)
     }
 
     /// Not used: this transport sends whole snapshots with [`PeerClient::full_snapshot`], and

@@ -13,39 +13,29 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{CheckIsLeaderError, ForwardToLeader, RaftError};
+use openraft::Raft;
+use openraft::error::ForwardToLeader;
 use openraft::storage::RaftLogStorage;
-use openraft::{Raft, ServerState};
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::deps::Deps;
 use crate::error::{Error, Result};
+use crate::faults::FaultPoints;
 use crate::raft::batcher::Batcher;
 use crate::raft::identity::{self, Identity};
+use crate::raft::lease::LeaseTracker;
 use crate::raft::log_store::LogStore;
-use crate::raft::network::{LastContact, PeerNetwork, TcpDialer};
+use crate::raft::network::{LastContact, PeerNetwork};
 use crate::raft::state_machine::{StateMachine, StoreView};
 use crate::raft::{Member, NodeId, TypeConfig, node_id_for_name};
-use crate::store::{Command, Response};
-
-/// Heartbeat rounds a linearizable read tries before it reports a lost quorum.
-const QUORUM_READ_ATTEMPTS: u32 = 3;
+use crate::store::Response;
 
 /// How long shutdown waits for the Raft log to be flushed and closed.
 const LOG_CLOSE_WAIT: Duration = Duration::from_secs(5);
 
-/// How fresh a read must be; mirrors `konsul.v1.Consistency`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ReadConsistency {
-    /// Local state of whichever node answers.
-    Stale,
-    /// The leader answers while its lease holds, else it confirms leadership first.
-    #[default]
-    Leader,
-    /// The leader confirms leadership with a quorum round first (linearizable).
-    Strong,
-}
+pub use super::reads::ReadConsistency;
 
 /// What the API layer reports back in every response header.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,6 +48,11 @@ pub struct HeaderInfo {
     pub leader_name: String,
     /// This node's name.
     pub served_by: String,
+    /// True when this node knows a leader (itself included).
+    pub known_leader: bool,
+    /// How long ago this node last heard from the leader: zero on the leader itself; on a
+    /// node that never heard from one, the time since it started.
+    pub last_contact: Duration,
 }
 
 /// The outcome of a replicated write.
@@ -67,6 +62,37 @@ pub struct Written {
     pub index: u64,
     /// What the state machine answered.
     pub response: Response,
+}
+
+/// The durations the read and write paths work with, from `raft.*` settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// How long after a quorum acknowledged it the leader serves `leader` reads locally
+    /// (`raft.leader_lease_timeout`).
+    pub lease: Duration,
+    /// How long a leader may go without contact with a quorum before it refuses writes and
+    /// gives up on the ones in flight: openraft's `election_timeout_max` (after which
+    /// another leader may have been elected), but at least [`MIN_QUORUM_TIMEOUT`].
+    pub quorum_timeout: Duration,
+    /// openraft's `election_timeout_max`: how long a follower refuses other candidates
+    /// after it heard from its leader, and so how long a restarted node refuses votes.
+    pub election_timeout_max: Duration,
+    /// The deadline of a call that does not bring its own (`request_timeout`).
+    pub request_timeout: Duration,
+}
+
+/// The shortest quorum timeout: on a loaded host the scheduler alone can delay a leader's
+/// heartbeat answers by a few hundred milliseconds, which is not a lost quorum. Safety never
+/// depends on this value, only how soon a cut-off leader gives up on its writes.
+pub const MIN_QUORUM_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What the log held when the node started: its vote's term and last index.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RestoredLog {
+    /// The term of the vote stored at start.
+    pub term: u64,
+    /// The last log index at start.
+    pub last_index: u64,
 }
 
 /// One Konsul node's Raft instance with its storage, ready for the API to use.
@@ -80,10 +106,20 @@ pub struct RaftNode {
     /// A clone of the network openraft uses (clones share channels), for join's identity
     /// question to a new node.
     pub(crate) network: PeerNetwork,
-    lease: Duration,
+    /// The acknowledgements the network records: the lease and quorum contact.
+    pub(crate) lease: LeaseTracker,
+    /// The timing the read and write paths work with (`reads.rs`, `writes.rs`).
+    pub(crate) timing: Timing,
+    /// The log as the node found it at start: what a leader restored on restart must
+    /// apply before it serves reads (`reads.rs`).
+    pub(crate) restored: RestoredLog,
+    /// This node's failpoints (test builds only; inert otherwise).
+    pub(crate) faults: FaultPoints,
+    /// When the node started (monotonic).
+    pub(crate) started: Instant,
     ready: watch::Receiver<bool>,
     /// Groups concurrent writes into shared entries.
-    batcher: Batcher,
+    pub(crate) batcher: Batcher,
     /// Turns `true` once the Raft log file is closed after shutdown.
     log_closed: watch::Receiver<bool>,
     /// Cluster mode (`raft.enabled`): join and leave are refused without it.
@@ -119,7 +155,9 @@ impl RaftNode {
 
         let name = config.node_id().to_owned();
         let recorded = identity::load_checked(&dir, &name, deps).await?;
-        let mut log_store = LogStore::open(&dir.join("raft-log.redb"), deps).await?;
+        let faults = FaultPoints::new(&name);
+        let mut log_store =
+            LogStore::open_with_faults(&dir.join("raft-log.redb"), deps, faults.clone()).await?;
         let log_closed = log_store.closed();
         let identity = identity::keep_or_renew(
             recorded,
@@ -129,6 +167,7 @@ impl RaftNode {
             deps,
         )
         .await?;
+        let restored = restored_log(&mut log_store).await?;
         let committed_at_start = log_store
             .read_committed()
             .await
@@ -151,8 +190,9 @@ impl RaftNode {
             client_addr,
             incarnation: identity.incarnation,
         };
-        let network = PeerNetwork::new(id, Arc::new(TcpDialer::default()));
+        let network = PeerNetwork::new(id, deps.dialer.clone()).with_faults(faults.clone());
         let contact = network.last_contact();
+        let lease = network.lease();
         let raft = Raft::new(
             id,
             Arc::new(config.to_openraft()?),
@@ -178,7 +218,16 @@ impl RaftNode {
         }
 
         let ready = spawn_readiness(raft.clone(), view.clone(), committed_at_start);
-        let batcher = Batcher::spawn(raft.clone());
+        let batcher = Batcher::spawn(raft.clone(), config.limits.max_queued_writes);
+        let timing = Timing {
+            lease: raft_cfg.leader_lease_timeout,
+            quorum_timeout: raft_cfg
+                .election_timeout
+                .saturating_mul(2)
+                .max(MIN_QUORUM_TIMEOUT),
+            election_timeout_max: raft_cfg.election_timeout.saturating_mul(2),
+            request_timeout: config.request_timeout,
+        };
         Ok(Self {
             raft,
             view,
@@ -186,7 +235,11 @@ impl RaftNode {
             me,
             identity,
             network,
-            lease: raft_cfg.leader_lease_timeout,
+            lease,
+            timing,
+            restored,
+            faults,
+            started: Instant::now(),
             ready,
             batcher,
             log_closed,
@@ -196,54 +249,9 @@ impl RaftNode {
         })
     }
 
-    /// Proposes `command` through the Raft log and waits until it is committed on a quorum
-    /// and applied here. Only the leader accepts writes.
-    ///
-    /// Concurrent writes are grouped into one entry (see `raft::batcher`), so they share
-    /// one fsync and one replication round.
-    pub async fn write(&self, command: Command) -> Result<Written> {
-        self.batcher.write(command).await
-    }
-
-    /// Makes a following read of [`Self::view`] as fresh as `consistency` asks.
-    pub async fn read_barrier(&self, consistency: ReadConsistency) -> Result<()> {
-        match consistency {
-            ReadConsistency::Stale => Ok(()),
-            ReadConsistency::Leader if self.lease_valid() => Ok(()),
-            ReadConsistency::Leader | ReadConsistency::Strong => {
-                // openraft confirms leadership with one heartbeat round whose per-peer timeout
-                // is the (short) heartbeat interval; on a loaded host one slow round is not a
-                // lost quorum, so a bounded number of rounds is tried before giving up.
-                let mut attempt = 1;
-                loop {
-                    match self.raft.ensure_linearizable().await {
-                        Ok(_) => return Ok(()),
-                        Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
-                            return Err(self.not_leader(f));
-                        }
-                        Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(q))) => {
-                            if attempt >= QUORUM_READ_ATTEMPTS {
-                                return Err(Error::Unavailable(format!(
-                                    "leader cannot reach a quorum after {attempt} rounds: {q}"
-                                )));
-                            }
-                            attempt += 1;
-                        }
-                        Err(RaftError::Fatal(e)) => {
-                            return Err(Error::Unavailable(format!("raft stopped: {e}")));
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// True while this node is leader and a quorum acknowledged it within the lease.
-    fn lease_valid(&self) -> bool {
-        let m = self.raft.metrics().borrow().clone();
-        m.state == ServerState::Leader
-            && m.millis_since_quorum_ack
-                .is_some_and(|ms| u128::from(ms) < self.lease.as_millis())
+    /// The deadline of a call that names none (`request_timeout`).
+    pub fn request_timeout(&self) -> Duration {
+        self.timing.request_timeout
     }
 
     /// Read access to the applied state.
@@ -253,17 +261,38 @@ impl RaftNode {
 
     /// The facts every response header carries.
     pub fn header(&self) -> HeaderInfo {
-        let m = self.raft.metrics().borrow().clone();
-        let leader_name = m
-            .current_leader
-            .and_then(|l| m.membership_config.membership().get_node(&l).cloned())
-            .map(|n| n.name)
-            .unwrap_or_default();
+        let (term, leader) = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            let leader = m.current_leader.map(|l| {
+                let name = m
+                    .membership_config
+                    .membership()
+                    .get_node(&l)
+                    .map(|n| n.name.clone())
+                    .unwrap_or_default();
+                (l, name)
+            });
+            (m.current_term, leader)
+        };
+        let last_contact = match &leader {
+            Some((id, _)) if *id == self.id => Duration::ZERO,
+            Some((id, _)) => self
+                .contact
+                .since(*id)
+                .unwrap_or_else(|| self.started.elapsed()),
+            None => self
+                .contact
+                .latest()
+                .unwrap_or_else(|| self.started.elapsed()),
+        };
         HeaderInfo {
             applied_index: self.view.applied_index(),
-            term: m.current_term,
-            leader_name,
+            term,
+            known_leader: leader.is_some(),
+            leader_name: leader.map(|(_, name)| name).unwrap_or_default(),
             served_by: self.me.name.clone(),
+            last_contact,
         }
     }
 
@@ -327,6 +356,17 @@ pub(crate) fn not_leader_error(f: ForwardToLeader<NodeId, Member>) -> Error {
         },
         _ => Error::NoLeader,
     }
+}
+
+/// The vote's term and the last log index the log holds at start.
+async fn restored_log(log_store: &mut LogStore) -> Result<RestoredLog> {
+    let storage = |e: openraft::StorageError<NodeId>| Error::Storage(e.to_string());
+    let vote = log_store.read_vote().await.map_err(storage)?;
+    let state = log_store.get_log_state().await.map_err(storage)?;
+    Ok(RestoredLog {
+        term: vote.map_or(0, |v| v.leader_id().term),
+        last_index: state.last_log_id.map_or(0, |l| l.index),
+    })
 }
 
 /// True when the log holds no vote and no entry, purged or not: the node has never taken

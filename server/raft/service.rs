@@ -22,6 +22,10 @@
 //! peer, so a wiped node never votes or acknowledges entries in its old place. A call without
 //! the metadata (an older peer) is served. `Identity` answers who this node is.
 //!
+//! A node that restarts refuses Vote calls for `election_timeout_max` (see
+//! [`RaftPeerService::refuse_votes_until`]), and every AppendEntries it accepts from the
+//! leader is recorded as contact with that leader.
+//!
 //! There is no `api/status.rs` on this layer's branch yet, so openraft errors become a
 //! `tonic::Status` here, in [`fatal_status`] and [`decode_status`].
 
@@ -39,8 +43,10 @@ use tokio::fs::File;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tonic::{Request, Response, Status, Streaming};
 
+use tokio::time::Instant;
+
 use super::identity::{Identity, TARGET_INCARNATION_METADATA, TARGET_NODE_METADATA};
-use super::network::MAX_PEER_MESSAGE_BYTES;
+use super::network::{LastContact, MAX_PEER_MESSAGE_BYTES};
 use super::{NodeId, TypeConfig, codec};
 
 /// Serves the Raft peer RPCs of one node. Cheap to clone; clones share the node.
@@ -50,6 +56,10 @@ pub struct RaftPeerService {
     identity: Arc<Identity>,
     incoming_dir: Arc<PathBuf>,
     next_incoming: Arc<AtomicU64>,
+    /// Where accepted calls from the leader are recorded (this node's last contact).
+    contact: LastContact,
+    /// Until when Vote calls are refused (see [`RaftPeerService::refuse_votes_until`]).
+    votes_from: Option<Instant>,
 }
 
 impl RaftPeerService {
@@ -66,7 +76,25 @@ impl RaftPeerService {
             identity: Arc::new(identity),
             incoming_dir: Arc::new(incoming_dir.into()),
             next_incoming: Arc::default(),
+            contact: LastContact::default(),
+            votes_from: None,
         }
+    }
+
+    /// Records accepted AppendEntries and snapshots from the leader in `contact`, so the
+    /// node can say how long ago it heard from its leader.
+    pub fn with_contact(mut self, contact: LastContact) -> Self {
+        self.contact = contact;
+        self
+    }
+
+    /// Refuses every Vote call until `until`. A node that restarts has forgotten when it
+    /// last heard from its leader, so openraft would grant a vote at once, while the leader
+    /// still counts on this node's earlier acknowledgement for its lease (`lease.rs`).
+    /// Waiting out `election_timeout_max` from start keeps that promise across restarts.
+    pub fn refuse_votes_until(mut self, until: Instant) -> Self {
+        self.votes_from = Some(until);
+        self
     }
 
     /// The tonic service to add to the peer port's server, with the same message size limit
@@ -160,6 +188,14 @@ impl RaftService for RaftPeerService {
         request: Request<pb::VoteRequest>,
     ) -> Result<Response<pb::VoteResponse>, Status> {
         self.check_addressed_to_me(&request, "Vote")?;
+        if let Some(until) = self.votes_from {
+            let left = until.saturating_duration_since(Instant::now());
+            if !left.is_zero() {
+                return Err(Status::unavailable(format!(
+                    "this node restarted recently and grants no vote for another {left:?},                      so that a leader's lease that counted on it runs out first"
+                )));
+            }
+        }
         let rpc = codec::decode_vote_request(request.into_inner()).map_err(decode_status)?;
         let resp = self.raft.vote(rpc).await.map_err(raft_status)?;
         Ok(Response::new(codec::encode_vote_response(&resp)))
@@ -171,7 +207,13 @@ impl RaftService for RaftPeerService {
     ) -> Result<Response<pb::AppendEntriesResponse>, Status> {
         self.check_addressed_to_me(&request, "AppendEntries")?;
         let rpc = codec::decode_append_request(request.into_inner()).map_err(decode_status)?;
+        let leader = rpc.vote.leader_id().voted_for();
         let resp = self.raft.append_entries(rpc).await.map_err(raft_status)?;
+        if let Some(leader) = leader
+            && !matches!(resp, openraft::raft::AppendEntriesResponse::HigherVote(_))
+        {
+            self.contact.record(leader);
+        }
         Ok(Response::new(codec::encode_append_response(&resp)))
     }
 
@@ -239,12 +281,18 @@ impl RaftService for RaftPeerService {
             meta: offer.meta,
             snapshot: Box::new(file),
         };
+        let leader = offer.vote.leader_id().voted_for();
         let resp = self
             .raft
             .install_full_snapshot(offer.vote, snapshot)
             .await
             .map_err(fatal_status)?;
         drop(guard);
+        if let Some(leader) = leader
+            && resp.vote == offer.vote
+        {
+            self.contact.record(leader);
+        }
         Ok(Response::new(pb::InstallSnapshotResponse {
             vote: Some(codec::encode_vote(&resp.vote)),
         }))

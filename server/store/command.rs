@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
-use super::{CheckKind, CheckResult, CheckStatus, Service};
+use super::{CheckKind, CheckResult, CheckStatus, RequestId, Service};
 
 /// One key of a batch set. A struct rather than a tuple so the flags rule is documented
 /// where the field is.
@@ -174,6 +174,17 @@ pub enum Command {
         /// Leader time of the probes (ms since the Unix epoch): each check's last_check.
         now_ms: u64,
     },
+    /// A client write with a request id: applied at most once (see `store::requests`). A
+    /// retry finds the first attempt's outcome and changes nothing.
+    Identified {
+        /// The client's name for this write.
+        request: RequestId,
+        /// Leader time (ms since the Unix epoch): the log time that ages remembered
+        /// outcomes.
+        now_ms: u64,
+        /// The write itself (never `Identified` or `Multi`).
+        command: Box<Command>,
+    },
     /// Independent commands the leader grouped into one log entry so they share one fsync.
     /// Applied in order at the same index, each with its own response. The leader never
     /// groups two commands that touch the same key (see [`Command::keys`]), so a key still
@@ -305,6 +316,17 @@ pub enum Response {
     CasFailed(CasFailure),
     /// The responses of a [`Command::Multi`], in order.
     Multi(Vec<Response>),
+    /// A [`Command::Identified`] whose sequence number its client's remembered outcomes
+    /// have moved past: whether it applied before can no longer be told, so it was not
+    /// applied again. Nothing changed.
+    RequestIdExpired {
+        /// The request's client.
+        client_id: String,
+        /// The request's sequence number.
+        seq: u64,
+        /// The lowest sequence number still remembered for that client.
+        floor: u64,
+    },
 }
 
 /// Prefix of the names [`Command::keys`] gives services, so that a service and a KV key
@@ -359,6 +381,7 @@ impl Command {
             Command::CheckResults { results, .. } => {
                 results.iter().map(|r| check(&r.check_id)).collect()
             }
+            Command::Identified { command, .. } => command.keys(),
             Command::Multi { commands } => commands.iter().flat_map(Command::keys).collect(),
         }
     }
@@ -402,6 +425,9 @@ impl Command {
                 .iter()
                 .map(|r| r.check_id.len() + r.output.len() + OVERHEAD)
                 .sum(),
+            Command::Identified {
+                request, command, ..
+            } => request.client_id.len() + OVERHEAD + command.approx_size(),
             Command::Multi { commands } => commands.iter().map(Command::approx_size).sum(),
         }
     }

@@ -13,7 +13,8 @@
 //!
 //! Files: `command` (what the log carries and what apply answers), `kv` (the KV entries and
 //! their half of apply), `catalog` (registered services and their half of apply), `check`
-//! (health checks: definitions, replicated statuses, their commands),
+//! (health checks: definitions, replicated statuses, their commands), `requests` (the
+//! outcomes of recent identified writes, for exactly-once retries),
 //! `snapshot` (the on-disk image of a [`Store`]), `crc32` (the snapshot's checksum).
 
 mod catalog;
@@ -21,6 +22,7 @@ mod check;
 mod command;
 mod crc32;
 mod kv;
+mod requests;
 mod snapshot;
 #[cfg(test)]
 mod tests;
@@ -34,6 +36,7 @@ pub use command::{
     CasFailure, Command, KvCasItem, KvDeleteCasItem, KvSetItem, Response, SERVICE_KEY_PREFIX,
 };
 pub use kv::KvEntry;
+pub use requests::{MAX_PER_CLIENT, MAX_REMEMBERED, RETENTION_MS, RequestId, RequestLog, Seen};
 pub use snapshot::{MAX_SNAPSHOT_KEY_LEN, MAX_SNAPSHOT_VALUE_LEN};
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,6 +59,8 @@ pub struct Store {
     tag_index: BTreeMap<String, BTreeSet<String>>,
     /// See [`Store::catalog_index`]; carried in snapshots.
     catalog_index: u64,
+    /// Outcomes of recent identified writes (exactly-once retries); carried in snapshots.
+    requests: RequestLog,
 }
 
 impl Store {
@@ -107,9 +112,44 @@ impl Store {
                 now_ms,
             } => self.check_ttl_update(index, check_id, status, output, now_ms),
             Command::CheckResults { results, now_ms } => self.check_results(index, results, now_ms),
+            Command::Identified {
+                request,
+                now_ms,
+                command,
+            } => self.apply_identified(index, request, now_ms, *command),
             Command::Multi { commands } => {
                 Response::Multi(commands.into_iter().map(|c| self.apply(index, c)).collect())
             }
         }
+    }
+
+    /// Applies an identified write unless its request id was applied before (then: the
+    /// first outcome) or was forgotten while its client is remembered (then: refused).
+    fn apply_identified(
+        &mut self,
+        index: u64,
+        request: RequestId,
+        now_ms: u64,
+        command: Command,
+    ) -> Response {
+        self.requests.advance(now_ms);
+        match self.requests.check(&request) {
+            Seen::Done(first) => first,
+            Seen::Expired { floor } => Response::RequestIdExpired {
+                client_id: request.client_id,
+                seq: request.seq,
+                floor,
+            },
+            Seen::New => {
+                let response = self.apply(index, command);
+                self.requests.record(request, index, response.clone());
+                response
+            }
+        }
+    }
+
+    /// The remembered outcomes of identified writes.
+    pub fn requests(&self) -> &RequestLog {
+        &self.requests
     }
 }

@@ -6,10 +6,10 @@
 //! the image keeps every entry's `create_index` / `modify_index`, a restored node and a
 //! node that replayed the whole log are equal.
 //!
-//! Format version 3, all integers little-endian (`str` = `len: u32` + UTF-8 bytes):
+//! Format version 4, all integers little-endian (`str` = `len: u32` + UTF-8 bytes):
 //!
 //! ```text
-//! header   "KNSLSNAP" (8 bytes)  version: u32 = 3  catalog_index: u64
+//! header   "KNSLSNAP" (8 bytes)  version: u32 = 4  catalog_index: u64  log_time_ms: u64
 //! entry    tag: u8 = 0x01  key_len: u32  key (UTF-8)  value_len: u32  value
 //!          flags: u64  create_index: u64  modify_index: u64
 //!          ... one per key, keys strictly ascending
@@ -28,12 +28,17 @@
 //!          interval_ms: u64  timeout_ms: u64  status: u8 (0 passing | 1 warning | 2 critical)
 //!          output: str  last_check_ms: u64  expires_at_ms: u64
 //!          ... in the service's registration order
+//! client   tag: u8 = 0x03  client_id: str  floor: u64  count: u32
+//!          (seq: u64  index: u64  at_ms: u64  outcome_len: u32  outcome: JSON) ...
+//!          ... one per client of the request log (`requests.rs`), after every service,
+//!          client ids strictly ascending, seqs ascending within a client
 //! end      tag: u8 = 0x00  record_count: u64  crc32: u32
 //! ```
 //!
 //! This build still reads the older versions, so a node upgraded with an old snapshot on
-//! disk starts: version 2 has no `catalog_index` (it reads as the highest service
-//! modify_index) and no checks; version 1 also has no service records. The CRC-32
+//! disk starts: version 3 has no `log_time_ms` and no request log (it starts empty);
+//! version 2 also has no `catalog_index` (it reads as the highest service modify_index) and
+//! no checks; version 1 also has no service records. The CRC-32
 //! covers every byte before it, magic included; nothing may follow it. Writing and reading
 //! stream record by record through buffered I/O, so a snapshot is never held in one
 //! buffer; lengths and counts are capped so a corrupt one cannot allocate gigabytes.
@@ -44,12 +49,15 @@ use super::crc32::Crc32;
 use super::{KvEntry, Store};
 
 mod check_record;
+mod request_record;
 mod service_record;
 
 /// First bytes of every snapshot, so a wrong file is refused before anything is parsed.
 const MAGIC: &[u8; 8] = b"KNSLSNAP";
 /// The format version this build writes.
-const VERSION: u32 = 3;
+const VERSION: u32 = 4;
+/// An older version this build still reads: no request log.
+const VERSION_WITHOUT_REQUESTS: u32 = 3;
 /// An older version this build still reads: services without checks, no catalog index.
 const VERSION_WITHOUT_CHECKS: u32 = 2;
 /// The oldest version this build still reads: no service records.
@@ -60,6 +68,8 @@ const TAG_END: u8 = 0x00;
 const TAG_KV: u8 = 0x01;
 /// Record tag of one registered service (version 2 on).
 const TAG_SERVICE: u8 = 0x02;
+/// Record tag of one client of the request log (version 4 on).
+const TAG_CLIENT: u8 = 0x03;
 
 /// Longest key a snapshot may hold: far above the API's key limit (1 KiB by default), so a
 /// raised limit still snapshots, yet small enough that a corrupt length is caught early.
@@ -83,6 +93,7 @@ impl Store {
         out.put(MAGIC)?;
         out.put(&VERSION.to_le_bytes())?;
         out.put(&self.catalog_index.to_le_bytes())?;
+        out.put(&self.requests.log_time_ms().to_le_bytes())?;
         let mut count: u64 = 0;
         for (key, entry) in &self.kv {
             let key_len = encodable_len(key.len(), MAX_SNAPSHOT_KEY_LEN, "key", count)?;
@@ -103,6 +114,7 @@ impl Store {
             service_record::write(&mut out, entry, count)?;
             count += 1;
         }
+        count += request_record::write_all(&mut out, &self.requests, TAG_CLIENT, count)?;
         out.put(&[TAG_END])?;
         out.put(&count.to_le_bytes())?;
         let crc = out.crc.value();
@@ -112,7 +124,7 @@ impl Store {
 
     /// Reads a store written by [`Self::write_snapshot`].
     ///
-    /// Anything that is not a complete, intact snapshot of version 1 to 3 (wrong magic,
+    /// Anything that is not a complete, intact snapshot of version 1 to 4 (wrong magic,
     /// unknown version, truncation, an oversized length or count, unsorted keys or services,
     /// a KV entry after a service, a checksum mismatch, trailing bytes) is an `InvalidData`
     /// error naming the problem; I/O errors of `r` pass through unchanged. A store is returned only after the checksum has been verified.
@@ -137,20 +149,40 @@ impl Store {
         }
 
         let mut store = Store::new();
-        if version >= VERSION {
+        if version >= VERSION_WITHOUT_REQUESTS {
             store.catalog_index = input.u64(Place::Header)?;
         }
+        let log_time_ms = if version >= VERSION {
+            input.u64(Place::Header)?
+        } else {
+            0
+        };
+        let mut clients = std::collections::BTreeMap::new();
         let mut count: u64 = 0;
         loop {
             match input.u8(Place::Entry(count, "record tag"))? {
-                TAG_KV if store.catalog.is_empty() => read_kv(&mut input, &mut store, count)?,
+                TAG_KV if store.catalog.is_empty() && clients.is_empty() => {
+                    read_kv(&mut input, &mut store, count)?
+                }
                 TAG_KV => {
                     return Err(invalid(format!(
-                        "KV entry {count} of the snapshot follows a service record"
+                        "KV entry {count} of the snapshot follows a service or client record"
+                    )));
+                }
+                TAG_CLIENT if version >= VERSION => {
+                    request_record::read(&mut input, &mut clients, count)?
+                }
+                TAG_SERVICE if !clients.is_empty() => {
+                    return Err(invalid(format!(
+                        "service entry {count} of the snapshot follows a client record"
                     )));
                 }
                 TAG_SERVICE if version >= VERSION_WITHOUT_CHECKS => {
-                    let entry = service_record::read(&mut input, count, version >= VERSION)?;
+                    let entry = service_record::read(
+                        &mut input,
+                        count,
+                        version >= VERSION_WITHOUT_REQUESTS,
+                    )?;
                     let key = entry.service.key();
                     if let Some((previous, _)) = store.catalog.last_key_value()
                         && key.as_str() <= previous.as_str()
@@ -204,7 +236,8 @@ impl Store {
                 "trailing bytes after the snapshot's checksum".to_owned(),
             ));
         }
-        if version < VERSION {
+        store.requests = super::RequestLog::restore(log_time_ms, clients);
+        if version < VERSION_WITHOUT_REQUESTS {
             store.catalog_index = store
                 .catalog
                 .values()

@@ -68,6 +68,7 @@ impl Target for Konsul {
             value: value.to_vec(),
             flags: 0,
             cas: None,
+            request_id: None,
         };
         self.client.put(request).await.map(|_| ())
     }
@@ -76,6 +77,7 @@ impl Target for Konsul {
         let request = GetRequest {
             key: key.to_string(),
             consistency: self.consistency as i32,
+            min_index: 0,
         };
         hit_or_miss(self.client.get(request).await)
     }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::request_id::RequestIds;
 use crate::routing::Router;
 
 /// Largest response the SDK accepts: a listing or batch read can exceed tonic's 4 MiB
@@ -51,6 +52,8 @@ impl Default for Settings {
 #[derive(Clone)]
 pub struct Client {
     pub(crate) router: Arc<Router>,
+    /// Names every KV write, so a write whose answer was lost can be sent again safely.
+    pub(crate) ids: Arc<RequestIds>,
 }
 
 impl std::fmt::Debug for Client {
@@ -78,6 +81,12 @@ impl Client {
     /// The configured endpoints, normalized to URIs.
     pub fn endpoints(&self) -> Vec<String> {
         self.router.endpoints().to_vec()
+    }
+
+    /// The client id this client's writes carry in their request ids (see
+    /// [`crate::Error::RequestIdExpired`]).
+    pub fn client_id(&self) -> &str {
+        self.ids.client_id()
     }
 
     /// The URI of the node this client currently believes leads, learned from a redirect or
@@ -164,6 +173,7 @@ impl ClientBuilder {
         let router = Router::new(self.endpoints, self.settings)?;
         Ok(Client {
             router: Arc::new(router),
+            ids: Arc::new(RequestIds::new()),
         })
     }
 }

@@ -129,6 +129,10 @@ pub struct ClusterStatus {
     pub last_snapshot_index: u64,
     /// Every member, with replication progress when this node leads.
     pub peers: Vec<Peer>,
+    /// On the leader: true when it has lost contact with its quorum and refuses writes.
+    pub quorum_lost: bool,
+    /// On the leader: how long ago a quorum last acknowledged it (zero elsewhere).
+    pub quorum_contact: std::time::Duration,
     /// Who answered.
     pub header: ResponseHeader,
 }
@@ -147,6 +151,8 @@ impl From<pb::StatusResponse> for ClusterStatus {
             applied_index: r.applied_index,
             last_snapshot_index: r.last_snapshot_index,
             peers: r.peers.into_iter().map(Into::into).collect(),
+            quorum_lost: r.quorum_lost,
+            quorum_contact: std::time::Duration::from_millis(r.quorum_contact_ms),
             header: r.header.into(),
         }
     }

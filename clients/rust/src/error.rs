@@ -60,6 +60,11 @@ pub enum Error {
         /// The last transport failure.
         message: String,
     },
+    /// A retried write named a request id the server no longer remembers (its client sent
+    /// many later writes, or ten minutes of leader time passed): it was not applied again,
+    /// and whether the first attempt applied can no longer be told.
+    #[error("request id expired: {0}")]
+    RequestIdExpired(String),
     /// Any other gRPC status, passed through unchanged (for example UNIMPLEMENTED from a
     /// server that predates a call).
     #[error("gRPC status {}: {}", .0.code(), .0.message())]
@@ -70,6 +75,20 @@ impl Error {
     /// Maps a final status from the server (not a transport failure, not a redirect) to the
     /// variant a caller can match on.
     pub(crate) fn from_status(status: Status) -> Self {
+        use konsul_proto::errors as reason;
+        if let Some(why) = crate::routing::reason_of(&status) {
+            let message = status.message().to_owned();
+            return match why.as_str() {
+                reason::NOT_FOUND => Error::NotFound(message),
+                reason::CAS_CONFLICT => Error::CasConflict { message },
+                reason::INVALID_ARGUMENT => Error::InvalidArgument(message),
+                reason::REQUEST_ID_EXPIRED => Error::RequestIdExpired(message),
+                reason::NO_QUORUM | reason::UNAVAILABLE | reason::NO_LEADER => {
+                    Error::Unavailable(message)
+                }
+                _ => Error::Status(status),
+            };
+        }
         match status.code() {
             Code::NotFound => Error::NotFound(status.message().to_owned()),
             Code::Aborted => Error::CasConflict {

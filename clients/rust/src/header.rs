@@ -15,6 +15,10 @@ pub struct ResponseHeader {
     pub leader_id: String,
     /// Name of the node that served the call.
     pub served_by: String,
+    /// True when the node that answered knew a leader.
+    pub known_leader: bool,
+    /// How long before answering that node last heard from the leader: zero on the leader.
+    pub last_contact: std::time::Duration,
 }
 
 impl From<Option<pb::ResponseHeader>> for ResponseHeader {
@@ -25,6 +29,8 @@ impl From<Option<pb::ResponseHeader>> for ResponseHeader {
             term: h.term,
             leader_id: h.leader_id,
             served_by: h.served_by,
+            known_leader: h.known_leader,
+            last_contact: std::time::Duration::from_millis(h.last_contact_ms),
         }
     }
 }

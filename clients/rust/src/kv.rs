@@ -8,10 +8,10 @@ use tonic::transport::Channel;
 
 use crate::client::{Client, MAX_RESPONSE_BYTES};
 use crate::error::{Error, Result};
-use crate::header::Consistency;
+use crate::header::{Consistency, ResponseHeader};
 use crate::model::{
     BatchDelete, BatchDeleteCas, BatchGet, BatchPut, BatchPutCas, CasDeleteItem, CasPutItem,
-    KeyValue, ListOptions, Listing, PutItem, PutResult,
+    GetOptions, Got, KeyValue, ListOptions, Listing, PutItem, PutResult,
 };
 use crate::routing::Route;
 
@@ -40,19 +40,41 @@ impl Client {
         key: impl Into<String>,
         consistency: Consistency,
     ) -> Result<Option<KeyValue>> {
+        let options = GetOptions {
+            consistency,
+            min_index: 0,
+        };
+        Ok(self.get_with_options(key, options).await?.kv)
+    }
+
+    /// Reads `key` with explicit options, returning the response header as well: which node
+    /// answered, at which applied index, and how long since it heard from the leader.
+    pub async fn get_with_options(
+        &self,
+        key: impl Into<String>,
+        options: GetOptions,
+    ) -> Result<Got> {
         let req = pb::GetRequest {
             key: key.into(),
-            consistency: consistency.to_proto(),
+            consistency: options.consistency.to_proto(),
+            min_index: options.min_index,
         };
         let answer = self
             .router
-            .call(read_route(consistency), req, |ch, r| async move {
+            .call(read_route(options.consistency), req, |ch, r| async move {
                 kv(ch).get(r).await
             })
             .await;
         match answer {
-            Ok(r) => Ok(r.kv.map(Into::into)),
-            Err(Error::NotFound(_)) => Ok(None),
+            Ok(r) => Ok(Got {
+                kv: r.kv.map(Into::into),
+                header: r.header.into(),
+            }),
+            // A missing key has no response header; the read was still served.
+            Err(Error::NotFound(_)) => Ok(Got {
+                kv: None,
+                header: ResponseHeader::default(),
+            }),
             Err(e) => Err(e),
         }
     }
@@ -84,6 +106,7 @@ impl Client {
             keys_only: options.keys_only,
             consistency: options.consistency.to_proto(),
             limit: options.limit,
+            min_index: options.min_index,
         };
         let r = self
             .router
@@ -140,10 +163,11 @@ impl Client {
             value,
             flags,
             cas,
+            request_id: Some(self.ids.next()),
         };
         let r = self
             .router
-            .call(Route::LEADER_WRITE, req, |ch, r| async move {
+            .call(Route::IDENTIFIED_WRITE, req, |ch, r| async move {
                 kv(ch).put(r).await
             })
             .await?;
@@ -155,10 +179,11 @@ impl Client {
         let req = pb::DeleteRequest {
             key: key.into(),
             cas: None,
+            request_id: Some(self.ids.next()),
         };
         let r = self
             .router
-            .call(Route::LEADER_WRITE, req, |ch, r| async move {
+            .call(Route::IDENTIFIED_WRITE, req, |ch, r| async move {
                 kv(ch).delete(r).await
             })
             .await?;
@@ -171,9 +196,10 @@ impl Client {
         let req = pb::DeleteRequest {
             key: key.into(),
             cas: Some(expected_index),
+            request_id: Some(self.ids.next()),
         };
         self.router
-            .call(Route::LEADER_WRITE, req, |ch, r| async move {
+            .call(Route::IDENTIFIED_WRITE, req, |ch, r| async move {
                 kv(ch).delete(r).await
             })
             .await?;
@@ -197,6 +223,7 @@ impl Client {
         let req = pb::BatchGetRequest {
             keys: keys.into_iter().map(Into::into).collect(),
             consistency: consistency.to_proto(),
+            min_index: 0,
         };
         let r = self
             .router
@@ -223,10 +250,13 @@ impl Client {
                 }
             })
             .collect();
-        let req = pb::BatchPutRequest { items };
+        let req = pb::BatchPutRequest {
+            items,
+            request_id: Some(self.ids.next()),
+        };
         let r = self
             .router
-            .call(Route::LEADER_WRITE, req, |ch, r| async move {
+            .call(Route::IDENTIFIED_WRITE, req, |ch, r| async move {
                 kv(ch).batch_put(r).await
             })
             .await?;
@@ -240,10 +270,11 @@ impl Client {
     ) -> Result<BatchDelete> {
         let req = pb::BatchDeleteRequest {
             keys: keys.into_iter().map(Into::into).collect(),
+            request_id: Some(self.ids.next()),
         };
         let r = self
             .router
-            .call(Route::LEADER_WRITE, req, |ch, r| async move {
+            .call(Route::IDENTIFIED_WRITE, req, |ch, r| async move {
                 kv(ch).batch_delete(r).await
             })
             .await?;
@@ -267,10 +298,13 @@ impl Client {
                 }
             })
             .collect();
-        let req = pb::BatchPutCasRequest { items };
+        let req = pb::BatchPutCasRequest {
+            items,
+            request_id: Some(self.ids.next()),
+        };
         let r = self
             .router
-            .call(Route::LEADER_WRITE, req, |ch, r| async move {
+            .call(Route::IDENTIFIED_WRITE, req, |ch, r| async move {
                 kv(ch).batch_put_cas(r).await
             })
             .await?;
@@ -293,10 +327,13 @@ impl Client {
                 }
             })
             .collect();
-        let req = pb::BatchDeleteCasRequest { items };
+        let req = pb::BatchDeleteCasRequest {
+            items,
+            request_id: Some(self.ids.next()),
+        };
         let r = self
             .router
-            .call(Route::LEADER_WRITE, req, |ch, r| async move {
+            .call(Route::IDENTIFIED_WRITE, req, |ch, r| async move {
                 kv(ch).batch_delete_cas(r).await
             })
             .await?;

@@ -116,6 +116,7 @@ mod error;
 mod header;
 mod kv;
 mod model;
+mod request_id;
 mod routing;
 
 pub use catalog_model::{
@@ -129,5 +130,5 @@ pub use error::{Error, Result};
 pub use header::{Consistency, ResponseHeader};
 pub use model::{
     BatchDelete, BatchDeleteCas, BatchGet, BatchPut, BatchPutCas, CasDeleteItem, CasPutItem,
-    KeyValue, ListOptions, Listing, PutItem, PutResult,
+    GetOptions, Got, KeyValue, ListOptions, Listing, PutItem, PutResult,
 };

@@ -71,6 +71,29 @@ pub struct ListOptions {
     pub consistency: crate::Consistency,
     /// Most entries to return; 0 means no limit.
     pub limit: u32,
+    /// When non-zero, the answering node first waits until it has applied this index (see
+    /// [`GetOptions::min_index`]).
+    pub min_index: u64,
+}
+
+/// Options of a single-key read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GetOptions {
+    /// How fresh the read must be.
+    pub consistency: crate::Consistency,
+    /// When non-zero, the answering node first waits (within the call's deadline) until it
+    /// has applied this index. With [`crate::Consistency::Stale`], passing the
+    /// `modify_index` a write returned reads your own write from any node, cheaply.
+    pub min_index: u64,
+}
+
+/// A single-key read with the header that says how fresh it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Got {
+    /// The entry; `None` when the key does not exist.
+    pub kv: Option<KeyValue>,
+    /// Who answered, at which applied index, and how recently it heard from the leader.
+    pub header: ResponseHeader,
 }
 
 /// The entries under a prefix, in key order.

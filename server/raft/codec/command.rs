@@ -10,7 +10,7 @@ use super::check::{
     decode_check, decode_result, decode_status, encode_check, encode_result, encode_status,
 };
 use super::{COMMAND_VERSION, CodecError, DecodeResult, required};
-use crate::store::{Command, KvCasItem, KvDeleteCasItem, KvSetItem, Service};
+use crate::store::{Command, KvCasItem, KvDeleteCasItem, KvSetItem, RequestId, Service};
 
 fn encode_set_cas(i: KvCasItem) -> pb::KvSetCas {
     pb::KvSetCas {
@@ -152,6 +152,16 @@ pub fn encode_command(cmd: Command) -> pb::Command {
             results: results.into_iter().map(encode_result).collect(),
             now_ms,
         }),
+        Command::Identified {
+            request,
+            now_ms,
+            command,
+        } => Kind::Identified(Box::new(pb::Identified {
+            client_id: request.client_id,
+            seq: request.seq,
+            now_ms,
+            command: Some(Box::new(encode_command(*command))),
+        })),
         Command::Multi { commands } => Kind::Multi(pb::CommandList {
             commands: commands.into_iter().map(encode_command).collect(),
         }),
@@ -250,6 +260,20 @@ pub fn decode_command(cmd: pb::Command) -> DecodeResult<Command> {
                 .collect::<DecodeResult<_>>()?,
             now_ms: r.now_ms,
         },
+        Kind::Identified(i) => {
+            let inner = required(i.command, "Identified.command")?;
+            if matches!(inner.kind, Some(Kind::Multi(_) | Kind::Identified(_))) {
+                return Err(CodecError::NestedMulti);
+            }
+            Command::Identified {
+                request: RequestId {
+                    client_id: i.client_id,
+                    seq: i.seq,
+                },
+                now_ms: i.now_ms,
+                command: Box::new(decode_command(*inner)?),
+            }
+        }
         Kind::Multi(list) => Command::Multi {
             commands: list
                 .commands

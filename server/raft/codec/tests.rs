@@ -528,3 +528,52 @@ fn grouped_commands_round_trip_and_nesting_is_refused() {
         Err(CodecError::NestedMulti)
     ));
 }
+
+#[test]
+fn identified_commands_round_trip_alone_and_in_groups_and_never_wrap_a_wrapper() {
+    let identified = |seq: u64, command: Command| Command::Identified {
+        request: crate::store::RequestId {
+            client_id: "rs-0123abcd".into(),
+            seq,
+        },
+        now_ms: 1_700_000_000_000 + seq,
+        command: Box::new(command),
+    };
+    let every: Vec<Command> = every_command()
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| identified(i as u64 + 1, c))
+        .collect();
+    for c in &every {
+        assert_eq!(decode_command(encode_command(c.clone())).unwrap(), *c);
+    }
+    let multi = Command::Multi { commands: every };
+    assert_eq!(
+        decode_command(encode_command(multi.clone())).unwrap(),
+        multi
+    );
+
+    for inner in [multi, identified(9, every_command().remove(0))] {
+        let wrapped = pb::Command {
+            version: COMMAND_VERSION,
+            kind: Some(Kind::Identified(Box::new(pb::Identified {
+                client_id: "c".into(),
+                seq: 1,
+                now_ms: 0,
+                command: Some(Box::new(encode_command(inner))),
+            }))),
+        };
+        assert!(matches!(
+            decode_command(wrapped),
+            Err(CodecError::NestedMulti)
+        ));
+    }
+    let empty = pb::Command {
+        version: COMMAND_VERSION,
+        kind: Some(Kind::Identified(Box::default())),
+    };
+    assert_eq!(
+        decode_command(empty),
+        Err(CodecError::Missing("Identified.command"))
+    );
+}

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{LOG, META, NodeId, TypeConfig};
 use crate::deps::BlockingExecutor;
+use crate::faults::{self, FaultPoints};
 
 /// Most queued mutations one transaction takes; the rest wait for the next one.
 const MAX_BATCH: usize = 4096;
@@ -65,6 +66,7 @@ pub(super) fn spawn(
     db: Weak<redb::Database>,
     blocking: BlockingExecutor,
     on_durable: OnDurable,
+    faults: FaultPoints,
 ) -> (mpsc::UnboundedSender<Write>, watch::Receiver<bool>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Write>();
     let (closed_tx, closed_rx) = watch::channel(false);
@@ -83,8 +85,10 @@ pub(super) fn spawn(
             };
             let size = batch.len();
             let started = tokio::time::Instant::now();
+            let faults = faults.clone();
             let (batch, result) = blocking
                 .run(move || {
+                    faults.pause_blocking(faults::LOG_FSYNC);
                     let result = commit(&db, &batch).map_err(|e| e.to_string());
                     (batch, result)
                 })

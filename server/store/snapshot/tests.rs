@@ -66,13 +66,21 @@ fn sealed(mut body: Vec<u8>) -> Vec<u8> {
     body
 }
 
-/// The header of the version this build writes (3), with catalog index 0.
+/// The header of the version this build writes (4), with catalog index and log time 0.
 fn header() -> Vec<u8> {
     header_with_index(0)
 }
 
-/// A version-3 header carrying `catalog_index`.
+/// A version-4 header carrying `catalog_index` and log time 0.
 fn header_with_index(catalog_index: u64) -> Vec<u8> {
+    let mut bytes = header_of(4);
+    bytes.extend_from_slice(&catalog_index.to_le_bytes());
+    bytes.extend_from_slice(&0u64.to_le_bytes());
+    bytes
+}
+
+/// A version-3 header (no request log) carrying `catalog_index`.
+fn header_v3(catalog_index: u64) -> Vec<u8> {
     let mut bytes = header_of(3);
     bytes.extend_from_slice(&catalog_index.to_le_bytes());
     bytes
@@ -110,7 +118,10 @@ fn the_kv_layout_is_exactly_as_documented() {
     push_entry(&mut expected, b"k", b"v\0", 7, 3, 4);
     push_end(&mut expected, 1);
     let expected = sealed(expected);
-    assert_eq!(expected.len(), 12 + 8 + 1 + 4 + 1 + 4 + 2 + 24 + 1 + 8 + 4);
+    assert_eq!(
+        expected.len(),
+        12 + 8 + 8 + 1 + 4 + 1 + 4 + 2 + 24 + 1 + 8 + 4
+    );
     assert_eq!(encode(&store), expected);
 }
 
@@ -120,7 +131,7 @@ fn an_empty_store_round_trips() {
     let mut expected = header();
     push_end(&mut expected, 0);
     assert_eq!(image, sealed(expected));
-    assert_eq!(image.len(), 33);
+    assert_eq!(image.len(), 41);
     assert_eq!(decode(&image).unwrap(), Store::new());
 }
 
@@ -312,7 +323,7 @@ fn wrong_magic_is_refused() {
 
 #[test]
 fn an_unknown_version_is_refused() {
-    for version in [0, 4, u32::MAX] {
+    for version in [0, 5, u32::MAX] {
         let mut image = encode(&Store::new());
         image[8..12].copy_from_slice(&version.to_le_bytes());
         let message = refused(&image);
@@ -400,8 +411,12 @@ fn structurally_wrong_but_checksummed_images_are_refused() {
     push_end(&mut image, 1);
     assert!(refused(&sealed(image)).contains("not valid UTF-8"));
 
-    // A record tag this version does not know, and a service record in a version-1 image.
+    // A record tag this version does not know, a client record in a version-3 image, and a
+    // service record in a version-1 image.
     let mut image = header();
+    image.push(0x04);
+    assert!(refused(&sealed(image)).contains("unknown record tag 0x04"));
+    let mut image = header_v3(0);
     image.push(0x03);
     assert!(refused(&sealed(image)).contains("unknown record tag 0x03"));
     let mut image = header_of(1);

@@ -22,6 +22,7 @@ fn kind(response: &Response) -> &'static str {
         Response::NotTtlCheck { .. } => "not a ttl check",
         Response::CheckResultsApplied { .. } => "check results",
         Response::Multi(_) => "multi",
+        Response::RequestIdExpired { .. } => "request id expired",
     }
 }
 

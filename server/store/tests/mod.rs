@@ -8,6 +8,7 @@ mod batch;
 mod catalog;
 mod checks;
 mod determinism;
+mod requests;
 mod single;
 
 use super::{CasFailure, Command, KvCasItem, KvDeleteCasItem, KvEntry, KvSetItem, Response, Store};

@@ -13,4 +13,5 @@ mod leader;
 mod outcome;
 mod router;
 
+pub(crate) use outcome::reason_of;
 pub(crate) use router::{Route, Router};

@@ -7,17 +7,21 @@
 //! source chain holds one describes a request that no server ever saw. Any other transport
 //! failure (reset stream, closed connection, client-side timeout) may have happened after
 //! the server received the request.
+//!
+//! A server's own answers are classified by the `reason` of their `google.rpc.ErrorInfo`
+//! detail (`konsul_proto::errors`), never by message text. A status without one (an older
+//! server) falls back to its code and metadata.
 
 use std::error::Error as StdError;
 
+use konsul_proto::errors as reason;
 use tonic::metadata::MetadataMap;
 use tonic::{Code, ConnectError, Status};
+use tonic_types::StatusExt;
 
-/// Metadata key with the leader's node name (set by a follower on a not-leader answer).
-pub(crate) const LEADER_ID_KEY: &str = "konsul-leader-id";
-/// Metadata key with the leader's client address, `host:port`: where the SDK redials.
-pub(crate) const LEADER_ADDR_KEY: &str = "konsul-leader-addr";
-/// The message of an UNAVAILABLE answer sent while no leader is known (an election).
+pub(crate) use konsul_proto::errors::{LEADER_ADDR_KEY, LEADER_ID_KEY};
+/// The message of an UNAVAILABLE answer sent while no leader is known (an election), from
+/// servers that predate ErrorInfo reasons.
 pub(crate) const NO_LEADER_MESSAGE: &str = "no leader";
 
 /// What a failed attempt means for the next one.
@@ -34,6 +38,9 @@ pub(crate) enum Outcome {
     MaybeSent(String),
     /// A server answered UNAVAILABLE for another reason (quorum lost, Raft stopped).
     Unavailable(String),
+    /// The server refused the call before doing anything (its leader lost its quorum, its
+    /// write queue is full, it is shutting down): nothing was written, a retry is safe.
+    Refused(String),
     /// The server gave up on the call midway (its deadline passed, it was cancelled, or it
     /// failed without saying why): a write may or may not have been applied.
     Interrupted,
@@ -41,8 +48,30 @@ pub(crate) enum Outcome {
     Final,
 }
 
+/// The ErrorInfo reason of a Konsul server's answer, if it carries one.
+pub(crate) fn reason_of(status: &Status) -> Option<String> {
+    status
+        .get_details_error_info()
+        .filter(|i| i.domain == reason::DOMAIN)
+        .map(|i| i.reason)
+}
+
 /// Classifies a failed attempt.
 pub(crate) fn classify(status: &Status) -> Outcome {
+    if let Some(why) = reason_of(status) {
+        return match why.as_str() {
+            reason::NOT_LEADER => match leader_addr(status.metadata()) {
+                Some(addr) => Outcome::Redirect(addr),
+                None => Outcome::NoLeader,
+            },
+            reason::NO_LEADER => Outcome::NoLeader,
+            reason::NO_QUORUM | reason::WRITE_QUEUE_FULL | reason::UNAVAILABLE => {
+                Outcome::Refused(status.message().to_owned())
+            }
+            reason::OUTCOME_UNKNOWN => Outcome::MaybeSent(status.message().to_owned()),
+            _ => Outcome::Final,
+        };
+    }
     if let Some(source) = status.source() {
         let what = describe(status.message(), source);
         return if chain_has_connect_error(source) {
@@ -104,6 +133,58 @@ fn chain_has_connect_error(mut err: &(dyn StdError + 'static)) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tonic_types::ErrorDetails;
+
+    fn with_reason(code: Code, why: &str) -> Status {
+        let details = ErrorDetails::with_error_info(
+            why,
+            reason::DOMAIN,
+            std::collections::HashMap::<String, String>::new(),
+        );
+        Status::with_error_details(code, "m", details)
+    }
+
+    #[test]
+    fn reasons_decide_over_codes_and_messages() {
+        assert_eq!(
+            classify(&with_reason(Code::Unavailable, reason::OUTCOME_UNKNOWN)),
+            Outcome::MaybeSent("m".into())
+        );
+        assert_eq!(
+            classify(&with_reason(
+                Code::DeadlineExceeded,
+                reason::OUTCOME_UNKNOWN
+            )),
+            Outcome::MaybeSent("m".into())
+        );
+        assert_eq!(
+            classify(&with_reason(Code::Unavailable, reason::NO_QUORUM)),
+            Outcome::Refused("m".into())
+        );
+        assert_eq!(
+            classify(&with_reason(
+                Code::ResourceExhausted,
+                reason::WRITE_QUEUE_FULL
+            )),
+            Outcome::Refused("m".into())
+        );
+        assert_eq!(
+            classify(&with_reason(Code::Unavailable, reason::NO_LEADER)),
+            Outcome::NoLeader
+        );
+        let mut redirect = with_reason(Code::Unavailable, reason::NOT_LEADER);
+        redirect
+            .metadata_mut()
+            .insert(LEADER_ADDR_KEY, "10.0.0.3:8888".parse().unwrap());
+        assert_eq!(
+            classify(&redirect),
+            Outcome::Redirect("10.0.0.3:8888".into())
+        );
+        assert_eq!(
+            classify(&with_reason(Code::Aborted, reason::CAS_CONFLICT)),
+            Outcome::Final
+        );
+    }
 
     fn not_leader(addr: &str) -> Status {
         let mut s = Status::unavailable("not leader; leader is n2 at 10.0.0.2:8888");

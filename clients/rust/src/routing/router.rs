@@ -1,9 +1,13 @@
 //! The retry loop shared by every call (see the module doc of `routing`).
 //!
-//! Safety argument for replays: a redirect, a "no leader" answer and a connection that was
-//! never established all mean the request changed nothing, so sending the same request again
-//! (to the leader, later, or elsewhere) cannot apply it twice. Anything else that goes wrong
-//! after a write was sent ends the call with `Error::Indeterminate`.
+//! Safety argument for replays: a redirect, a "no leader" answer, a refusal (no quorum, a
+//! full queue) and a connection that was never established all mean the request changed
+//! nothing, so sending the same request again (to the leader, later, or elsewhere) cannot
+//! apply it twice. A write that carries a request id is also resent when its outcome is
+//! unknown: the server applies one id at most once and answers a retry with the first
+//! outcome. Anything else that goes wrong after a write without an id was sent ends the
+//! call with `Error::Indeterminate`, and so does an identified write whose retry budget
+//! runs out while its outcome is still unknown.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,6 +29,8 @@ use crate::error::{Error, Result};
 pub(crate) struct Route {
     leader_only: bool,
     writes: bool,
+    /// The write carries a request id, so an unknown outcome may be retried.
+    identified: bool,
 }
 
 impl Route {
@@ -32,21 +38,32 @@ impl Route {
     pub(crate) const LEADER_READ: Route = Route {
         leader_only: true,
         writes: false,
+        identified: false,
     };
     /// A read any node serves from its own state (stale reads, a node's view of the cluster).
     pub(crate) const ANY_READ: Route = Route {
         leader_only: false,
         writes: false,
+        identified: false,
     };
     /// A write through the Raft log.
     pub(crate) const LEADER_WRITE: Route = Route {
         leader_only: true,
         writes: true,
+        identified: false,
+    };
+    /// A write through the Raft log that carries a request id: retried when its outcome is
+    /// unknown.
+    pub(crate) const IDENTIFIED_WRITE: Route = Route {
+        leader_only: true,
+        writes: true,
+        identified: true,
     };
     /// A call with side effects on whichever node receives it (a snapshot).
     pub(crate) const ANY_WRITE: Route = Route {
         leader_only: false,
         writes: true,
+        identified: false,
     };
 }
 
@@ -115,6 +132,12 @@ impl Router {
         let mut backoff = Backoff::new(s.backoff_initial, s.backoff_max);
         let mut uri = self.first_choice(route);
         let mut attempt = 1;
+        // Once an attempt of a write may have been applied, the call can no longer end with
+        // an error that says "nothing was written", whatever later attempts meet.
+        let mut maybe_applied: Option<(String, String)> = None;
+        // Nodes this call could not connect to: a redirect back to one of them (a follower
+        // that has not yet noticed its leader died) waits like an election does.
+        let mut unreachable: Vec<String> = Vec::new();
         loop {
             let channel = self.channels.get(&uri)?;
             let mut request = Request::new(message.clone());
@@ -128,17 +151,29 @@ impl Router {
                 }
                 Err(status) => status,
             };
-            let next = self.after_failure(route, &uri, status)?;
-            if attempt >= s.max_attempts {
-                return Err(next.error);
+            let next = match self.after_failure(route, &uri, status) {
+                Ok(next) => next,
+                Err(e) => return Err(keep_unknown(e, maybe_applied)),
+            };
+            match &next.error {
+                Error::Indeterminate { endpoint, message } => {
+                    maybe_applied = Some((endpoint.clone(), message.clone()));
+                }
+                Error::Transport { endpoint, .. } if !unreachable.contains(endpoint) => {
+                    unreachable.push(endpoint.clone());
+                }
+                _ => {}
             }
-            let pause = if next.backoff {
+            if attempt >= s.max_attempts {
+                return Err(keep_unknown(next.error, maybe_applied));
+            }
+            let pause = if next.backoff || unreachable.contains(&next.uri) {
                 backoff.next_delay()
             } else {
                 Default::default()
             };
             if Instant::now() + pause >= deadline {
-                return Err(next.error);
+                return Err(keep_unknown(next.error, maybe_applied));
             }
             tokio::time::sleep(pause).await;
             uri = next.uri;
@@ -148,7 +183,27 @@ impl Router {
 
     /// Decides where the next attempt goes, or ends the call with `Err`.
     fn after_failure(&self, route: Route, uri: &str, status: Status) -> Result<Next> {
-        let next = match classify(&status) {
+        let outcome = classify(&status);
+        if route.identified {
+            // An outcome the server may or may not have applied: the same id again is safe.
+            let unknown = match &outcome {
+                Outcome::MaybeSent(m) | Outcome::Unavailable(m) => Some(m.clone()),
+                Outcome::Interrupted => Some(format!("{}: {}", status.code(), status.message())),
+                _ => None,
+            };
+            if let Some(message) = unknown {
+                self.leader.forget_if(uri);
+                return Ok(Next {
+                    uri: self.rotate_from(uri),
+                    backoff: true,
+                    error: Error::Indeterminate {
+                        endpoint: uri.to_owned(),
+                        message,
+                    },
+                });
+            }
+        }
+        let next = match outcome {
             Outcome::Redirect(addr) => {
                 let leader = address::leader_uri(&addr)?;
                 self.leader.set(&leader);
@@ -207,7 +262,7 @@ impl Router {
                     message,
                 });
             }
-            Outcome::Unavailable(message) => {
+            Outcome::Unavailable(message) | Outcome::Refused(message) => {
                 self.leader.forget_if(uri);
                 Next {
                     uri: self.rotate_from(uri),
@@ -255,6 +310,18 @@ impl Router {
                     .compare_exchange(i, (i + 1) % n, Ordering::Relaxed, Ordering::Relaxed);
         }
         self.current()
+    }
+}
+
+/// The error a call ends with: `e`, unless it claims nothing was written while an earlier
+/// attempt may have been applied; then the earlier attempt's unknown outcome.
+fn keep_unknown(e: Error, maybe_applied: Option<(String, String)>) -> Error {
+    match (e, maybe_applied) {
+        (
+            Error::NoLeader | Error::Transport { .. } | Error::Unavailable(_),
+            Some((endpoint, message)),
+        ) => Error::Indeterminate { endpoint, message },
+        (e, _) => e,
     }
 }
 
@@ -343,6 +410,50 @@ mod tests {
             .err()
             .unwrap();
         assert!(matches!(e, Error::CasConflict { .. }));
+    }
+
+    #[test]
+    fn an_unknown_outcome_is_never_downgraded_to_nothing_written() {
+        let unknown = Some(("http://a:1".to_owned(), "reset".to_owned()));
+        for e in [
+            Error::NoLeader,
+            Error::Unavailable("no quorum".into()),
+            Error::Transport {
+                endpoint: "http://b:1".into(),
+                message: "refused".into(),
+            },
+        ] {
+            assert!(matches!(
+                keep_unknown(e, unknown.clone()),
+                Error::Indeterminate { endpoint, .. } if endpoint == "http://a:1"
+            ));
+        }
+        let conflict = Error::CasConflict {
+            message: "c".into(),
+        };
+        assert!(matches!(
+            keep_unknown(conflict, unknown),
+            Error::CasConflict { .. }
+        ));
+        assert!(matches!(
+            keep_unknown(Error::NoLeader, None),
+            Error::NoLeader
+        ));
+    }
+
+    #[test]
+    fn an_identified_write_with_an_unknown_outcome_is_retried() {
+        let r = router(&["a:1", "b:1"]);
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        let next = r
+            .after_failure(
+                Route::IDENTIFIED_WRITE,
+                "http://a:1",
+                Status::from_error(Box::new(reset)),
+            )
+            .unwrap();
+        assert_eq!(next.uri, "http://b:1");
+        assert!(matches!(next.error, Error::Indeterminate { .. }));
     }
 
     #[test]

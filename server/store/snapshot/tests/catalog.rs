@@ -175,7 +175,7 @@ fn a_check_id_on_two_services_is_refused() {
     other.apply(2, register(db, 0));
     let other_image = encode(&other);
     // Splice: everything of `image` up to its end marker, then `other`'s service record.
-    let header_len = 12 + 8;
+    let header_len = 12 + 8 + 8;
     let end_len = 1 + 8 + 4;
     let record = &other_image[header_len..other_image.len() - end_len];
     image.truncate(image.len() - end_len);
@@ -223,7 +223,7 @@ fn structurally_wrong_but_checksummed_service_records_are_refused() {
     push_entry(&mut image, b"k", b"", 0, 2, 2);
     push_end(&mut image, 2);
     let message = refused(&sealed(image));
-    assert!(message.contains("follows a service record"), "{message}");
+    assert!(message.contains("follows a service"), "{message}");
 
     // An id flag that is neither 0 nor 1.
     let mut image = header();

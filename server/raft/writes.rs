@@ -1,0 +1,123 @@
+//! The write path's promises: a write either is known to have changed nothing, or is known
+//! to have been applied, or ends "outcome unknown"; and it never hangs.
+//!
+//! ```text
+//!  api write ──► RaftNode::write_until(command, deadline)
+//!     1. admission: a leader that has not heard from a quorum for `quorum_timeout` refuses
+//!        (NoQuorum, nothing written); a full queue refuses (WriteQueueFull)
+//!     2. batcher ──► openraft client_write ──► committed and applied here ──► Written
+//!     3. meanwhile: the deadline passes, or the leader loses its quorum for longer than
+//!        `quorum_timeout` ──► OutcomeUnknown (the entry may still commit later)
+//! ```
+//!
+//! "Not leader" stays reserved for writes openraft refused before appending them, or whose
+//! entry was truncated from the log (openraft answers both with ForwardToLeader): in both
+//! cases nothing was written anywhere.
+
+use std::collections::BTreeSet;
+
+use openraft::ServerState;
+use tokio::time::Instant;
+
+use super::NodeId;
+use super::node::{RaftNode, Written};
+use crate::error::{Error, Result};
+use crate::faults;
+use crate::store::Command;
+
+impl RaftNode {
+    /// Proposes `command` with the node's default deadline (`request_timeout`): what the
+    /// leader's own tasks (expiry, health checks) use.
+    pub async fn write(&self, command: Command) -> Result<Written> {
+        self.write_until(command, Instant::now() + self.timing.request_timeout)
+            .await
+    }
+
+    /// Proposes `command` through the Raft log and waits until it is committed on a quorum
+    /// and applied here, or until `deadline`. Only the leader accepts writes.
+    ///
+    /// Concurrent writes are grouped into one entry (see `raft::batcher`), so they share
+    /// one fsync and one replication round.
+    pub async fn write_until(&self, command: Command, deadline: Instant) -> Result<Written> {
+        self.admit_write()?;
+        let answer = self.batcher.submit(command)?;
+        let outcome = tokio::select! {
+            answer = answer => answer,
+            () = tokio::time::sleep_until(deadline) => Err(Error::OutcomeUnknown {
+                message: format!(
+                    "the write was not committed within its deadline on {}; it may still be \
+                     applied",
+                    self.member().name
+                ),
+                timed_out: true,
+            }),
+            lost = self.quorum_lost() => Err(Error::outcome_unknown(format!(
+                "{lost}; the write may still be applied if the leader regains its quorum"
+            ))),
+        };
+        let written = outcome?;
+        self.faults.pause(faults::WRITE_REPLY).await;
+        Ok(written)
+    }
+
+    /// Refuses a write on a leader that has been out of touch with a quorum for longer than
+    /// `quorum_timeout`: another leader may exist by now, and the entry could only wait.
+    fn admit_write(&self) -> Result<()> {
+        if let Some(lost) = self.quorum_loss(Instant::now()) {
+            return Err(Error::NoQuorum(lost));
+        }
+        Ok(())
+    }
+
+    /// Resolves once this node is a leader that has gone `quorum_timeout` without contact
+    /// with a quorum, with a description; never while it follows (a follower's pending
+    /// write ends with its deadline, a commit, or a truncation).
+    async fn quorum_lost(&self) -> String {
+        loop {
+            let now = Instant::now();
+            if let Some(lost) = self.quorum_loss(now) {
+                return lost;
+            }
+            let next = self
+                .quorum_contact(now)
+                .map_or(now + self.timing.quorum_timeout, |t| {
+                    t + self.timing.quorum_timeout
+                });
+            // Re-check at the earliest moment the quorum could count as lost, and at least
+            // every quorum_timeout while this node follows.
+            tokio::time::sleep_until(next.max(now + std::time::Duration::from_millis(10))).await;
+        }
+    }
+
+    /// When this node leads, the last time a quorum was in contact with it (`lease.rs`).
+    pub(crate) fn quorum_contact(&self, now: Instant) -> Option<Instant> {
+        let (vote, configs, leading) = {
+            let m = self.raft().metrics();
+            let m = m.borrow();
+            (
+                m.vote,
+                m.membership_config.membership().get_joint_config().clone(),
+                m.state == ServerState::Leader,
+            )
+        };
+        if !leading || vote.leader_id().voted_for() != Some(self.id()) {
+            return None;
+        }
+        let configs: Vec<BTreeSet<NodeId>> = configs;
+        Some(self.lease.quorum_contact(self.id(), vote, &configs, now))
+    }
+
+    /// `Some(why)` when this node leads and has not heard from a quorum for longer than
+    /// `quorum_timeout`.
+    pub(crate) fn quorum_loss(&self, now: Instant) -> Option<String> {
+        let contact = self.quorum_contact(now)?;
+        let silent = now.saturating_duration_since(contact);
+        (silent > self.timing.quorum_timeout).then(|| {
+            format!(
+                "leader {} has not heard from a quorum for {silent:?} (limit {:?})",
+                self.member().name,
+                self.timing.quorum_timeout
+            )
+        })
+    }
+}
