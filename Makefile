@@ -5,7 +5,7 @@ GOBIN_DIR := $(shell go env GOPATH 2>/dev/null)/bin
 export GRPCURL ?= $(GOBIN_DIR)/grpcurl
 BUF := .bin-npm/node_modules/.bin/buf
 
-.PHONY: test tools lint fmt-check clippy buf-lint cargo-test run
+.PHONY: test tools lint fmt-check clippy buf-lint cargo-test run chaos
 
 test: tools lint cargo-test
 
@@ -17,14 +17,21 @@ lint: fmt-check clippy buf-lint
 fmt-check:
 	cargo fmt --all -- --check
 
+# Twice: the release build (no test-only code) and the test build (failpoints on).
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets --features konsul/failpoints -- -D warnings
 
 buf-lint:
 	$(BUF) lint
 
+# The fault tests need the test-only fault control (failpoints, /debug/faults) compiled in.
 cargo-test:
-	cargo test --workspace
+	cargo test --workspace --features konsul/failpoints
 
 run:
 	cargo run --release --bin konsul
+
+# The long fault run: make chaos ROUNDS=200 SEED=42 (see scripts/chaos.sh).
+chaos:
+	scripts/chaos.sh --rounds $(or $(ROUNDS),200) $(if $(SEED),--seed $(SEED))

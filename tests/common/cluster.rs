@@ -3,13 +3,17 @@
 //! `ClusterService.Join` on the leader, as an operator would. Nodes can be killed and
 //! restarted on the same data dir and, when the port is still free, the same addresses, so
 //! their membership record stays valid.
+//!
+//! [`TestCluster::start_faulty`] routes every link between nodes (peer and forwarded calls)
+//! through a [`Mesh`] of proxies, and gives each node its own [`OffsetClock`], so a test can
+//! partition, delay or blackhole links and skew one node's wall clock.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use konsul::config::Config;
-use konsul::deps::{Clock, Deps};
+use konsul::deps::{Clock, Deps, OffsetClock, Routes};
 use konsul::{Listeners, RunningServer, Server};
 use konsul_proto::v1 as pb;
 use konsul_proto::v1::catalog_service_client::CatalogServiceClient;
@@ -18,6 +22,7 @@ use konsul_proto::v1::kv_service_client::KvServiceClient;
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 
+use super::mesh::{Addrs, Mesh};
 use super::{deps_with_clock, test_config_with, wait_until};
 
 /// One member of a [`TestCluster`].
@@ -30,6 +35,10 @@ pub struct ClusterNode {
     pub server: Option<RunningServer>,
     raft_addr: SocketAddr,
     client_addr: SocketAddr,
+    /// Where this node's connections go (through the mesh's proxies, when there is one).
+    pub routes: Routes,
+    /// This node's own wall clock, when the cluster has a mesh.
+    pub clock: Option<Arc<OffsetClock>>,
 }
 
 impl ClusterNode {
@@ -87,6 +96,8 @@ pub struct TestCluster {
     extra: Vec<(String, String)>,
     /// The wall clock every node gets; `None` = the system clock.
     clock: Option<Arc<dyn Clock>>,
+    /// The proxies between the nodes, for [`TestCluster::start_faulty`].
+    mesh: Option<Arc<Mesh>>,
 }
 
 impl TestCluster {
@@ -107,6 +118,21 @@ impl TestCluster {
         extra: &[(&str, &str)],
         clock: Option<Arc<dyn Clock>>,
     ) -> Self {
+        Self::start_inner(n, extra, clock, None).await
+    }
+
+    /// Like [`TestCluster::start_with`], with every link between nodes through a [`Mesh`]
+    /// and a wall clock of its own for each node.
+    pub async fn start_faulty(n: usize, extra: &[(&str, &str)]) -> Self {
+        Self::start_inner(n, extra, None, Some(Arc::new(Mesh::new()))).await
+    }
+
+    async fn start_inner(
+        n: usize,
+        extra: &[(&str, &str)],
+        clock: Option<Arc<dyn Clock>>,
+        mesh: Option<Arc<Mesh>>,
+    ) -> Self {
         let mut cluster = TestCluster {
             nodes: Vec::new(),
             extra: extra
@@ -114,11 +140,17 @@ impl TestCluster {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             clock,
+            mesh,
         };
         for _ in 0..n {
             cluster.add_node().await;
         }
         cluster
+    }
+
+    /// The proxies between the nodes (only for [`TestCluster::start_faulty`]).
+    pub fn mesh(&self) -> &Mesh {
+        self.mesh.as_deref().expect("started with start_faulty")
     }
 
     fn config(&self, name: &str, dir: &std::path::Path, bootstrap: bool) -> Config {
@@ -161,22 +193,47 @@ impl TestCluster {
             listeners.client.local_addr().unwrap(),
             listeners.raft.local_addr().unwrap(),
         );
-        let server = Server::start(config, self.deps(), listeners)
-            .await
-            .expect("node starts");
-        self.nodes.push(ClusterNode {
+        let routes = Routes::default();
+        let clock = self.mesh.as_ref().map(|_| OffsetClock::new(0));
+        if let Some(mesh) = &self.mesh {
+            let addrs = Addrs {
+                raft: raft_addr,
+                client: client_addr,
+            };
+            let (mine, theirs) = mesh.add(addrs).await;
+            for (from, to) in mine {
+                routes.set(&from, Some(&to));
+            }
+            for (j, list) in theirs {
+                for (from, to) in list {
+                    self.nodes[j].routes.set(&from, Some(&to));
+                }
+            }
+        }
+        let mut node = ClusterNode {
             name,
             dir,
-            server: Some(server),
+            server: None,
             raft_addr,
             client_addr,
-        });
+            routes,
+            clock,
+        };
+        let server = Server::start(config, self.deps(&node), listeners)
+            .await
+            .expect("node starts");
+        node.server = Some(server);
+        self.nodes.push(node);
         i
     }
 
-    /// The seams a node of this cluster starts with.
-    fn deps(&self) -> Deps {
-        deps_with_clock(self.clock.clone())
+    /// The seams node `node` starts with: the cluster's clock, or with a mesh its own clock
+    /// and routes.
+    fn deps(&self, node: &ClusterNode) -> Deps {
+        match &node.clock {
+            Some(clock) => Deps::routed(clock.clone(), node.routes.clone()),
+            None => deps_with_clock(self.clock.clone()),
+        }
     }
 
     /// Sends `req` to the current leader's ClusterService.Join.
@@ -259,7 +316,8 @@ impl TestCluster {
         let raft = rebind(raft_addr).await;
         let client = rebind(client_addr).await;
         let config = self.config(&self.nodes[i].name, self.nodes[i].dir.path(), i == 0);
-        let server = Server::start(config, self.deps(), Listeners { client, raft })
+        let deps = self.deps(&self.nodes[i]);
+        let server = Server::start(config, deps, Listeners { client, raft })
             .await
             .expect("node restarts");
         self.nodes[i].server = Some(server);

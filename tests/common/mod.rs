@@ -1,12 +1,15 @@
 //! Test harness shared by the integration tests: in-process nodes on `127.0.0.1:0` with a
-//! temp dir each, a process mode that runs the real `konsul` binary (so SIGKILL and restart
-//! are real), and `wait_until`, which polls with a deadline instead of sleeping.
+//! temp dir each, a process mode that runs the real `konsul` binary (so SIGKILL, SIGSTOP and
+//! restart are real), the fault tooling both use (`link_proxy` and `mesh`: a proxy per link
+//! between nodes), and `wait_until`, which polls with a deadline instead of sleeping.
 
 #![allow(dead_code)]
 
 pub mod clock;
 pub mod cluster;
 pub mod ghost;
+pub mod link_proxy;
+pub mod mesh;
 pub mod process_cluster;
 
 use std::future::Future;

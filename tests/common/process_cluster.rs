@@ -5,16 +5,24 @@
 //! them from each node's startup line; a restart reuses the same ports and data dir, so the
 //! node's membership record stays valid and it rejoins without a new Join. Every process is
 //! killed when the cluster is dropped, and every wait polls with a deadline.
+//!
+//! A cluster started with [`ProcessCluster::start_faulty`] also routes every link between
+//! its nodes through a [`Mesh`] of proxies (partitions, delays, blackholes), and drives the
+//! test-only fault control of each process (`--features failpoints`: failpoints such as a
+//! slow fsync, a wall-clock offset) through `PUT /debug/faults`; SIGSTOP and SIGCONT pause
+//! and resume a node.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use konsul_client::{Client, ClusterStatus, NodeState};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 
+use super::mesh::{Addrs, Mesh, RouteList};
 use super::{DEADLINE, wait_until};
 
 /// How long a restart keeps retrying while the old ports are still held.
@@ -39,12 +47,21 @@ pub struct ProcessNode {
     pub raft_addr: SocketAddr,
     /// The running process; `None` while killed.
     child: Option<Child>,
+    /// Stopped with SIGSTOP and not yet continued.
+    paused: bool,
+    /// Settings for this node only, after the cluster's.
+    env: Vec<(String, String)>,
 }
 
 impl ProcessNode {
     /// True while the process runs.
     pub fn is_running(&self) -> bool {
         self.child.is_some()
+    }
+
+    /// True while the process is stopped with SIGSTOP.
+    pub fn is_paused(&self) -> bool {
+        self.paused
     }
 
     /// Base URL for REST calls.
@@ -65,10 +82,30 @@ impl ProcessNode {
 
     /// This node's view of the cluster, or `None` when it does not answer.
     pub async fn status(&self) -> Option<ClusterStatus> {
-        if !self.is_running() {
+        if !self.is_running() || self.paused {
             return None;
         }
         self.probe().status().await.ok()
+    }
+
+    /// Sends `request` (a JSON `FaultRequest`: failpoints, clock offset, routes) to this
+    /// node's `PUT /debug/faults`; panics unless it is applied.
+    pub async fn faults(&self, request: serde_json::Value) {
+        let r = reqwest::Client::new()
+            .put(self.url("/debug/faults"))
+            .timeout(Duration::from_secs(5))
+            .json(&request)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{}: /debug/faults: {e}", self.name));
+        let status = r.status();
+        assert_eq!(
+            status,
+            200,
+            "{}: /debug/faults: {}",
+            self.name,
+            r.text().await.unwrap_or_default()
+        );
     }
 }
 
@@ -77,6 +114,31 @@ pub struct ProcessCluster {
     /// The members, index 0 = `n1`.
     pub nodes: Vec<ProcessNode>,
     extra: Vec<(String, String)>,
+    /// The proxies between the nodes, when started with [`ProcessCluster::start_faulty`].
+    mesh: Option<Arc<Mesh>>,
+}
+
+fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn routes_env(routes: &RouteList) -> String {
+    routes
+        .iter()
+        .map(|(from, to)| format!("{from}={to}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn routes_json(routes: &RouteList) -> serde_json::Value {
+    let map: serde_json::Map<String, serde_json::Value> = routes
+        .iter()
+        .map(|(from, to)| (from.clone(), serde_json::Value::String(to.clone())))
+        .collect();
+    serde_json::json!({ "routes": map })
 }
 
 /// What to bind on a start: fresh ports, or the ones a node had before.
@@ -97,25 +159,61 @@ impl ProcessCluster {
 
     /// Like [`ProcessCluster::start`], with extra `KONSUL_*` settings for every node.
     pub async fn start_with(n: usize, extra: &[(&str, &str)]) -> Self {
+        Self::start_inner(n, extra, &[], None).await
+    }
+
+    /// Like [`ProcessCluster::start_with`], with `per_node[i]` settings for node `i` on top
+    /// (forwarding on some nodes only, say), every link between nodes through a [`Mesh`],
+    /// and fault control on in every process. Needs a binary built with
+    /// `--features failpoints` (the test command does that).
+    pub async fn start_faulty(
+        n: usize,
+        extra: &[(&str, &str)],
+        per_node: &[&[(&str, &str)]],
+    ) -> Self {
+        Self::start_inner(n, extra, per_node, Some(Arc::new(Mesh::new()))).await
+    }
+
+    async fn start_inner(
+        n: usize,
+        extra: &[(&str, &str)],
+        per_node: &[&[(&str, &str)]],
+        mesh: Option<Arc<Mesh>>,
+    ) -> Self {
         let mut cluster = ProcessCluster {
             nodes: Vec::new(),
-            extra: extra
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            extra: owned(extra),
+            mesh,
         };
         for i in 0..n {
             let name = format!("n{}", i + 1);
             let dir = tempfile::tempdir().unwrap();
-            let (child, client_addr, raft_addr) =
-                cluster.spawn(&name, dir.path(), i == 0, Ports::Fresh).await;
+            let env = owned(per_node.get(i).copied().unwrap_or_default());
+            let (child, client_addr, raft_addr) = cluster
+                .spawn(&name, dir.path(), i == 0, Ports::Fresh, &env, &[])
+                .await;
             cluster.nodes.push(ProcessNode {
                 name: name.clone(),
                 dir,
                 client_addr,
                 raft_addr,
                 child: Some(child),
+                paused: false,
+                env,
             });
+            if let Some(mesh) = cluster.mesh.clone() {
+                let addrs = Addrs {
+                    raft: raft_addr,
+                    client: client_addr,
+                };
+                let (mine, theirs) = mesh.add(addrs).await;
+                if !mine.is_empty() {
+                    cluster.nodes[i].faults(routes_json(&mine)).await;
+                }
+                for (j, routes) in theirs {
+                    cluster.nodes[j].faults(routes_json(&routes)).await;
+                }
+            }
             if i > 0 {
                 // Through the members so far; the SDK finds the leader among them.
                 let members = cluster.nodes[..i]
@@ -137,6 +235,29 @@ impl ProcessCluster {
     /// Node `i`.
     pub fn node(&self, i: usize) -> &ProcessNode {
         &self.nodes[i]
+    }
+
+    /// The proxies between the nodes (only for [`ProcessCluster::start_faulty`]).
+    pub fn mesh(&self) -> &Mesh {
+        self.mesh.as_deref().expect("started with start_faulty")
+    }
+
+    /// Stops node `i` with SIGSTOP: it keeps its sockets but answers nothing.
+    pub fn pause(&mut self, i: usize) {
+        self.signal(i, nix::sys::signal::Signal::SIGSTOP);
+        self.nodes[i].paused = true;
+    }
+
+    /// Continues node `i` after [`Self::pause`].
+    pub fn resume(&mut self, i: usize) {
+        self.signal(i, nix::sys::signal::Signal::SIGCONT);
+        self.nodes[i].paused = false;
+    }
+
+    fn signal(&self, i: usize, signal: nix::sys::signal::Signal) {
+        let child = self.nodes[i].child.as_ref().expect("node is running");
+        let pid = child.id().expect("child has a pid") as i32;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal).unwrap();
     }
 
     /// Indices of the running nodes.
@@ -199,6 +320,7 @@ impl ProcessCluster {
 
     /// Kills node `i` with SIGKILL (no shutdown path runs) and reaps it. Its data dir stays.
     pub async fn sigkill(&mut self, i: usize) {
+        self.nodes[i].paused = false;
         let mut child = self.nodes[i].child.take().expect("node is running");
         let pid = child.id().expect("child has a pid") as i32;
         nix::sys::signal::kill(
@@ -213,13 +335,32 @@ impl ProcessCluster {
     /// Starts node `i` again on its old ports and data dir and waits until it is ready. It
     /// does not bootstrap or join again: its log says it is a member.
     pub async fn restart(&mut self, i: usize) {
+        self.restart_with(i, &[]).await;
+        self.wait_ready(i).await;
+    }
+
+    /// Starts node `i` again like [`Self::restart`], with `extra` settings for this start
+    /// only (`FAILPOINTS`, say), and returns as soon as it listens, without waiting for it
+    /// to be ready.
+    pub async fn restart_with(&mut self, i: usize, extra: &[(&str, &str)]) {
         assert!(!self.nodes[i].is_running(), "restart of a running node");
         let ports = Ports::Same {
             client: self.nodes[i].client_addr,
             raft: self.nodes[i].raft_addr,
         };
+        let mut env = self.nodes[i].env.clone();
+        if let Some(mesh) = &self.mesh {
+            env.push(("KONSUL_FAULT_ROUTES".into(), routes_env(&mesh.routes_of(i))));
+        }
         let (child, client_addr, raft_addr) = self
-            .spawn(&self.nodes[i].name, self.nodes[i].dir.path(), false, ports)
+            .spawn(
+                &self.nodes[i].name,
+                self.nodes[i].dir.path(),
+                false,
+                ports,
+                &env,
+                extra,
+            )
             .await;
         assert_eq!(
             (client_addr, raft_addr),
@@ -227,7 +368,6 @@ impl ProcessCluster {
             "restarted on its old ports"
         );
         self.nodes[i].child = Some(child);
-        self.wait_ready(i).await;
     }
 
     /// Starts one `konsul` process and returns it with the addresses from its startup line.
@@ -239,10 +379,19 @@ impl ProcessCluster {
         dir: &Path,
         bootstrap: bool,
         ports: Ports,
+        env: &[(String, String)],
+        extra: &[(&str, &str)],
     ) -> (Child, SocketAddr, SocketAddr) {
         let deadline = tokio::time::Instant::now() + REBIND_DEADLINE;
         loop {
-            let mut child = self.command(name, dir, bootstrap, ports).spawn().unwrap();
+            let mut cmd = self.command(name, dir, bootstrap, ports);
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            for (k, v) in extra {
+                cmd.env(k, v);
+            }
+            let mut child = cmd.spawn().unwrap();
             if let Some((client, raft)) = startup_addresses(&mut child).await {
                 return (child, client, raft);
             }
