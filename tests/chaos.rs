@@ -22,6 +22,8 @@ mod checks;
 mod history;
 #[path = "chaos/nemesis.rs"]
 mod nemesis;
+#[path = "chaos/rest.rs"]
+mod rest;
 #[path = "chaos/run.rs"]
 mod run;
 #[path = "chaos/workload.rs"]

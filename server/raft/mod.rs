@@ -23,6 +23,8 @@
 pub mod batcher;
 pub mod cluster_status;
 pub mod codec;
+pub mod contact;
+pub mod dial;
 pub mod identity;
 pub mod lease;
 pub mod log_store;

@@ -37,9 +37,7 @@ use std::io::SeekFrom;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::{Stream, StreamExt, stream};
 use konsul_proto::raft::v1 as pb;
-use konsul_proto::raft::v1::install_snapshot_request::Part;
 use konsul_proto::raft::v1::raft_service_client::RaftServiceClient;
 use openraft::error::{
     Fatal, InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError,
@@ -52,15 +50,16 @@ use openraft::raft::{
 };
 use openraft::{AnyError, OptionalSend, RPCTypes, Snapshot, StorageError, StorageIOError, Vote};
 use prost::Message;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::{Notify, oneshot};
 use tonic::metadata::{AsciiMetadataValue, MetadataMap};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
+pub use super::contact::LastContact;
+pub use super::dial::{Dialer, TcpDialer};
 use super::identity::{Identity, TARGET_INCARNATION_METADATA, TARGET_NODE_METADATA};
 use super::lease::LeaseTracker;
 use super::{Member, NodeId, TypeConfig, codec};
-use crate::deps::Routes;
 use crate::faults::{self, FaultPoints};
 
 /// Largest protobuf message a peer RPC may carry, in either direction. The service sets the
@@ -71,111 +70,6 @@ pub const MAX_PEER_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 /// Size of the data chunks of a snapshot stream: small enough to never hold a whole snapshot
 /// in memory, large enough that per-message overhead does not matter.
 pub const SNAPSHOT_CHUNK_BYTES: usize = 1024 * 1024;
-
-/// Opens channels to peers: the dialing seam. Production uses [`TcpDialer`]; a deterministic
-/// simulation supplies a dialer whose channels run over its simulated network (for example
-/// through `Endpoint::connect_with_connector_lazy`).
-pub trait Dialer: Send + Sync + 'static {
-    /// Returns a channel to the peer at `addr` (host:port). It must connect lazily: this is
-    /// called while openraft sets up replication and must not wait for the peer.
-    fn dial(&self, addr: &str) -> crate::Result<Channel>;
-}
-
-/// Dials peers over plain TCP with tonic. The settings keep a dead peer from hanging a call:
-/// a bounded connect, and HTTP/2 pings that notice a silently dropped connection.
-#[derive(Debug, Clone)]
-pub struct TcpDialer {
-    /// How long a connection attempt may take.
-    pub connect_timeout: Duration,
-    /// How often an HTTP/2 ping is sent on a connection, busy or idle.
-    pub keepalive_interval: Duration,
-    /// How long to wait for a ping's answer before dropping the connection.
-    pub keepalive_timeout: Duration,
-    /// When set, every (re)connection looks its address up here first (fault tests send each
-    /// link through a proxy); `None` connects straight to the peer.
-    pub routes: Option<Routes>,
-}
-
-impl Default for TcpDialer {
-    fn default() -> Self {
-        Self {
-            connect_timeout: Duration::from_millis(500),
-            keepalive_interval: Duration::from_secs(2),
-            keepalive_timeout: Duration::from_secs(2),
-            routes: None,
-        }
-    }
-}
-
-impl TcpDialer {
-    /// The default dialer, connecting through `routes`.
-    pub fn routed(routes: Routes) -> Self {
-        Self {
-            routes: Some(routes),
-            ..Self::default()
-        }
-    }
-}
-
-impl Dialer for TcpDialer {
-    fn dial(&self, addr: &str) -> crate::Result<Channel> {
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| crate::Error::Config(format!("peer address '{addr}': {e}")))?
-            .connect_timeout(self.connect_timeout)
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(self.keepalive_interval)
-            .keep_alive_timeout(self.keepalive_timeout)
-            .keep_alive_while_idle(true);
-        let Some(routes) = self.routes.clone() else {
-            return Ok(endpoint.connect_lazy());
-        };
-        let (addr, timeout) = (addr.to_owned(), self.connect_timeout);
-        let connector = tower::service_fn(move |_: http::Uri| {
-            let target = routes.resolve(&addr);
-            async move {
-                let tcp = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&target))
-                    .await
-                    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect"))??;
-                tcp.set_nodelay(true)?;
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tcp))
-            }
-        });
-        Ok(endpoint.connect_with_connector_lazy(connector))
-    }
-}
-
-/// When this node last completed an RPC with each peer (monotonic tokio time): calls it
-/// made (the network), and, on a follower, AppendEntries and snapshots it accepted from the
-/// leader (the peer service). Shared by both and the node; cheap to clone.
-#[derive(Clone, Default, Debug)]
-pub struct LastContact(Arc<Mutex<HashMap<NodeId, tokio::time::Instant>>>);
-
-impl LastContact {
-    /// Notes that a call to `peer` just succeeded.
-    pub fn record(&self, peer: NodeId) {
-        let now = tokio::time::Instant::now();
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(peer, now);
-    }
-
-    /// How long ago this node last completed a call with any peer; `None` if never.
-    pub fn latest(&self) -> Option<Duration> {
-        let table = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        table.values().max().map(|at| at.elapsed())
-    }
-
-    /// How long ago a call to `peer` last succeeded; `None` if none ever did.
-    pub fn since(&self, peer: NodeId) -> Option<Duration> {
-        let at = *self
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&peer)?;
-        Some(at.elapsed())
-    }
-}
 
 /// The openraft network factory of one node: hands out a [`PeerClient`] per target and keeps
 /// one channel per peer address alive across them. Cheap to clone; clones share channels.
@@ -581,53 +475,9 @@ fn decode_snapshot_answer(
     Ok(SnapshotResponse::new(codec::decode_vote(vote)?))
 }
 
-/// The request stream of one snapshot transfer: the header, then the file in chunks. It
-/// notifies `progress` each time the transport takes a message. On a read error it reports
-/// through `failed` and then never ends, so the stream cannot look complete.
-fn snapshot_stream(
-    header: pb::SnapshotHeader,
-    file: impl AsyncRead + Unpin + Send + 'static,
-    failed: oneshot::Sender<std::io::Error>,
-    progress: Arc<Notify>,
-) -> impl Stream<Item = pb::InstallSnapshotRequest> + Send + 'static {
-    let first = pb::InstallSnapshotRequest {
-        part: Some(Part::Header(header)),
-    };
-    let chunks = stream::unfold((file, Some(failed)), |(mut file, mut failed)| async move {
-        match read_chunk(&mut file).await {
-            Ok(chunk) if chunk.is_empty() => None,
-            Ok(chunk) => {
-                let msg = pb::InstallSnapshotRequest {
-                    part: Some(Part::Chunk(chunk)),
-                };
-                Some((msg, (file, failed)))
-            }
-            Err(e) => {
-                if let Some(failed) = failed.take() {
-                    let _ = failed.send(e);
-                }
-                std::future::pending().await
-            }
-        }
-    });
-    stream::once(async move { first })
-        .chain(chunks)
-        .inspect(move |_| progress.notify_one())
-}
+mod snapshot_stream;
 
-/// Reads up to [`SNAPSHOT_CHUNK_BYTES`]; empty at the end of the file.
-async fn read_chunk(file: &mut (impl AsyncRead + Unpin)) -> std::io::Result<Vec<u8>> {
-    let mut chunk = vec![0; SNAPSHOT_CHUNK_BYTES];
-    let mut filled = 0;
-    while filled < chunk.len() {
-        match file.read(&mut chunk[filled..]).await? {
-            0 => break,
-            n => filled += n,
-        }
-    }
-    chunk.truncate(filled);
-    Ok(chunk)
-}
+use snapshot_stream::snapshot_stream;
 
 #[cfg(test)]
 mod tests;

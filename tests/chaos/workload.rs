@@ -24,6 +24,7 @@ use rand::{Rng, SeedableRng};
 use tokio::sync::watch;
 
 use super::history::{IndexedRead, Insert, Recorder};
+use super::rest::{self, Outcome, Rest, parse};
 
 /// Which path a client takes into the cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,16 +46,6 @@ pub struct Targets {
     pub forwarding: Vec<usize>,
     /// The keys the checked operations use.
     pub keys: Vec<String>,
-}
-
-/// How one call ended.
-enum Outcome<T> {
-    /// The answer came back.
-    Known(T),
-    /// Nothing was done (refused before being applied, never sent).
-    Failed,
-    /// It may or may not have been applied.
-    Unknown,
 }
 
 /// One client of the suite.
@@ -284,10 +275,7 @@ impl Worker {
         for attempt in 0..attempts {
             let node = self.pick_node();
             let url = format!("{}{path}", self.targets.nodes[node].clone());
-            match self
-                .rest_call(method.clone(), url, body.clone(), id.as_deref())
-                .await
-            {
+            match rest::call(&self.http, method.clone(), url, body.clone(), id.as_deref()).await {
                 Outcome::Known(answer) => return Outcome::Known(answer),
                 Outcome::Unknown => maybe_applied = true,
                 Outcome::Failed => {}
@@ -303,57 +291,6 @@ impl Worker {
         } else {
             Outcome::Failed
         }
-    }
-
-    /// One REST call (following up to three redirects).
-    async fn rest_call(
-        &self,
-        method: reqwest::Method,
-        mut url: String,
-        body: Option<serde_json::Value>,
-        id: Option<&str>,
-    ) -> Outcome<Rest> {
-        for _ in 0..3 {
-            let mut req = self.http.request(method.clone(), format!("http://{url}"));
-            if let Some(b) = &body {
-                req = req.json(b);
-            }
-            if let Some(id) = id {
-                req = req.header("X-Konsul-Request-Id", id);
-            }
-            let resp = match req.send().await {
-                Ok(r) => r,
-                Err(e) if e.is_connect() => return Outcome::Failed,
-                Err(_) => return Outcome::Unknown,
-            };
-            let status = resp.status().as_u16();
-            if status == 307 {
-                let Some(next) = resp
-                    .headers()
-                    .get("location")
-                    .and_then(|l| l.to_str().ok())
-                    .and_then(|l| l.strip_prefix("http://"))
-                else {
-                    return Outcome::Failed;
-                };
-                url = next.to_owned();
-                continue;
-            }
-            let json: serde_json::Value = match resp.json().await {
-                Ok(j) => j,
-                Err(_) => return Outcome::Unknown,
-            };
-            return match status {
-                200 => Outcome::Known(Rest::Ok(json)),
-                409 => Outcome::Known(Rest::Conflict),
-                404 => Outcome::Known(Rest::NotFound),
-                503 if json["error"] == "outcome unknown" => Outcome::Unknown,
-                // no leader, no quorum, write queue full, bad request: nothing written.
-                _ if status == 503 || status == 429 || status == 400 => Outcome::Failed,
-                _ => Outcome::Unknown,
-            };
-        }
-        Outcome::Failed
     }
 
     fn pick_node(&mut self) -> usize {
@@ -393,7 +330,7 @@ impl Worker {
                     "{}/kv/{key}?consistency={level}&metadata=true",
                     self.targets.nodes[node]
                 );
-                self.rest_read(url, node).await
+                rest::read(&self.http, &self.targets, url, node).await
             }
         };
         let ret = self.recorder.now();
@@ -420,49 +357,6 @@ impl Worker {
         let note = self.note(&format!("{consistency:?} get"));
         self.recorder
             .op(self.id, call, Some(ret), input, Some(output), note);
-    }
-
-    /// A REST read of `url` (sent to `node`): the value and index, the node that answered
-    /// when known (a forwarded read is answered by the leader, unnamed), and X-Konsul-Index.
-    async fn rest_read(
-        &self,
-        mut url: String,
-        mut node: usize,
-    ) -> Option<(Option<(u64, u64)>, Option<usize>, u64)> {
-        for _ in 0..3 {
-            let resp = self.http.get(format!("http://{url}")).send().await.ok()?;
-            let status = resp.status().as_u16();
-            if status == 307 {
-                let next = resp.headers().get("location")?.to_str().ok()?;
-                url = next.strip_prefix("http://")?.to_owned();
-                node = self
-                    .targets
-                    .nodes
-                    .iter()
-                    .position(|n| url.starts_with(n.as_str()))?;
-                continue;
-            }
-            let index: Option<u64> = resp
-                .headers()
-                .get("X-Konsul-Index")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok());
-            // A forwarded read is answered by the leader, whichever it is: no node to check.
-            let served = index
-                .filter(|_| !self.targets.forwarding.contains(&node))
-                .map(|_| node);
-            let index = index.unwrap_or(0);
-            return match status {
-                200 => {
-                    let json: serde_json::Value = resp.json().await.ok()?;
-                    let value = parse(json["value"].as_str()?.as_bytes());
-                    Some((Some((value, json["modify_index"].as_u64()?)), served, index))
-                }
-                404 => Some((None, served, index)),
-                _ => None,
-            };
-        }
-        None
     }
 
     /// A stale read on one node: not checked for linearizability, only for its index never
@@ -498,13 +392,6 @@ enum CasRefusal {
     NotFound,
 }
 
-/// A REST answer that is known.
-enum Rest {
-    Ok(serde_json::Value),
-    Conflict,
-    NotFound,
-}
-
 /// How an SDK write ended.
 fn sdk_write<T>(answer: Result<T, SdkError>) -> Outcome<T> {
     match answer {
@@ -515,25 +402,6 @@ fn sdk_write<T>(answer: Result<T, SdkError>) -> Outcome<T> {
         }
         Err(_) => Outcome::Unknown,
     }
-}
-
-impl<T> Outcome<T> {
-    fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U> {
-        match self {
-            Outcome::Known(v) => Outcome::Known(f(v)),
-            Outcome::Failed => Outcome::Failed,
-            Outcome::Unknown => Outcome::Unknown,
-        }
-    }
-}
-
-/// A stored value as the number the suite wrote; anything else reads as a value nobody
-/// wrote, which the checker reports.
-fn parse(bytes: &[u8]) -> u64 {
-    std::str::from_utf8(bytes)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(u64::MAX)
 }
 
 /// `n3` → 2.

@@ -12,6 +12,9 @@ use tokio_stream::wrappers::TcpListenerStream;
 
 use super::*;
 use crate::store::Command;
+use futures::StreamExt;
+use konsul_proto::raft::v1::install_snapshot_request::Part;
+use tokio::io::AsyncRead;
 
 /// The target metadata of one call: `konsul-target-node`, `konsul-target-incarnation`.
 type Addressed = (Option<String>, Option<String>);
