@@ -112,4 +112,25 @@ async fn grpcurl_lists_and_describes_without_proto_files() {
         run(vec![addr.clone(), "grpc.health.v1.Health/Check".into()])
     });
     assert!(health.contains("SERVING"), "{health}");
+
+    // An error shows its ErrorInfo (the google.rpc types are served by reflection too).
+    let out = tokio::task::block_in_place(|| {
+        std::process::Command::new(grpcurl())
+            .args([
+                "-plaintext",
+                "-max-time",
+                "20",
+                "-d",
+                r#"{"key":"absent","cas":7}"#,
+            ])
+            .arg(&addr)
+            .arg("konsul.v1.KVService/Put")
+            .output()
+            .unwrap()
+    });
+    let shown =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{shown}");
+    assert!(shown.contains("\"reason\": \"NOT_FOUND\""), "{shown}");
+    assert!(shown.contains("\"domain\": \"konsul.io\""), "{shown}");
 }
