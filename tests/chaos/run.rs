@@ -159,6 +159,15 @@ pub async fn run(s: &Settings) -> Summary {
             return summary;
         }
         initial = final_values(&ops, &targets.keys);
+        // Progress for long runs (the test harness shows it with --nocapture).
+        println!(
+            "chaos: round {}/{} done: {} faults, {} operations checked so far ({} unknown)",
+            round + 1,
+            s.rounds,
+            summary.faults,
+            summary.ops,
+            summary.unknown
+        );
     }
 
     let (reads, restarts) = recorder.reads();
