@@ -178,7 +178,8 @@ impl Server {
             node.identity().clone(),
             config.raft_data_dir().join("snapshots"),
         )
-        .with_contact(node.contact.clone());
+        .with_contact(node.contact.clone())
+        .with_lease(node.lease.clone());
         if node.restored.term > 0 || node.restored.last_index > 0 {
             peer = peer.refuse_votes_until(node.started + node.timing.election_timeout_max);
         }
@@ -278,9 +279,11 @@ impl RunningServer {
     }
 }
 
-/// Routes a request on the client port to gRPC or REST by its content type, and ends a gRPC
-/// call that outlives its deadline (`grpc-timeout`, at most `request_timeout`): the KV
-/// calls honour it themselves with a precise error, this is the backstop for the others.
+/// Routes a request on the client port to gRPC or REST by its content type, and ends a
+/// catalog call that outlives its deadline (`grpc-timeout`, at most `request_timeout`). The
+/// KV calls honour their deadline themselves with a precise error; cluster calls (a join's
+/// catch-up, a snapshot) bring their own, longer deadlines and undo half-done work
+/// themselves, so they are left alone.
 #[derive(Clone)]
 struct Multiplex {
     grpc: Router,
@@ -291,6 +294,22 @@ struct Multiplex {
 /// Time a call gets beyond its deadline before the backstop ends it, so that a call that
 /// watches its own deadline answers first.
 const DEADLINE_SLACK: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The gRPC path prefix of the catalog service, whose calls the deadline backstop bounds.
+const CATALOG_PREFIX: &str = "/konsul.v1.CatalogService/";
+
+/// The catalog methods that only read: ended by the backstop, they time out; any other
+/// catalog call's outcome is unknown.
+const CATALOG_READS: &[&str] = &[
+    "GetService",
+    "ListServices",
+    "QueryTags",
+    "QueryMetadata",
+    "Query",
+    "BatchGetServices",
+    "ListChecks",
+    "ServiceChecks",
+];
 
 impl Service<Request<Body>> for Multiplex {
     type Response = axum::response::Response;
@@ -309,6 +328,10 @@ impl Service<Request<Body>> for Multiplex {
         if !is_grpc {
             return Box::pin(self.rest.clone().oneshot(req));
         }
+        let Some(method) = req.uri().path().strip_prefix(CATALOG_PREFIX) else {
+            return Box::pin(self.grpc.clone().oneshot(req));
+        };
+        let reads = CATALOG_READS.contains(&method);
         let limit = crate::api::call::grpc_timeout(req.headers())
             .map_or(self.request_timeout, |d| d.min(self.request_timeout))
             + DEADLINE_SLACK;
@@ -316,14 +339,20 @@ impl Service<Request<Body>> for Multiplex {
         Box::pin(async move {
             match tokio::time::timeout(limit, grpc.oneshot(req)).await {
                 Ok(answer) => answer,
-                Err(_) => Ok(tonic::Status::from(Error::OutcomeUnknown {
-                    message: format!(
-                        "the call did not finish within its deadline ({limit:?}); a write may \
-                         or may not have been applied"
-                    ),
-                    timed_out: true,
-                })
-                .into_http()),
+                Err(_) => {
+                    let error = if reads {
+                        Error::Timeout(format!("the read did not finish within {limit:?}"))
+                    } else {
+                        Error::OutcomeUnknown {
+                            message: format!(
+                                "the write did not finish within its deadline ({limit:?}); it \
+                                 may or may not have been applied"
+                            ),
+                            timed_out: true,
+                        }
+                    };
+                    Ok(tonic::Status::from(error).into_http())
+                }
             }
         })
     }

@@ -45,6 +45,13 @@ impl KvApi {
         Some(convert::header(self.node.header()))
     }
 
+    /// The header of a read that saw the store at `applied`.
+    fn header_at(&self, applied: u64) -> Option<pb::ResponseHeader> {
+        let mut h = self.node.header();
+        h.applied_index = applied;
+        Some(convert::header(h))
+    }
+
     /// Proposes `command` (identified by `id` when given) and waits for its outcome until
     /// `deadline`; a retry the state machine refused as forgotten becomes an error here.
     async fn write(
@@ -94,16 +101,13 @@ impl KvApi {
                 deadline,
             )
             .await?;
-        let kv = self
-            .node
-            .view()
-            .read(|s| {
-                s.get(&req.key)
-                    .map(|e| convert::key_value(&req.key, e, true))
-            })
-            .ok_or_else(|| Error::NotFound(KEY_NOT_FOUND.into()))?;
+        let (kv, applied) = self.node.view().read_at(|s| {
+            s.get(&req.key)
+                .map(|e| convert::key_value(&req.key, e, true))
+        });
+        let kv = kv.ok_or_else(|| Error::NotFound(KEY_NOT_FOUND.into()))?;
         Ok(pb::GetResponse {
-            header: self.header(),
+            header: self.header_at(applied),
             kv: Some(kv),
         })
     }
@@ -131,7 +135,7 @@ impl KvApi {
         } else {
             req.limit as usize
         };
-        let (kvs, more) = self.node.view().read(|s| {
+        let ((kvs, more), applied) = self.node.view().read_at(|s| {
             let mut it = s.range_prefix(&req.prefix);
             let kvs: Vec<_> = it
                 .by_ref()
@@ -141,7 +145,7 @@ impl KvApi {
             (kvs, it.next().is_some())
         });
         Ok(pb::ListResponse {
-            header: self.header(),
+            header: self.header_at(applied),
             kvs,
             more,
         })
@@ -224,7 +228,7 @@ impl KvApi {
                 deadline,
             )
             .await?;
-        let (found, not_found) = self.node.view().read(|s| {
+        let ((found, not_found), applied) = self.node.view().read_at(|s| {
             let mut found = Vec::new();
             let mut not_found = Vec::new();
             for k in &req.keys {
@@ -236,7 +240,7 @@ impl KvApi {
             (found, not_found)
         });
         Ok(pb::BatchGetResponse {
-            header: self.header(),
+            header: self.header_at(applied),
             found,
             not_found,
         })

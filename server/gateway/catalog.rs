@@ -355,12 +355,17 @@ pub async fn get(
         id: instance_id(&q),
         consistency: consistency as i32,
     };
-    let resp = g
-        .catalog
-        .get_service(Request::new(req))
-        .await
-        .map_err(|s| fail(&ctx, s))?
-        .into_inner();
+    let resp = match g.catalog.get_service(Request::new(req)).await {
+        Ok(r) => r.into_inner(),
+        // A missing service still says what the read reflected.
+        Err(s) if s.code() == tonic::Code::NotFound => {
+            let header = crate::api::convert::header(g.node.header());
+            let mut answer = axum::response::IntoResponse::into_response(fail(&ctx, s));
+            freshness::add_headers(answer.headers_mut(), &header, header.applied_index);
+            return Ok(answer);
+        }
+        Err(s) => return Err(fail(&ctx, s)),
+    };
     let e = resp.entry.unwrap_or_default();
     let service = ServiceJson::from_pb(e.service.unwrap_or_default());
     let value = if q.get("metadata").map(String::as_str) == Some("true") {

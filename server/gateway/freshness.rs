@@ -9,8 +9,9 @@
 //! ```
 //!
 //! The names follow Consul's `X-Consul-Index`, `X-Consul-KnownLeader` and
-//! `X-Consul-LastContact` (milliseconds since the answering node heard from the leader; 0 on
-//! the leader).
+//! `X-Consul-LastContact` (milliseconds since the answering node heard from the leader; where
+//! Consul always says 0 on the leader, Konsul says how long ago a quorum acknowledged it, so
+//! a cut-off leader does not look fresh).
 
 use std::collections::HashMap;
 
@@ -28,7 +29,8 @@ use crate::error::Error;
 pub const INDEX_HEADER: &str = "X-Konsul-Index";
 /// `true` when the answering node knows a leader.
 pub const KNOWN_LEADER_HEADER: &str = "X-Konsul-KnownLeader";
-/// Milliseconds since the answering node last heard from the leader (0 on the leader).
+/// Milliseconds since the answering node last heard from the leader (on the leader: since a
+/// quorum last acknowledged it).
 pub const LAST_CONTACT_HEADER: &str = "X-Konsul-LastContact";
 /// A write's request id: `<client-id>/<seq>` (or a bare `<client-id>`).
 pub const REQUEST_ID_HEADER: &str = "X-Konsul-Request-Id";

@@ -188,8 +188,23 @@ async fn client_write(raft: &Raft<TypeConfig>, command: Command) -> Result<Writt
             index: resp.log_id.index,
             response: resp.data,
         }),
-        // Refused before it was appended, or its entry was truncated: nothing was written.
-        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(not_leader_error(f)),
+        // openraft answers ForwardToLeader both when it refuses a write up front and when it
+        // truncates the write's entry from this node's log; a truncated entry may still be
+        // committed (a snapshot the next leader installs here can contain it, or a node that
+        // kept it can lead later). `RaftNode::write_until` checks leadership before it
+        // submits, so here it can only be the second kind, or a race with a step-down.
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+            let leader = match not_leader_error(f) {
+                Error::NotLeader {
+                    leader_client_addr, ..
+                } => format!(" (the leader now is at {leader_client_addr})"),
+                _ => String::new(),
+            };
+            Err(Error::outcome_unknown(format!(
+                "this node stopped leading while the write was in its log; the next leader may \
+                 still commit it{leader}"
+            )))
+        }
         Err(RaftError::APIError(e)) => Err(Error::Internal(e.to_string())),
         // The core stopped; the entry may already be in the log and commit elsewhere.
         Err(RaftError::Fatal(e)) => Err(Error::outcome_unknown(format!("raft stopped: {e}"))),

@@ -19,8 +19,11 @@
 //! (openraft's lease). Konsul trusts its lease for `raft.leader_lease_timeout`, which
 //! validation keeps at most `raft.heartbeat_timeout` ≤ `election_timeout`, so at most half of
 //! openraft's window: the other half is the margin for clocks that run at different rates.
-//! A restarted peer has forgotten when it last heard from the leader; `service.rs` therefore
-//! refuses to grant votes until `election_timeout_max` after start.
+//! Two more holes are closed in `service.rs`: a node refuses to grant votes until
+//! `election_timeout_max` after it starts (openraft 0.9 already times a stored committed vote
+//! from startup; this also covers one that was not committed), and a node that grants its
+//! vote revokes its own lease first ([`LeaseTracker::revoke`]): the leader itself is the one
+//! voter whose refusal window openraft does not keep fresh.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -56,6 +59,17 @@ impl LeaseTracker {
         if newer {
             st.acks.insert(peer, (vote, sent));
         }
+    }
+
+    /// Forgets every acknowledgement: called when this node grants its vote to a candidate,
+    /// before the grant is sent. A leader grants a vote once `election_timeout_max` has
+    /// passed since its own election (openraft does not refresh its own vote's time), and
+    /// steps down in its core; its metrics may still say "leader" for a moment. Revoking here
+    /// means no lease read can pass after the grant, whatever the metrics say.
+    pub fn revoke(&self) {
+        let mut st = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        st.acks.clear();
+        st.leading = None;
     }
 
     /// The latest time by which every voter set in `configs` (one, or two during a joint
@@ -213,6 +227,17 @@ mod tests {
         assert_eq!(lease.quorum_acked(1, v, &joint, now), None);
         lease.ack(4, v, now);
         assert_eq!(lease.quorum_acked(1, v, &joint, now), Some(t));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_granted_vote_revokes_the_lease() {
+        let lease = LeaseTracker::default();
+        let v = vote(2, 1);
+        let now = Instant::now();
+        lease.ack(2, v, now);
+        assert_eq!(lease.quorum_acked(1, v, &[set(&[1, 2, 3])], now), Some(now));
+        lease.revoke();
+        assert_eq!(lease.quorum_acked(1, v, &[set(&[1, 2, 3])], now), None);
     }
 
     #[tokio::test(start_paused = true)]

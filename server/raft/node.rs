@@ -50,8 +50,9 @@ pub struct HeaderInfo {
     pub served_by: String,
     /// True when this node knows a leader (itself included).
     pub known_leader: bool,
-    /// How long ago this node last heard from the leader: zero on the leader itself; on a
-    /// node that never heard from one, the time since it started.
+    /// How long ago this node last heard from the leader: on the leader itself, how long ago
+    /// a quorum last acknowledged it; on a node that never heard from one, the time since it
+    /// started.
     pub last_contact: Duration,
 }
 
@@ -276,7 +277,13 @@ impl RaftNode {
             (m.current_term, leader)
         };
         let last_contact = match &leader {
-            Some((id, _)) if *id == self.id => Duration::ZERO,
+            // On the leader: how long ago a quorum last answered it (about a heartbeat
+            // interval while healthy; it grows on a leader that is cut off).
+            Some((id, _)) if *id == self.id => {
+                let now = Instant::now();
+                self.quorum_contact(now)
+                    .map_or(Duration::ZERO, |t| now.saturating_duration_since(t))
+            }
             Some((id, _)) => self
                 .contact
                 .since(*id)

@@ -142,6 +142,10 @@ impl RaftNode {
                 self.timing.request_timeout
             ))
         };
+        // The term the read starts in: if it is the term this node resumed at start, the
+        // round below confirms leadership in that term and the restart floor applies, even
+        // if the node steps down before the check after it.
+        let term = self.raft().metrics().borrow().current_term;
         // openraft confirms leadership with one heartbeat round whose per-peer timeout is
         // the (short) heartbeat interval; on a loaded host one slow round is not a lost
         // quorum, so a bounded number of rounds is tried before giving up.
@@ -166,7 +170,6 @@ impl RaftNode {
                 }
             }
         }
-        let term = self.raft().metrics().borrow().current_term;
         if self.restored_applied(term) {
             return Ok(());
         }

@@ -46,6 +46,7 @@ use tonic::{Request, Response, Status, Streaming};
 use tokio::time::Instant;
 
 use super::identity::{Identity, TARGET_INCARNATION_METADATA, TARGET_NODE_METADATA};
+use super::lease::LeaseTracker;
 use super::network::{LastContact, MAX_PEER_MESSAGE_BYTES};
 use super::{NodeId, TypeConfig, codec};
 
@@ -58,6 +59,8 @@ pub struct RaftPeerService {
     next_incoming: Arc<AtomicU64>,
     /// Where accepted calls from the leader are recorded (this node's last contact).
     contact: LastContact,
+    /// This node's lease, revoked before any vote it grants.
+    lease: LeaseTracker,
     /// Until when Vote calls are refused (see [`RaftPeerService::refuse_votes_until`]).
     votes_from: Option<Instant>,
 }
@@ -77,8 +80,15 @@ impl RaftPeerService {
             incoming_dir: Arc::new(incoming_dir.into()),
             next_incoming: Arc::default(),
             contact: LastContact::default(),
+            lease: LeaseTracker::default(),
             votes_from: None,
         }
+    }
+
+    /// Revokes `lease` (this node's, as a leader) before any vote this node grants.
+    pub fn with_lease(mut self, lease: LeaseTracker) -> Self {
+        self.lease = lease;
+        self
     }
 
     /// Records accepted AppendEntries and snapshots from the leader in `contact`, so the
@@ -89,9 +99,12 @@ impl RaftPeerService {
     }
 
     /// Refuses every Vote call until `until`. A node that restarts has forgotten when it
-    /// last heard from its leader, so openraft would grant a vote at once, while the leader
-    /// still counts on this node's earlier acknowledgement for its lease (`lease.rs`).
-    /// Waiting out `election_timeout_max` from start keeps that promise across restarts.
+    /// last heard from its leader, while the leader may still count on this node's earlier
+    /// acknowledgement for its lease (`lease.rs`). openraft 0.9 times a stored *committed*
+    /// vote from startup and so refuses other candidates that long already; this refusal
+    /// also covers a node whose stored vote was not committed yet, and does not depend on
+    /// that detail of openraft. Waiting out `election_timeout_max` from start keeps the
+    /// lease's promise across restarts.
     pub fn refuse_votes_until(mut self, until: Instant) -> Self {
         self.votes_from = Some(until);
         self
@@ -198,6 +211,10 @@ impl RaftService for RaftPeerService {
         }
         let rpc = codec::decode_vote_request(request.into_inner()).map_err(decode_status)?;
         let resp = self.raft.vote(rpc).await.map_err(raft_status)?;
+        if resp.vote_granted {
+            // Before the grant leaves: a leader's lease must not outlive its vote for another.
+            self.lease.revoke();
+        }
         Ok(Response::new(codec::encode_vote_response(&resp)))
     }
 

@@ -137,6 +137,14 @@ impl StoreView {
         f(&read_lock(&self.applied).store)
     }
 
+    /// Like [`Self::read`], also returning the index of the last applied entry the read saw
+    /// (taken under the same lock), so an answer can say exactly what it reflects.
+    pub fn read_at<T>(&self, f: impl FnOnce(&Store) -> T) -> (T, u64) {
+        let applied = read_lock(&self.applied);
+        let index = applied.last_applied.map_or(0, |l| l.index);
+        (f(&applied.store), index)
+    }
+
     /// Index of the last applied log entry, 0 when nothing is applied yet (openraft's first
     /// entry, the initial membership, is also index 0). Lets a linearizable read wait until
     /// the state machine has caught up with the read index.

@@ -10,9 +10,12 @@
 //!        `quorum_timeout` ──► OutcomeUnknown (the entry may still commit later)
 //! ```
 //!
-//! "Not leader" stays reserved for writes openraft refused before appending them, or whose
-//! entry was truncated from the log (openraft answers both with ForwardToLeader): in both
-//! cases nothing was written anywhere.
+//! "Not leader" comes only from the check before a write is submitted (this node's metrics
+//! say it does not lead), so nothing reached the log. Once submitted, openraft's
+//! ForwardToLeader answer cannot be trusted to mean "nothing written": it is also what a
+//! write gets whose entry was truncated from this node's log, and a truncated entry may
+//! still be committed elsewhere (inside a snapshot the next leader installs here, or by a
+//! node that kept it and leads later). So after submission it is "outcome unknown".
 
 use std::collections::BTreeSet;
 
@@ -39,6 +42,7 @@ impl RaftNode {
     /// Concurrent writes are grouped into one entry (see `raft::batcher`), so they share
     /// one fsync and one replication round.
     pub async fn write_until(&self, command: Command, deadline: Instant) -> Result<Written> {
+        self.leading()?;
         self.admit_write()?;
         let answer = self.batcher.submit(command)?;
         let outcome = tokio::select! {
@@ -58,6 +62,29 @@ impl RaftNode {
         let written = outcome?;
         self.faults.pause(faults::WRITE_REPLY).await;
         Ok(written)
+    }
+
+    /// `NotLeader` (naming the leader this node knows) or `NoLeader` unless this node's
+    /// metrics say it leads: the only place a write is told "not leader", before anything is
+    /// submitted.
+    fn leading(&self) -> Result<()> {
+        let m = self.raft().metrics();
+        let m = m.borrow();
+        if m.state == ServerState::Leader {
+            return Ok(());
+        }
+        let leader = m
+            .current_leader
+            .filter(|l| *l != self.id())
+            .and_then(|l| m.membership_config.membership().get_node(&l).cloned());
+        Err(match leader {
+            Some(node) => Error::NotLeader {
+                leader_name: node.name,
+                leader_client_addr: node.client_addr,
+                leader_raft_addr: node.raft_addr,
+            },
+            None => Error::NoLeader,
+        })
     }
 
     /// Refuses a write on a leader that has been out of touch with a quorum for longer than

@@ -36,7 +36,9 @@ pub use command::{
     CasFailure, Command, KvCasItem, KvDeleteCasItem, KvSetItem, Response, SERVICE_KEY_PREFIX,
 };
 pub use kv::KvEntry;
-pub use requests::{MAX_PER_CLIENT, MAX_REMEMBERED, RETENTION_MS, RequestId, RequestLog, Seen};
+pub use requests::{
+    MAX_CLIENTS, MAX_PER_CLIENT, MAX_REMEMBERED, RETENTION_MS, RequestId, RequestLog, Seen,
+};
 pub use snapshot::{MAX_SNAPSHOT_KEY_LEN, MAX_SNAPSHOT_VALUE_LEN};
 
 use std::collections::{BTreeMap, BTreeSet};

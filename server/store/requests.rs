@@ -8,19 +8,26 @@
 //! ```
 //!
 //! A client names each write `(client_id, seq)`. Like everything in the store this is
-//! deterministic: what is remembered, and what is forgotten when, depends only on the log.
-//! The log is bounded three ways, each measured in log terms, never in a node's own clock:
-//! - per client, the [`MAX_PER_CLIENT`] highest sequence numbers; a lower one is forgotten
-//!   and its client's *floor* rises past it, so a retry of a forgotten write is refused
-//!   (`Response::RequestIdExpired`) rather than applied twice;
+//! deterministic: what is remembered, and what is forgotten when, depends only on the log,
+//! measured in log terms, never in a node's own clock. *Log time* is the highest
+//! leader-stamped `now_ms` any identified write carried so far: it never goes back and every
+//! node computes the same one (a leader whose wall clock runs ahead moves it forward early,
+//! which shortens the windows below by as much).
+//!
+//! Outcomes are forgotten in three ways, and whenever one is, its client's *floor* rises past
+//! its seq, so that a retry of a forgotten write is refused (`Response::RequestIdExpired`)
+//! rather than applied twice:
+//! - per client, only the [`MAX_PER_CLIENT`] highest seqs are kept;
 //! - in all, [`MAX_REMEMBERED`] outcomes and about [`MAX_REMEMBERED_BYTES`] of them (a batch
-//!   outcome names every key it wrote), the oldest (by log index) forgotten first;
-//! - by age: an outcome older than [`RETENTION_MS`] of *log time* is forgotten. Log time is
-//!   the highest leader-stamped `now_ms` any identified write carried so far, so it never
-//!   goes back, and every node computes the same one. A leader whose wall clock runs ahead
-//!   moves it forward early (by as much as its clock is ahead): the window shrinks by that
-//!   much. When a client's last outcome is forgotten the client itself is, floor included:
-//!   only then can a very old retry apply a second time.
+//!   outcome names every key it wrote), the oldest by log index first;
+//! - an outcome older than [`RETENTION_MS`] of log time.
+//!
+//! A client's floor outlives its outcomes: the client is forgotten only [`RETENTION_MS`] of
+//! log time after its last write (or, past [`MAX_CLIENTS`] clients, the longest silent one
+//! first). Only then can a retry of one of its old ids apply a second time. Because outcomes
+//! evicted by the total bounds raise the floor too, under extreme load a first attempt that
+//! arrives long after a later seq of the same client may be refused; it is never applied
+//! twice.
 //!
 //! The whole log is part of the snapshot (`snapshot/request_record.rs`).
 
@@ -35,8 +42,11 @@ pub const MAX_PER_CLIENT: usize = 1024;
 pub const MAX_REMEMBERED: usize = 100_000;
 /// Rough bytes of remembered outcomes in all (see [`response_size`]).
 pub const MAX_REMEMBERED_BYTES: usize = 32 * 1024 * 1024;
-/// How long an outcome is remembered, in log time (leader-stamped milliseconds).
+/// How long an outcome is remembered, and a silent client's floor, in log time
+/// (leader-stamped milliseconds).
 pub const RETENTION_MS: u64 = 10 * 60 * 1000;
+/// Clients remembered at most (a client without outcomes costs its id and a few numbers).
+pub const MAX_CLIENTS: usize = 100_000;
 
 /// The name of one client write.
 #[derive(
@@ -67,6 +77,8 @@ pub struct ClientRequests {
     pub floor: u64,
     /// Remembered outcomes by sequence number.
     pub done: BTreeMap<u64, Remembered>,
+    /// Log time of the client's latest identified write.
+    pub last_ms: u64,
 }
 
 /// The remembered outcomes of every client (part of [`super::Store`]).
@@ -75,6 +87,8 @@ pub struct RequestLog {
     clients: BTreeMap<String, ClientRequests>,
     /// Every remembered outcome as (index, client, seq): the order they are forgotten in.
     order: BTreeSet<(u64, String, u64)>,
+    /// Every client as (last_ms, client): the order clients are forgotten in.
+    ages: BTreeSet<(u64, String)>,
     /// The highest leader-stamped time seen so far.
     log_time_ms: u64,
     /// [`response_size`] of everything remembered.
@@ -83,7 +97,7 @@ pub struct RequestLog {
 
 /// What [`RequestLog::check`] found for a request id.
 pub enum Seen {
-    /// Never seen (or forgotten with its client): apply it.
+    /// Never seen (or its client was forgotten): apply it.
     New,
     /// Applied before: this was its outcome.
     Done(Response),
@@ -99,8 +113,7 @@ impl RequestLog {
     pub fn advance(&mut self, now_ms: u64) {
         self.log_time_ms = self.log_time_ms.max(now_ms);
         let horizon = self.log_time_ms.saturating_sub(RETENTION_MS);
-        while let Some(first) = self.order.first() {
-            let (_, client, seq) = first.clone();
+        while let Some((_, client, seq)) = self.order.first().cloned() {
             let at_ms = self
                 .clients
                 .get(&client)
@@ -110,6 +123,12 @@ impl RequestLog {
                 break;
             }
             self.forget(&client, seq);
+        }
+        while let Some((last_ms, client)) = self.ages.first().cloned() {
+            if last_ms >= horizon {
+                break;
+            }
+            self.drop_client(&client);
         }
     }
 
@@ -135,6 +154,7 @@ impl RequestLog {
         let at_ms = self.log_time_ms;
         self.bytes += response_size(&response) + id.client_id.len();
         let client = self.clients.entry(id.client_id.clone()).or_default();
+        let previous = std::mem::replace(&mut client.last_ms, at_ms);
         client.done.insert(
             id.seq,
             Remembered {
@@ -145,6 +165,8 @@ impl RequestLog {
         );
         let excess = client.done.len().saturating_sub(MAX_PER_CLIENT);
         let dropped: Vec<u64> = client.done.keys().take(excess).copied().collect();
+        self.ages.remove(&(previous, id.client_id.clone()));
+        self.ages.insert((at_ms, id.client_id.clone()));
         self.order.insert((index, id.client_id.clone(), id.seq));
         for seq in dropped {
             self.forget(&id.client_id, seq);
@@ -155,14 +177,20 @@ impl RequestLog {
             };
             self.forget(&client, seq);
         }
+        while self.clients.len() > MAX_CLIENTS {
+            let Some((_, client)) = self.ages.first().cloned() else {
+                break;
+            };
+            self.drop_client(&client);
+        }
     }
 
     fn over_budget(&self) -> bool {
         self.order.len() > MAX_REMEMBERED || self.bytes > MAX_REMEMBERED_BYTES
     }
 
-    /// Forgets one outcome; the client's floor rises past it, and a client with nothing
-    /// left is forgotten altogether.
+    /// Forgets one outcome; the client's floor rises past it (the client stays, floor and
+    /// all, until it has been silent for [`RETENTION_MS`]).
     fn forget(&mut self, client_id: &str, seq: u64) {
         let Some(client) = self.clients.get_mut(client_id) else {
             return;
@@ -173,9 +201,20 @@ impl RequestLog {
                 .bytes
                 .saturating_sub(response_size(&r.response) + client_id.len());
         }
-        client.floor = client.floor.max(seq + 1);
-        if client.done.is_empty() {
-            self.clients.remove(client_id);
+        client.floor = client.floor.max(seq.saturating_add(1));
+    }
+
+    /// Forgets a client altogether: its outcomes and its floor.
+    fn drop_client(&mut self, client_id: &str) {
+        let Some(client) = self.clients.remove(client_id) else {
+            return;
+        };
+        self.ages.remove(&(client.last_ms, client_id.to_owned()));
+        for (seq, r) in client.done {
+            self.order.remove(&(r.index, client_id.to_owned(), seq));
+            self.bytes = self
+                .bytes
+                .saturating_sub(response_size(&r.response) + client_id.len());
         }
     }
 
@@ -194,6 +233,11 @@ impl RequestLog {
         self.order.len()
     }
 
+    /// How many clients are remembered (with outcomes, or only a floor).
+    pub fn client_count(&self) -> usize {
+        self.clients.len()
+    }
+
     /// True when nothing is remembered.
     pub fn is_empty(&self) -> bool {
         self.order.is_empty()
@@ -204,6 +248,10 @@ impl RequestLog {
         let order = clients
             .iter()
             .flat_map(|(id, c)| c.done.iter().map(|(seq, r)| (r.index, id.clone(), *seq)))
+            .collect();
+        let ages = clients
+            .iter()
+            .map(|(id, c)| (c.last_ms, id.clone()))
             .collect();
         let bytes = clients
             .iter()
@@ -216,6 +264,7 @@ impl RequestLog {
         Self {
             clients,
             order,
+            ages,
             log_time_ms,
             bytes,
         }

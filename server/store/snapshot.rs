@@ -28,7 +28,7 @@
 //!          interval_ms: u64  timeout_ms: u64  status: u8 (0 passing | 1 warning | 2 critical)
 //!          output: str  last_check_ms: u64  expires_at_ms: u64
 //!          ... in the service's registration order
-//! client   tag: u8 = 0x03  client_id: str  floor: u64  count: u32
+//! client   tag: u8 = 0x03  client_id: str  floor: u64  last_ms: u64  count: u32
 //!          (seq: u64  index: u64  at_ms: u64  outcome_len: u32  outcome: JSON) ...
 //!          ... one per client of the request log (`requests.rs`), after every service,
 //!          client ids strictly ascending, seqs ascending within a client

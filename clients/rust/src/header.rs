@@ -17,7 +17,8 @@ pub struct ResponseHeader {
     pub served_by: String,
     /// True when the node that answered knew a leader.
     pub known_leader: bool,
-    /// How long before answering that node last heard from the leader: zero on the leader.
+    /// How long before answering that node last heard from the leader; on the leader, how
+    /// long since a quorum last acknowledged it.
     pub last_contact: std::time::Duration,
 }
 

@@ -27,6 +27,7 @@ pub(super) fn write_all<W: Write>(
         out.put(&[tag])?;
         put_str(out, client_id, "request client id", at)?;
         out.put(&client.floor.to_le_bytes())?;
+        out.put(&client.last_ms.to_le_bytes())?;
         let count = encodable_len(client.done.len(), MAX_PER_CLIENT, "request count", at)?;
         out.put(&count.to_le_bytes())?;
         for (seq, r) in &client.done {
@@ -68,6 +69,7 @@ pub(super) fn read<R: Read>(
         )));
     }
     let floor = input.u64(Place::Entry(at, "request floor"))?;
+    let last_ms = input.u64(Place::Entry(at, "request client time"))?;
     let count = input.u32(Place::Entry(at, "request count"))?;
     if count as usize > MAX_PER_CLIENT {
         return Err(invalid(format!(
@@ -102,11 +104,13 @@ pub(super) fn read<R: Read>(
             )));
         }
     }
-    if done.is_empty() {
-        return Err(invalid(format!(
-            "the request client of snapshot entry {at} remembers nothing"
-        )));
-    }
-    clients.insert(client_id, ClientRequests { floor, done });
+    clients.insert(
+        client_id,
+        ClientRequests {
+            floor,
+            done,
+            last_ms,
+        },
+    );
     Ok(())
 }

@@ -234,3 +234,51 @@ fn two_stores_fed_the_same_identified_log_with_retries_are_equal() {
     a.write_snapshot(&mut image).unwrap();
     assert_eq!(Store::read_snapshot(image.as_slice()).unwrap(), b);
 }
+
+#[test]
+fn a_client_whose_outcomes_were_evicted_by_the_total_bound_keeps_its_floor() {
+    let mut store = Store::new();
+    store.apply(1, identified("a", 1, T0, set("a", b"1", 0)));
+    // About 100,000 more outcomes from other clients push a/1 out of the total bound.
+    let mut index = 2;
+    let others = crate::store::MAX_REMEMBERED / 1000 + 1;
+    for c in 0..others {
+        for seq in 1..=1000 {
+            let command = set(&format!("k{c}"), b"v", 0);
+            store.apply(index, identified(&format!("c{c}"), seq, T0, command));
+            index += 1;
+        }
+    }
+    assert!(store.requests().len() <= crate::store::MAX_REMEMBERED);
+    store.apply(index, delete("a"));
+    // a/1's outcome is gone but a's floor is not: the retry is refused, not applied again.
+    let retry = store.apply(index + 1, identified("a", 1, T0, set("a", b"1", 0)));
+    assert_eq!(
+        retry,
+        Response::RequestIdExpired {
+            client_id: "a".into(),
+            seq: 1,
+            floor: 2
+        }
+    );
+    assert!(store.get("a").is_none());
+    // The floor-only client survives a snapshot too.
+    let mut image = Vec::new();
+    store.write_snapshot(&mut image).unwrap();
+    let restored = Store::read_snapshot(image.as_slice()).unwrap();
+    assert_eq!(restored, store);
+    // Ten minutes of log time after its last write the client is forgotten altogether.
+    let later = T0 + RETENTION_MS + 1;
+    store.apply(index + 2, identified("b", 1, later, set("b", b"1", 0)));
+    let replay = store.apply(index + 3, identified("a", 1, later, set("a", b"1", 0)));
+    assert!(matches!(replay, Response::Written { .. }), "{replay:?}");
+}
+
+#[test]
+fn the_highest_seq_does_not_overflow_the_floor() {
+    let mut store = Store::new();
+    for seq in (u64::MAX - MAX_PER_CLIENT as u64)..=u64::MAX {
+        store.apply(1, identified("edge", seq, T0, set("e", b"v", 0)));
+    }
+    assert_eq!(store.requests().len(), MAX_PER_CLIENT);
+}
