@@ -23,7 +23,6 @@
 
 use std::time::Duration;
 
-use openraft::ServerState;
 use openraft::error::{CheckIsLeaderError, RaftError};
 use tokio::time::Instant;
 
@@ -105,18 +104,9 @@ impl RaftNode {
     /// it has applied its startup log when it resumed the term it had before a restart.
     fn lease_read_ok(&self) -> bool {
         let now = Instant::now();
-        let (vote, configs, leading) = {
-            let m = self.raft().metrics();
-            let m = m.borrow();
-            (
-                m.vote,
-                m.membership_config.membership().get_joint_config().clone(),
-                m.state == ServerState::Leader,
-            )
-        };
-        if !leading || !vote.is_committed() || vote.leader_id().voted_for() != Some(self.id()) {
+        let Some((vote, configs)) = self.leadership() else {
             return false;
-        }
+        };
         let Some(acked) = self.lease.quorum_acked(self.id(), vote, &configs, now) else {
             return false;
         };

@@ -19,7 +19,7 @@
 
 use std::collections::BTreeSet;
 
-use openraft::ServerState;
+use openraft::{ServerState, Vote};
 use tokio::time::Instant;
 
 use super::NodeId;
@@ -118,20 +118,20 @@ impl RaftNode {
 
     /// When this node leads, the last time a quorum was in contact with it (`lease.rs`).
     pub(crate) fn quorum_contact(&self, now: Instant) -> Option<Instant> {
-        let (vote, configs, leading) = {
-            let m = self.raft().metrics();
-            let m = m.borrow();
-            (
-                m.vote,
-                m.membership_config.membership().get_joint_config().clone(),
-                m.state == ServerState::Leader,
-            )
-        };
-        if !leading || vote.leader_id().voted_for() != Some(self.id()) {
-            return None;
-        }
-        let configs: Vec<BTreeSet<NodeId>> = configs;
+        let (vote, configs) = self.leadership()?;
         Some(self.lease.quorum_contact(self.id(), vote, &configs, now))
+    }
+
+    /// This node's committed vote and voter sets (one, or two in a joint change), when its
+    /// metrics say it leads under its own vote: what lease and quorum checks are made of.
+    pub(crate) fn leadership(&self) -> Option<(Vote<NodeId>, Vec<BTreeSet<NodeId>>)> {
+        let m = self.raft().metrics();
+        let m = m.borrow();
+        let mine = m.vote.is_committed() && m.vote.leader_id().voted_for() == Some(self.id());
+        (m.state == ServerState::Leader && mine).then(|| {
+            let configs = m.membership_config.membership().get_joint_config().clone();
+            (m.vote, configs)
+        })
     }
 
     /// `Some(why)` when this node leads and has not heard from a quorum for longer than
