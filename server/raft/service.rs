@@ -205,7 +205,8 @@ impl RaftService for RaftPeerService {
             let left = until.saturating_duration_since(Instant::now());
             if !left.is_zero() {
                 return Err(Status::unavailable(format!(
-                    "this node restarted recently and grants no vote for another {left:?},                      so that a leader's lease that counted on it runs out first"
+                    "this node restarted recently and grants no vote for another {left:?}, \
+                     so that a leader's lease that counted on it runs out first"
                 )));
             }
         }
