@@ -18,12 +18,11 @@ use std::time::Duration;
 use common::cluster::TestCluster;
 use common::link_proxy::Fault;
 use common::process_cluster::ProcessCluster;
-use common::wait_until;
+use common::{reason_of, wait_until};
 use konsul_client::{Client, Consistency, GetOptions};
 use konsul_proto::errors as reason;
 use konsul_proto::v1 as pb;
 use tonic::Code;
-use tonic_types::StatusExt;
 
 fn put(key: &str, value: &str) -> pb::PutRequest {
     pb::PutRequest {
@@ -31,12 +30,6 @@ fn put(key: &str, value: &str) -> pb::PutRequest {
         value: value.as_bytes().to_vec(),
         ..Default::default()
     }
-}
-
-fn reason_of(s: &tonic::Status) -> String {
-    s.get_details_error_info()
-        .map(|i| i.reason)
-        .unwrap_or_default()
 }
 
 /// A client bound to node `i` alone, making one attempt per call.

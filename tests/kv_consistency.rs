@@ -6,23 +6,16 @@
 mod common;
 
 use common::cluster::TestCluster;
-use common::{TestNode, start_with, test_config_with};
+use common::{TestNode, reason_of, start_with, test_config_with};
 use konsul_proto::errors as reason;
 use konsul_proto::v1 as pb;
 use tonic::Code;
-use tonic_types::StatusExt;
 
 fn id(client: &str, seq: u64) -> Option<pb::RequestId> {
     Some(pb::RequestId {
         client_id: client.into(),
         seq,
     })
-}
-
-fn reason_of(s: &tonic::Status) -> String {
-    s.get_details_error_info()
-        .map(|i| i.reason)
-        .unwrap_or_default()
 }
 
 async fn rest_put(

@@ -357,12 +357,8 @@ pub async fn get(
     };
     let resp = match g.catalog.get_service(Request::new(req)).await {
         Ok(r) => r.into_inner(),
-        // A missing service still says what the read reflected.
         Err(s) if s.code() == tonic::Code::NotFound => {
-            let header = crate::api::convert::header(g.node.header());
-            let mut answer = axum::response::IntoResponse::into_response(fail(&ctx, s));
-            freshness::add_headers(answer.headers_mut(), &header, header.applied_index);
-            return Ok(answer);
+            return Ok(freshness::not_found(&g, &ctx, s));
         }
         Err(s) => return Err(fail(&ctx, s)),
     };

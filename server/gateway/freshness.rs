@@ -23,6 +23,8 @@ use serde::Serialize;
 
 use crate::api::call;
 use crate::error::Error;
+use crate::gateway::context::Ctx;
+use crate::gateway::error::fail;
 
 /// The index the answer reflects: the applied index for KV reads, the catalog index for
 /// catalog listings.
@@ -83,6 +85,15 @@ pub fn add_headers(headers: &mut HeaderMap, h: &pb::ResponseHeader, index: u64) 
             headers.insert(name, v);
         }
     }
+}
+
+/// The 404 of a read that found nothing, still saying what it reflected: this node's state
+/// after the read.
+pub fn not_found(g: &crate::gateway::Gateway, ctx: &Ctx, status: tonic::Status) -> Response {
+    let header = crate::api::convert::header(g.node.header());
+    let mut answer = fail(ctx, status).into_response();
+    add_headers(answer.headers_mut(), &header, header.applied_index);
+    answer
 }
 
 /// A KV read's answer: [`fresh_json`] with the applied index.

@@ -180,12 +180,8 @@ pub async fn get(
     };
     let resp = match g.kv.get(Request::new(req)).await {
         Ok(r) => r.into_inner(),
-        // A missing key still says what the read reflected: this node's state after it.
         Err(s) if s.code() == tonic::Code::NotFound => {
-            let header = crate::api::convert::header(g.node.header());
-            let mut answer = fail(&ctx, s).into_response();
-            freshness::add_headers(answer.headers_mut(), &header, header.applied_index);
-            return Ok(answer);
+            return Ok(freshness::not_found(&g, &ctx, s));
         }
         Err(s) => return Err(fail(&ctx, s)),
     };

@@ -219,6 +219,15 @@ pub async fn spawn_process(data_dir: &Path, extra_env: &[(&str, &str)]) -> Proce
     Process { child, client_addr }
 }
 
+/// The ErrorInfo reason a Konsul error status carries (empty when it has none).
+pub fn reason_of(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    status
+        .get_details_error_info()
+        .map(|i| i.reason)
+        .unwrap_or_default()
+}
+
 /// A fresh temp dir path inside `root`.
 pub fn subdir(root: &Path, name: &str) -> PathBuf {
     let p = root.join(name);
