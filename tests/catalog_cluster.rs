@@ -82,6 +82,7 @@ async fn stale_get(
             name: name.into(),
             id: None,
             consistency: pb::Consistency::Stale as i32,
+            ..Default::default()
         })
         .await
         .map(|r| r.into_inner().entry.unwrap())

@@ -157,6 +157,7 @@ async fn passing_services(c: &TestCluster, i: usize) -> usize {
         .list_services(pb::ListServicesRequest {
             consistency: pb::Consistency::Stale as i32,
             passing_only: true,
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -1,7 +1,8 @@
 //! What a client can rely on besides the values: exactly-once writes with request ids (gRPC
 //! `request_id`, REST `X-Konsul-Request-Id`), reads that say what they reflect
 //! (`X-Konsul-Index`, `X-Konsul-KnownLeader`, `X-Konsul-LastContact`, the gRPC header), and
-//! `min_index` waits. One node unless a test needs more; nothing is timed.
+//! `min_index` waits on KV and catalog reads. One node unless a test needs more; nothing is
+//! timed.
 
 mod common;
 
@@ -320,9 +321,169 @@ async fn min_index_waits_for_the_index_and_times_out_when_it_never_comes() {
     server.shutdown().await.unwrap();
 }
 
+/// Every catalog and health read, REST and gRPC, waits for `min_index`: it answers once the
+/// index is applied, ends with 504 / DEADLINE_EXCEEDED (reason TIMEOUT) when the index never
+/// comes, and refuses a malformed one with a 400 naming the parameter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_reads_wait_for_min_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config_with(dir.path(), &[("KONSUL_REQUEST_TIMEOUT", "300ms")]);
+    let server = start_with(config).await.unwrap();
+    let url = |p: &str| format!("http://{}{p}", server.client_addr());
+    let client = reqwest::Client::new();
+    let service = serde_json::json!({"name": "web", "address": "10.0.0.1", "port": 80,
+        "tags": ["http"], "meta": {"env": "prod"},
+        "checks": [{"id": "web-ttl", "ttl": "30s"}]});
+    let registered = json(
+        client
+            .put(url("/register"))
+            .json(&service)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let index = registered["modify_index"].as_u64().unwrap();
+
+    // (method, path with its own query, body for POST)
+    let routes: [(&str, &str, Option<serde_json::Value>); 7] = [
+        ("GET", "/services/?", None),
+        ("GET", "/services/web?", None),
+        ("GET", "/services/query/tags?tags=http&", None),
+        ("GET", "/services/query?tag=http&meta.env=prod&", None),
+        ("GET", "/health/checks?", None),
+        ("GET", "/health/service/web?", None),
+        (
+            "POST",
+            "/batch/services/get?",
+            Some(serde_json::json!({"names": ["web"]})),
+        ),
+    ];
+    for (method, path, body) in &routes {
+        let send = |min_index: &str| {
+            let u = url(&format!("{path}min_index={min_index}"));
+            let req = match *method {
+                "GET" => client.get(u),
+                _ => client.post(u).json(body.as_ref().unwrap()),
+            };
+            req.send()
+        };
+        let ok = send(&index.to_string()).await.unwrap();
+        assert_eq!(ok.status(), 200, "{path}");
+        let ok = json(ok).await.to_string();
+        assert!(ok.contains("web"), "{path}: {ok}");
+        let far = send("1000000").await.unwrap();
+        assert_eq!(far.status(), 504, "{path}");
+        let far = json(far).await;
+        assert!(
+            far["message"]
+                .as_str()
+                .unwrap()
+                .contains("index 1000000 was not applied"),
+            "{path}: {far}"
+        );
+        let bad = send("soon").await.unwrap();
+        assert_eq!(bad.status(), 400, "{path}");
+        let bad = json(bad).await;
+        assert!(
+            bad["message"].as_str().unwrap().starts_with("min_index: "),
+            "{path}: {bad}"
+        );
+    }
+
+    let mut catalog = pb::catalog_service_client::CatalogServiceClient::connect(url(""))
+        .await
+        .unwrap();
+    let far = 1_000_000;
+    let tags = vec!["http".to_owned()];
+    let meta: std::collections::BTreeMap<String, String> =
+        [("env".to_owned(), "prod".to_owned())].into();
+    let errors = [
+        catalog
+            .get_service(pb::GetServiceRequest {
+                name: "web".into(),
+                min_index: far,
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        catalog
+            .list_services(pb::ListServicesRequest {
+                min_index: far,
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        catalog
+            .query_tags(pb::QueryTagsRequest {
+                tags: tags.clone(),
+                min_index: far,
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        catalog
+            .query_metadata(pb::QueryMetadataRequest {
+                meta: meta.clone(),
+                min_index: far,
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        catalog
+            .query(pb::QueryRequest {
+                tags,
+                meta,
+                min_index: far,
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        catalog
+            .batch_get_services(pb::BatchGetServicesRequest {
+                keys: vec!["web".into()],
+                min_index: far,
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        catalog
+            .list_checks(pb::ListChecksRequest {
+                min_index: far,
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        catalog
+            .service_checks(pb::ServiceChecksRequest {
+                name: "web".into(),
+                min_index: far,
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+    ];
+    for (i, e) in errors.into_iter().enumerate() {
+        let e = e.expect_err("a min_index that never comes");
+        assert_eq!(e.code(), Code::DeadlineExceeded, "call {i}: {e:?}");
+        assert_eq!(reason_of(&e), reason::TIMEOUT, "call {i}");
+    }
+    let found = catalog
+        .get_service(pb::GetServiceRequest {
+            name: "web".into(),
+            min_index: index,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.entry.unwrap().modify_index, index);
+    server.shutdown().await.unwrap();
+}
+
 /// On a follower, a stale read with `min_index` set to a write's index sees that write (read
 /// your writes without going to the leader), and its header names the follower and a known
-/// leader.
+/// leader; the same for a registration read back through the catalog.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn min_index_reads_your_writes_on_a_follower() {
     let c = TestCluster::start(3).await;
@@ -357,5 +518,37 @@ async fn min_index_reads_your_writes_on_a_follower() {
         assert_eq!(h.served_by, c.node(follower).name);
         assert!(h.known_leader);
         assert!(h.applied_index >= written.modify_index);
+    }
+    let mut catalog = c.node(leader).catalog().await;
+    let mut catalog_on_follower = c.node(follower).catalog().await;
+    for round in 0..10 {
+        let address = format!("10.0.0.{round}");
+        let entry = catalog
+            .register(pb::RegisterRequest {
+                service: Some(pb::Service {
+                    name: "ryw".into(),
+                    address: address.clone(),
+                    port: 80,
+                    ..Default::default()
+                }),
+                cas: None,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .entry
+            .unwrap();
+        let read = catalog_on_follower
+            .get_service(pb::GetServiceRequest {
+                name: "ryw".into(),
+                consistency: pb::Consistency::Stale as i32,
+                min_index: entry.modify_index,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(read.entry.unwrap().service.unwrap().address, address);
+        assert_eq!(read.header.unwrap().served_by, c.node(follower).name);
     }
 }

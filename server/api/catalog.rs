@@ -2,8 +2,9 @@
 //!
 //! Writes: validate (`catalog_validate`) → stamp the leader's wall time from the clock seam
 //! into the `store::Command` → `RaftNode::write` → the state machine's `Response` →
-//! protobuf. Reads: `RaftNode::read_barrier` → the applied store, hiding services whose
-//! deadline has passed but that no `CatalogExpire` has removed yet. The REST gateway calls
+//! protobuf. Reads: `RaftNode::read_until` (the consistency and `min_index` asked, by the
+//! call's deadline) → the applied store, hiding services whose deadline has passed but that
+//! no `CatalogExpire` has removed yet. The REST gateway calls
 //! these same methods. The health-check calls live in `checks.rs`.
 
 use std::collections::BTreeMap;
@@ -11,12 +12,13 @@ use std::sync::Arc;
 
 use konsul_proto::v1 as pb;
 use konsul_proto::v1::catalog_service_server::CatalogService;
+use tokio::time::Instant;
 use tonic::{Request, Response as GrpcResponse, Status};
 
 use crate::api::catalog_validate::{self as check, CatalogLimits};
 use crate::api::check_validate;
 use crate::api::checks::{self, checks_to_pb, passing};
-use crate::api::convert;
+use crate::api::{call, convert};
 use crate::deps::Clock;
 use crate::error::{Error, Result};
 use crate::raft::node::RaftNode;
@@ -49,6 +51,24 @@ impl CatalogApi {
 
     pub(crate) fn now_ms(&self) -> u64 {
         self.clock.now_ms()
+    }
+
+    /// When call `r` must be answered (its `grpc-timeout`, at most `request_timeout`).
+    pub(crate) fn deadline<T>(&self, r: &Request<T>) -> Instant {
+        call::deadline(r, self.node.request_timeout())
+    }
+
+    /// Makes a following read as fresh as the request asks: `min_index` applied here first
+    /// (when non-zero), then `consistency`, both by `deadline`.
+    pub(crate) async fn fresh(
+        &self,
+        consistency: i32,
+        min_index: u64,
+        deadline: Instant,
+    ) -> Result<()> {
+        self.node
+            .read_until(convert::consistency(consistency), min_index, deadline)
+            .await
     }
 }
 
@@ -125,16 +145,13 @@ fn matches(e: &ServiceEntry, tags: &[String], meta: &BTreeMap<String, String>) -
 impl CatalogApi {
     /// Live services matching every tag and pair (and passing every check, with
     /// `passing_only`), sorted by name (then key), and the catalog index they were read at.
-    async fn select(
+    /// The caller makes the read as fresh as asked first ([`Self::fresh`]).
+    fn select(
         &self,
-        consistency: i32,
         tags: &[String],
         meta: &BTreeMap<String, String>,
         passing_only: bool,
-    ) -> Result<(Vec<pb::ServiceEntry>, u64)> {
-        self.node
-            .read_barrier(convert::consistency(consistency))
-            .await?;
+    ) -> (Vec<pb::ServiceEntry>, u64) {
         let now = self.now_ms();
         // Catalog keys sort by name first only up to '/'; sort by (name, key) explicitly.
         let (mut found, catalog_index) = self.node.view().read(|s| {
@@ -150,10 +167,10 @@ impl CatalogApi {
             (found, s.catalog_index())
         });
         found.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-        Ok((
+        (
             found.into_iter().map(|(_, _, e)| e).collect(),
             catalog_index,
-        ))
+        )
     }
 
     async fn register_inner(&self, req: pb::RegisterRequest) -> Result<pb::RegisterResponse> {
@@ -244,11 +261,13 @@ impl CatalogApi {
         }
     }
 
-    async fn get_inner(&self, req: pb::GetServiceRequest) -> Result<pb::GetServiceResponse> {
+    async fn get_inner(
+        &self,
+        req: pb::GetServiceRequest,
+        deadline: Instant,
+    ) -> Result<pb::GetServiceResponse> {
         let key = key_of(&req.name, req.id.as_deref())?;
-        self.node
-            .read_barrier(convert::consistency(req.consistency))
-            .await?;
+        self.fresh(req.consistency, req.min_index, deadline).await?;
         let now = self.now_ms();
         let entry = self
             .node
@@ -328,14 +347,13 @@ impl CatalogApi {
     async fn batch_get_inner(
         &self,
         req: pb::BatchGetServicesRequest,
+        deadline: Instant,
     ) -> Result<pb::BatchGetServicesResponse> {
         self.limits.batch("keys", req.keys.len())?;
         for (i, k) in req.keys.iter().enumerate() {
             check::key(&format!("keys[{i}]"), k)?;
         }
-        self.node
-            .read_barrier(convert::consistency(req.consistency))
-            .await?;
+        self.fresh(req.consistency, req.min_index, deadline).await?;
         let now = self.now_ms();
         let (found, not_found) = self.node.view().read(|s| {
             let (mut found, mut not_found) = (Vec::new(), Vec::new());
@@ -387,18 +405,19 @@ impl CatalogService for CatalogApi {
         &self,
         r: Request<pb::GetServiceRequest>,
     ) -> Result<GrpcResponse<pb::GetServiceResponse>, Status> {
-        reply(self.get_inner(r.into_inner())).await
+        let deadline = self.deadline(&r);
+        reply(self.get_inner(r.into_inner(), deadline)).await
     }
 
     async fn list_services(
         &self,
         r: Request<pb::ListServicesRequest>,
     ) -> Result<GrpcResponse<pb::ListServicesResponse>, Status> {
+        let deadline = self.deadline(&r);
         let req = r.into_inner();
         reply(async {
-            let (entries, catalog_index) = self
-                .select(req.consistency, &[], &BTreeMap::new(), req.passing_only)
-                .await?;
+            self.fresh(req.consistency, req.min_index, deadline).await?;
+            let (entries, catalog_index) = self.select(&[], &BTreeMap::new(), req.passing_only);
             Ok(pb::ListServicesResponse {
                 entries,
                 header: self.header(),
@@ -412,21 +431,15 @@ impl CatalogService for CatalogApi {
         &self,
         r: Request<pb::QueryTagsRequest>,
     ) -> Result<GrpcResponse<pb::QueryTagsResponse>, Status> {
+        let deadline = self.deadline(&r);
         let req = r.into_inner();
         reply(async {
             if req.tags.is_empty() {
                 return Err(Error::invalid("tags", "At least one tag must be specified"));
             }
+            self.fresh(req.consistency, req.min_index, deadline).await?;
             Ok(pb::QueryTagsResponse {
-                entries: self
-                    .select(
-                        req.consistency,
-                        &req.tags,
-                        &BTreeMap::new(),
-                        req.passing_only,
-                    )
-                    .await?
-                    .0,
+                entries: self.select(&req.tags, &BTreeMap::new(), req.passing_only).0,
                 header: self.header(),
             })
         })
@@ -437,6 +450,7 @@ impl CatalogService for CatalogApi {
         &self,
         r: Request<pb::QueryMetadataRequest>,
     ) -> Result<GrpcResponse<pb::QueryMetadataResponse>, Status> {
+        let deadline = self.deadline(&r);
         let req = r.into_inner();
         reply(async {
             if req.meta.is_empty() {
@@ -445,11 +459,9 @@ impl CatalogService for CatalogApi {
                     "At least one metadata filter must be specified",
                 ));
             }
+            self.fresh(req.consistency, req.min_index, deadline).await?;
             Ok(pb::QueryMetadataResponse {
-                entries: self
-                    .select(req.consistency, &[], &req.meta, req.passing_only)
-                    .await?
-                    .0,
+                entries: self.select(&[], &req.meta, req.passing_only).0,
                 header: self.header(),
             })
         })
@@ -460,6 +472,7 @@ impl CatalogService for CatalogApi {
         &self,
         r: Request<pb::QueryRequest>,
     ) -> Result<GrpcResponse<pb::QueryResponse>, Status> {
+        let deadline = self.deadline(&r);
         let req = r.into_inner();
         reply(async {
             if req.tags.is_empty() && req.meta.is_empty() {
@@ -468,11 +481,9 @@ impl CatalogService for CatalogApi {
                     "At least one tag or metadata filter must be specified",
                 ));
             }
+            self.fresh(req.consistency, req.min_index, deadline).await?;
             Ok(pb::QueryResponse {
-                entries: self
-                    .select(req.consistency, &req.tags, &req.meta, req.passing_only)
-                    .await?
-                    .0,
+                entries: self.select(&req.tags, &req.meta, req.passing_only).0,
                 header: self.header(),
             })
         })
@@ -497,7 +508,8 @@ impl CatalogService for CatalogApi {
         &self,
         r: Request<pb::BatchGetServicesRequest>,
     ) -> Result<GrpcResponse<pb::BatchGetServicesResponse>, Status> {
-        reply(self.batch_get_inner(r.into_inner())).await
+        let deadline = self.deadline(&r);
+        reply(self.batch_get_inner(r.into_inner(), deadline)).await
     }
 
     async fn update_ttl_check(
@@ -511,13 +523,15 @@ impl CatalogService for CatalogApi {
         &self,
         r: Request<pb::ListChecksRequest>,
     ) -> Result<GrpcResponse<pb::ListChecksResponse>, Status> {
-        reply(self.list_checks_inner(r.into_inner())).await
+        let deadline = self.deadline(&r);
+        reply(self.list_checks_inner(r.into_inner(), deadline)).await
     }
 
     async fn service_checks(
         &self,
         r: Request<pb::ServiceChecksRequest>,
     ) -> Result<GrpcResponse<pb::ServiceChecksResponse>, Status> {
-        reply(self.service_checks_inner(r.into_inner())).await
+        let deadline = self.deadline(&r);
+        reply(self.service_checks_inner(r.into_inner(), deadline)).await
     }
 }

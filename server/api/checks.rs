@@ -2,17 +2,17 @@
 //! and the store, and the UpdateTtlCheck, ListChecks and ServiceChecks calls.
 //!
 //! A client's TTL report becomes a `CheckTtlUpdate` stamped with the leader's time and goes
-//! through `RaftNode::write`; reads go through `RaftNode::read_barrier` and show a TTL check
+//! through `RaftNode::write`; reads go through `CatalogApi::fresh` and show a TTL check
 //! past its deadline as critical even before the leader's `CatalogExpire` records it
 //! (`CheckState::at`). The HTTP, TCP and gRPC probes are run by the leader
 //! (`server/leader/checks.rs`), not here. The REST gateway calls these same methods.
 
 use konsul_proto::v1 as pb;
 use konsul_proto::v1::check_definition::Kind as PbKind;
+use tokio::time::Instant;
 
 use crate::api::catalog::CatalogApi;
 use crate::api::check_validate::{self as check, RawCheck};
-use crate::api::convert;
 use crate::error::{Error, Result};
 use crate::store::{
     CheckDefinition, CheckKind, CheckState, CheckStatus, Command, Response, ServiceEntry, Store,
@@ -203,10 +203,9 @@ impl CatalogApi {
     pub(crate) async fn list_checks_inner(
         &self,
         req: pb::ListChecksRequest,
+        deadline: Instant,
     ) -> Result<pb::ListChecksResponse> {
-        self.node
-            .read_barrier(convert::consistency(req.consistency))
-            .await?;
+        self.fresh(req.consistency, req.min_index, deadline).await?;
         let now = self.now_ms();
         let (checks, catalog_index) = self
             .node
@@ -222,11 +221,10 @@ impl CatalogApi {
     pub(crate) async fn service_checks_inner(
         &self,
         req: pb::ServiceChecksRequest,
+        deadline: Instant,
     ) -> Result<pb::ServiceChecksResponse> {
         crate::api::catalog_validate::name("name", &req.name)?;
-        self.node
-            .read_barrier(convert::consistency(req.consistency))
-            .await?;
+        self.fresh(req.consistency, req.min_index, deadline).await?;
         let now = self.now_ms();
         let checks = self
             .node

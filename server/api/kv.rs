@@ -1,8 +1,8 @@
 //! KVService: every key/value call, gRPC first.
 //!
 //! Writes: validate → `store::Command` → `RaftNode::write` (leader only; quorum fsync) →
-//! the state machine's `Response` → protobuf. Reads: `RaftNode::read_barrier` for the
-//! requested consistency → the applied store → protobuf. The REST gateway calls these same
+//! the state machine's `Response` → protobuf. Reads: `RaftNode::read_until` for the
+//! requested consistency and `min_index` → the applied store → protobuf. The REST gateway calls these same
 //! methods. A CAS mismatch comes back from the store as a normal response and is turned
 //! into ABORTED (or NOT_FOUND for a missing key) here, at the edge.
 

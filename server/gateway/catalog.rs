@@ -165,13 +165,16 @@ pub fn passing_param(value: Option<&str>) -> Result<bool, Error> {
 }
 
 fn last_passing(pairs: &[(String, String)]) -> Result<bool, Error> {
-    passing_param(
-        pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == "passing")
-            .map(|(_, v)| v.as_str()),
-    )
+    passing_param(last(pairs, "passing"))
+}
+
+/// The last value of query parameter `name` among `pairs`, if it was given.
+fn last<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// The optional `?id=<instance>` of the single-service routes. An empty or malformed id is
@@ -295,7 +298,8 @@ pub async fn heartbeat(
 /// Every live service, sorted by name; `?passing` keeps only services whose every check
 /// passes. `X-Konsul-Index` carries the catalog index (see `ListServicesResponse`).
 #[utoipa::path(get, path = "/services/", tag = "catalog",
-    params(("passing" = Option<bool>, Query, description = "Only services whose every check passes")),
+    params(("min_index" = Option<u64>, Query, description = "Wait until this node has applied this log index (within the deadline), then read"),
+           ("passing" = Option<bool>, Query, description = "Only services whose every check passes")),
     responses((status = 200, description = "Live services", body = Vec<ServiceJson>,
         headers(("X-Konsul-Index" = u64, description = "Catalog index")))))]
 pub async fn list(
@@ -308,6 +312,7 @@ pub async fn list(
         consistency: consistency as i32,
         passing_only: passing_param(q.get("passing").map(String::as_str))
             .map_err(|e| fail(&ctx, e))?,
+        min_index: freshness::min_index(&q).map_err(|e| fail(&ctx, e))?,
     };
     let resp = g
         .catalog
@@ -336,7 +341,8 @@ pub async fn list_no_slash(
 /// One live service (or, with `?id=`, one instance of it); `?metadata=true` adds indices
 /// and the deadline.
 #[utoipa::path(get, path = "/services/{name}", tag = "catalog",
-    params(("name" = String, Path, description = "Service name"),
+    params(("min_index" = Option<u64>, Query, description = "Wait until this node has applied this log index (within the deadline), then read"),
+           ("name" = String, Path, description = "Service name"),
            ("id" = Option<String>, Query, description = "Instance id: the catalog key is name/id"),
            ("metadata" = Option<bool>, Query, description = "true: include indices and expiry")),
     responses(
@@ -354,6 +360,7 @@ pub async fn get(
         name,
         id: instance_id(&q),
         consistency: consistency as i32,
+        min_index: freshness::min_index(&q).map_err(|e| fail(&ctx, e))?,
     };
     let resp = match g.catalog.get_service(Request::new(req)).await {
         Ok(r) => r.into_inner(),
@@ -409,7 +416,8 @@ fn query_answer(
 
 /// Live services carrying every `tags=` (or `tag=`) value.
 #[utoipa::path(get, path = "/services/query/tags", tag = "catalog",
-    params(("tags" = Vec<String>, Query, description = "Tags that must all match"),
+    params(("min_index" = Option<u64>, Query, description = "Wait until this node has applied this log index (within the deadline), then read"),
+           ("tags" = Vec<String>, Query, description = "Tags that must all match"),
            ("passing" = Option<bool>, Query, description = "Only services whose every check passes")),
     responses((status = 200, description = "Matches", body = QueryAnswer),
               (status = 400, description = "No tag given", body = crate::gateway::error::ErrorEnvelope)))]
@@ -423,6 +431,8 @@ pub async fn query_tags(
         tags: tags.clone(),
         consistency: pb::Consistency::Stale as i32,
         passing_only: last_passing(&pairs).map_err(|e| fail(&ctx, e))?,
+        min_index: freshness::min_index_value(last(&pairs, "min_index"))
+            .map_err(|e| fail(&ctx, e))?,
     };
     let resp = g
         .catalog
@@ -447,10 +457,13 @@ pub async fn query_metadata(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, HttpError> {
     let meta: BTreeMap<String, String> = pairs.into_iter().collect();
+    // Every query pair is a metadata filter here (the Go contract), so this route takes no
+    // `min_index`; `/services/query?meta.<k>=v&min_index=N` does.
     let req = pb::QueryMetadataRequest {
         meta: meta.clone(),
         consistency: pb::Consistency::Stale as i32,
         passing_only: false,
+        min_index: 0,
     };
     let resp = g
         .catalog
@@ -467,7 +480,8 @@ pub async fn query_metadata(
 
 /// Live services matching every `tags=`/`tag=` value and every `meta.<k>=v` pair.
 #[utoipa::path(get, path = "/services/query", tag = "catalog",
-    params(("passing" = Option<bool>, Query, description = "Only services whose every check passes")),
+    params(("min_index" = Option<u64>, Query, description = "Wait until this node has applied this log index (within the deadline), then read"),
+           ("passing" = Option<bool>, Query, description = "Only services whose every check passes")),
     responses((status = 200, description = "Matches", body = QueryAnswer),
               (status = 400, description = "No filter given", body = crate::gateway::error::ErrorEnvelope)))]
 pub async fn query(
@@ -477,6 +491,8 @@ pub async fn query(
 ) -> Result<Response, HttpError> {
     let tags = tag_params(&pairs);
     let passing_only = last_passing(&pairs).map_err(|e| fail(&ctx, e))?;
+    let min_index =
+        freshness::min_index_value(last(&pairs, "min_index")).map_err(|e| fail(&ctx, e))?;
     let meta: BTreeMap<String, String> = pairs
         .into_iter()
         .filter_map(|(k, v)| k.strip_prefix("meta.").map(|k| (k.to_owned(), v)))
@@ -486,6 +502,7 @@ pub async fn query(
         meta: meta.clone(),
         consistency: pb::Consistency::Stale as i32,
         passing_only,
+        min_index,
     };
     let resp = g
         .catalog

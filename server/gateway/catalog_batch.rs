@@ -5,10 +5,10 @@
 //! invalid service rejects the whole batch with 400 listing every invalid service, instead
 //! of registering the valid ones and reporting the rest under `failed`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::Response;
 use konsul_proto::v1 as pb;
 use konsul_proto::v1::catalog_service_server::CatalogService;
@@ -81,17 +81,20 @@ fn non_empty(ctx: &Ctx, n: usize, message: &str) -> Result<(), HttpError> {
 
 /// Read many services at once.
 #[utoipa::path(post, path = "/batch/services/get", tag = "batch", request_body = NamesBody,
+    params(("min_index" = Option<u64>, Query, description = "Wait until this node has applied this log index (within the deadline), then read")),
     responses((status = 200, description = "Found and missing", body = GetAnswer),
               (status = 400, description = "Bad input", body = crate::gateway::error::ErrorEnvelope)))]
 pub async fn get(
     State(g): State<Gateway>,
     ctx: Ctx,
+    Query(q): Query<HashMap<String, String>>,
     JsonBody(body): JsonBody<NamesBody>,
 ) -> Result<Response, HttpError> {
     non_empty(&ctx, body.names.len(), "Names array cannot be empty")?;
     let req = pb::BatchGetServicesRequest {
         keys: body.names,
         consistency: pb::Consistency::Stale as i32,
+        min_index: freshness::min_index(&q).map_err(|e| fail(&ctx, e))?,
     };
     let resp = g
         .catalog

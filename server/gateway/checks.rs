@@ -40,6 +40,7 @@ fn outs(checks: Vec<pb::Check>) -> Vec<CheckOut> {
 
 /// Every check of every live service, TTL checks past their deadline shown critical.
 #[utoipa::path(get, path = "/health/checks", tag = "health",
+    params(("min_index" = Option<u64>, Query, description = "Wait until this node has applied this log index (within the deadline), then read")),
     responses((status = 200, description = "Checks", body = Vec<CheckOut>,
         headers(("X-Konsul-Index" = u64, description = "Catalog index")))))]
 pub async fn list(
@@ -52,6 +53,7 @@ pub async fn list(
         .catalog
         .list_checks(Request::new(pb::ListChecksRequest {
             consistency: consistency as i32,
+            min_index: freshness::min_index(&q).map_err(|e| fail(&ctx, e))?,
         }))
         .await
         .map_err(|s| fail(&ctx, s))?
@@ -66,7 +68,8 @@ pub async fn list(
 /// The checks of every live instance of one service name; `[]` when it has none (the Go
 /// server answered `null`). `?passing` keeps only instances whose every check passes.
 #[utoipa::path(get, path = "/health/service/{name}", tag = "health",
-    params(("name" = String, Path, description = "Service name"),
+    params(("min_index" = Option<u64>, Query, description = "Wait until this node has applied this log index (within the deadline), then read"),
+           ("name" = String, Path, description = "Service name"),
            ("passing" = Option<bool>, Query, description = "Only instances whose every check passes")),
     responses((status = 200, description = "Checks", body = Vec<CheckOut>),
               (status = 400, description = "Bad input", body = crate::gateway::error::ErrorEnvelope)))]
@@ -82,6 +85,7 @@ pub async fn service(
         consistency: consistency as i32,
         passing_only: passing_param(q.get("passing").map(String::as_str))
             .map_err(|e| fail(&ctx, e))?,
+        min_index: freshness::min_index(&q).map_err(|e| fail(&ctx, e))?,
     };
     let resp = g
         .catalog

@@ -39,7 +39,12 @@ pub const REQUEST_ID_HEADER: &str = "X-Konsul-Request-Id";
 
 /// The `min_index` query parameter (absent: 0, no wait).
 pub fn min_index(q: &HashMap<String, String>) -> Result<u64, Error> {
-    match q.get("min_index") {
+    min_index_value(q.get("min_index").map(String::as_str))
+}
+
+/// The value of a `min_index` query parameter, if one was given (absent: 0, no wait).
+pub fn min_index_value(value: Option<&str>) -> Result<u64, Error> {
+    match value {
         None => Ok(0),
         Some(v) => v.parse::<u64>().map_err(|_| {
             Error::invalid(

@@ -116,6 +116,7 @@ fn flag(q: &HashMap<String, String>, name: &str) -> bool {
 /// List every key (optionally under `?prefix=`), as a JSON array of strings.
 #[utoipa::path(get, path = "/kv/", tag = "kv",
     params(
+        ("min_index" = Option<u64>, Query, description = "Wait until this node has applied this log index (within the deadline), then read"),
         ("prefix" = Option<String>, Query, description = "Only keys starting with this prefix"),
         ("consistent" = Option<bool>, Query, description = "true: linearizable read"),
         ("consistency" = Option<String>, Query, description = "stale (default), leader or strong"),
@@ -157,6 +158,7 @@ pub async fn list_no_slash(
 /// Read one key; `?metadata=true` adds indices and flags.
 #[utoipa::path(get, path = "/kv/{key}", tag = "kv",
     params(
+        ("min_index" = Option<u64>, Query, description = "Wait until this node has applied this log index (within the deadline), then read"),
         ("key" = String, Path, description = "The key; may contain slashes"),
         ("metadata" = Option<bool>, Query, description = "true: include indices and flags"),
         ("consistent" = Option<bool>, Query, description = "true: linearizable read"),

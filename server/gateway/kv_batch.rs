@@ -101,7 +101,8 @@ fn expected(ctx: &Ctx, indices: &HashMap<String, u64>, key: &str) -> Result<u64,
 
 /// Read many keys at once.
 #[utoipa::path(post, path = "/batch/kv/get", tag = "batch", request_body = KeysBody,
-    params(("consistent" = Option<bool>, Query, description = "true: linearizable read")),
+    params(("min_index" = Option<u64>, Query, description = "Wait until this node has applied this log index (within the deadline), then read"),
+           ("consistent" = Option<bool>, Query, description = "true: linearizable read")),
     responses(
         (status = 200, description = "Found and missing keys", body = BatchGetAnswer),
         (status = 400, description = "Bad input", body = crate::gateway::error::ErrorEnvelope),

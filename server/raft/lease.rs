@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!  network (AppendEntries to a peer) ── sent at t, peer accepted vote V ──► LeaseTracker::ack
-//!  node.read_barrier / node.write ──► LeaseTracker::quorum_contact(V, voters) ──► lease check
+//!  node.read_until / node.write ──► LeaseTracker::quorum_contact(V, voters) ──► lease check
 //! ```
 //!
 //! openraft 0.9 reports the time since its last quorum acknowledgement only in a metrics

@@ -2,7 +2,7 @@
 //!
 //! `api/` never touches openraft directly: it hands a [`Command`] to [`RaftNode::write`] and
 //! gets back the log index and the state machine's [`Response`]; it asks
-//! [`RaftNode::read_barrier`] to make a read as fresh as the client asked, then reads the
+//! [`RaftNode::read_until`] to make a read as fresh as the client asked, then reads the
 //! store through [`RaftNode::view`]. Everything openraft-specific about starting, bootstrapping,
 //! leadership and shutdown stays in this file (including settling the node's [`Identity`]
 //! before Raft starts); membership changes are in `membership.rs` and

@@ -46,13 +46,6 @@ pub enum ReadConsistency {
 }
 
 impl RaftNode {
-    /// Makes a following read of [`Self::view`] as fresh as `consistency` asks, with the
-    /// node's default deadline.
-    pub async fn read_barrier(&self, consistency: ReadConsistency) -> Result<()> {
-        let deadline = Instant::now() + self.timing.request_timeout;
-        self.read_until(consistency, 0, deadline).await
-    }
-
     /// Makes a following read as fresh as `consistency` asks, after waiting until this
     /// node has applied `min_index` (0: no wait). Fails with [`Error::Timeout`] when
     /// `deadline` passes first; nothing is ever written.

@@ -110,6 +110,7 @@ impl Target for Konsul {
             tags: vec![self.shape.group(g)],
             consistency: self.consistency as i32,
             passing_only: false,
+            min_index: 0,
         };
         let found = self.catalog.query_tags(request).await?.into_inner();
         Ok(if found.entries.is_empty() {

@@ -128,6 +128,7 @@ impl Client {
             name: key.name,
             id: key.id,
             consistency: consistency.to_proto(),
+            min_index: 0,
         };
         let answer = self
             .router
@@ -175,6 +176,7 @@ impl Client {
         let req = pb::ListServicesRequest {
             consistency: consistency.to_proto(),
             passing_only,
+            min_index: 0,
         };
         let r = self
             .router
@@ -204,6 +206,7 @@ impl Client {
             tags: tags.into_iter().map(Into::into).collect(),
             consistency: consistency.to_proto(),
             passing_only: false,
+            min_index: 0,
         };
         let r = self
             .router
@@ -238,6 +241,7 @@ impl Client {
             meta,
             consistency: consistency.to_proto(),
             passing_only: false,
+            min_index: 0,
         };
         let r = self
             .router
@@ -258,6 +262,7 @@ impl Client {
             meta: query.meta,
             consistency: consistency.to_proto(),
             passing_only: query.passing_only,
+            min_index: query.min_index,
         };
         let r = self
             .router
@@ -321,6 +326,7 @@ impl Client {
         let req = pb::BatchGetServicesRequest {
             keys: wire_keys(keys),
             consistency: consistency.to_proto(),
+            min_index: 0,
         };
         let r = self
             .router
@@ -377,6 +383,7 @@ impl Client {
     pub async fn list_checks_with(&self, consistency: Consistency) -> Result<Checks> {
         let req = pb::ListChecksRequest {
             consistency: consistency.to_proto(),
+            min_index: 0,
         };
         let r = self
             .router
@@ -432,6 +439,7 @@ impl Client {
             name,
             consistency: consistency.to_proto(),
             passing_only,
+            min_index: 0,
         };
         let r = self
             .router

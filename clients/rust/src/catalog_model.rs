@@ -326,7 +326,8 @@ impl From<pb::ListServicesResponse> for Services {
 }
 
 /// A catalog query: services carrying every tag and every metadata pair given (at least
-/// one filter), read at `consistency`, optionally only those whose every check passes.
+/// one filter), read at `consistency` (after `min_index`, when set), optionally only those
+/// whose every check passes.
 ///
 /// ```
 /// use konsul_client::{Consistency, ServiceQuery};
@@ -335,9 +336,11 @@ impl From<pb::ListServicesResponse> for Services {
 ///     .tag("http")
 ///     .meta("env", "prod")
 ///     .passing_only()
-///     .consistency(Consistency::Stale);
+///     .consistency(Consistency::Stale)
+///     .min_index(42);
 /// assert_eq!(q.tags, ["http"]);
 /// assert!(q.passing_only);
+/// assert_eq!(q.min_index, 42);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServiceQuery {
@@ -350,6 +353,10 @@ pub struct ServiceQuery {
     /// Only services whose every health check is passing (a warning is not passing; a
     /// service without checks is).
     pub passing_only: bool,
+    /// When non-zero, the answering node first waits (within the call's deadline) until it
+    /// has applied this index: with [`Consistency::Stale`] and the index a registration
+    /// returned, any node answers with that registration in view.
+    pub min_index: u64,
 }
 
 impl ServiceQuery {
@@ -379,6 +386,13 @@ impl ServiceQuery {
     /// Only match services whose every health check is passing.
     pub fn passing_only(mut self) -> Self {
         self.passing_only = true;
+        self
+    }
+
+    /// Answer only once the answering node has applied `index` (see
+    /// [`ServiceQuery::min_index`](ServiceQuery#structfield.min_index)).
+    pub fn min_index(mut self, index: u64) -> Self {
+        self.min_index = index;
         self
     }
 }
