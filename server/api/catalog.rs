@@ -49,6 +49,11 @@ impl CatalogApi {
         Some(convert::header(self.node.header()))
     }
 
+    /// The header of a read that saw the store at `applied`.
+    pub(crate) fn header_at(&self, applied: u64) -> Option<pb::ResponseHeader> {
+        Some(convert::header(self.node.header_at(applied)))
+    }
+
     pub(crate) fn now_ms(&self) -> u64 {
         self.clock.now_ms()
     }
@@ -137,6 +142,15 @@ pub(crate) fn unexpected(r: Response) -> Error {
     Error::Internal(format!("state machine answered {r:?} to a catalog command"))
 }
 
+/// What [`CatalogApi::select`] found, and what it reflects.
+struct Selected {
+    entries: Vec<pb::ServiceEntry>,
+    /// The catalog index of the store the entries were read from.
+    catalog_index: u64,
+    /// The response header, with the applied index the entries were read at.
+    header: Option<pb::ResponseHeader>,
+}
+
 fn matches(e: &ServiceEntry, tags: &[String], meta: &BTreeMap<String, String>) -> bool {
     tags.iter().all(|t| e.service.tags.contains(t))
         && meta.iter().all(|(k, v)| e.service.meta.get(k) == Some(v))
@@ -151,10 +165,10 @@ impl CatalogApi {
         tags: &[String],
         meta: &BTreeMap<String, String>,
         passing_only: bool,
-    ) -> (Vec<pb::ServiceEntry>, u64) {
+    ) -> Selected {
         let now = self.now_ms();
         // Catalog keys sort by name first only up to '/'; sort by (name, key) explicitly.
-        let (mut found, catalog_index) = self.node.view().read(|s| {
+        let ((mut found, catalog_index), applied) = self.node.view().read_at(|s| {
             let found = s
                 .services_tagged(tags)
                 .filter(|(_, e)| {
@@ -167,10 +181,11 @@ impl CatalogApi {
             (found, s.catalog_index())
         });
         found.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-        (
-            found.into_iter().map(|(_, _, e)| e).collect(),
+        Selected {
+            entries: found.into_iter().map(|(_, _, e)| e).collect(),
             catalog_index,
-        )
+            header: self.header_at(applied),
+        }
     }
 
     async fn register_inner(&self, req: pb::RegisterRequest) -> Result<pb::RegisterResponse> {
@@ -269,17 +284,14 @@ impl CatalogApi {
         let key = key_of(&req.name, req.id.as_deref())?;
         self.fresh(req.consistency, req.min_index, deadline).await?;
         let now = self.now_ms();
-        let entry = self
-            .node
-            .view()
-            .read(|s| {
-                s.service(&key)
-                    .filter(|e| e.expires_at_ms > now)
-                    .map(|e| entry_to_pb(&key, e, now))
-            })
-            .ok_or_else(|| Error::NotFound(SERVICE_NOT_FOUND.into()))?;
+        let (entry, applied) = self.node.view().read_at(|s| {
+            s.service(&key)
+                .filter(|e| e.expires_at_ms > now)
+                .map(|e| entry_to_pb(&key, e, now))
+        });
+        let entry = entry.ok_or_else(|| Error::NotFound(SERVICE_NOT_FOUND.into()))?;
         Ok(pb::GetServiceResponse {
-            header: self.header(),
+            header: self.header_at(applied),
             entry: Some(entry),
         })
     }
@@ -355,7 +367,7 @@ impl CatalogApi {
         }
         self.fresh(req.consistency, req.min_index, deadline).await?;
         let now = self.now_ms();
-        let (found, not_found) = self.node.view().read(|s| {
+        let ((found, not_found), applied) = self.node.view().read_at(|s| {
             let (mut found, mut not_found) = (Vec::new(), Vec::new());
             for k in &req.keys {
                 match s.service(k).filter(|e| e.expires_at_ms > now) {
@@ -366,7 +378,7 @@ impl CatalogApi {
             (found, not_found)
         });
         Ok(pb::BatchGetServicesResponse {
-            header: self.header(),
+            header: self.header_at(applied),
             found,
             not_found,
         })
@@ -417,11 +429,11 @@ impl CatalogService for CatalogApi {
         let req = r.into_inner();
         reply(async {
             self.fresh(req.consistency, req.min_index, deadline).await?;
-            let (entries, catalog_index) = self.select(&[], &BTreeMap::new(), req.passing_only);
+            let found = self.select(&[], &BTreeMap::new(), req.passing_only);
             Ok(pb::ListServicesResponse {
-                entries,
-                header: self.header(),
-                catalog_index,
+                entries: found.entries,
+                header: found.header,
+                catalog_index: found.catalog_index,
             })
         })
         .await
@@ -438,9 +450,10 @@ impl CatalogService for CatalogApi {
                 return Err(Error::invalid("tags", "At least one tag must be specified"));
             }
             self.fresh(req.consistency, req.min_index, deadline).await?;
+            let found = self.select(&req.tags, &BTreeMap::new(), req.passing_only);
             Ok(pb::QueryTagsResponse {
-                entries: self.select(&req.tags, &BTreeMap::new(), req.passing_only).0,
-                header: self.header(),
+                entries: found.entries,
+                header: found.header,
             })
         })
         .await
@@ -460,9 +473,10 @@ impl CatalogService for CatalogApi {
                 ));
             }
             self.fresh(req.consistency, req.min_index, deadline).await?;
+            let found = self.select(&[], &req.meta, req.passing_only);
             Ok(pb::QueryMetadataResponse {
-                entries: self.select(&[], &req.meta, req.passing_only).0,
-                header: self.header(),
+                entries: found.entries,
+                header: found.header,
             })
         })
         .await
@@ -482,9 +496,10 @@ impl CatalogService for CatalogApi {
                 ));
             }
             self.fresh(req.consistency, req.min_index, deadline).await?;
+            let found = self.select(&req.tags, &req.meta, req.passing_only);
             Ok(pb::QueryResponse {
-                entries: self.select(&req.tags, &req.meta, req.passing_only).0,
-                header: self.header(),
+                entries: found.entries,
+                header: found.header,
             })
         })
         .await

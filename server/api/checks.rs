@@ -207,12 +207,12 @@ impl CatalogApi {
     ) -> Result<pb::ListChecksResponse> {
         self.fresh(req.consistency, req.min_index, deadline).await?;
         let now = self.now_ms();
-        let (checks, catalog_index) = self
+        let ((checks, catalog_index), applied) = self
             .node
             .view()
-            .read(|s| (live_checks(s, now, None, false), s.catalog_index()));
+            .read_at(|s| (live_checks(s, now, None, false), s.catalog_index()));
         Ok(pb::ListChecksResponse {
-            header: self.header(),
+            header: self.header_at(applied),
             checks,
             catalog_index,
         })
@@ -226,12 +226,12 @@ impl CatalogApi {
         crate::api::catalog_validate::name("name", &req.name)?;
         self.fresh(req.consistency, req.min_index, deadline).await?;
         let now = self.now_ms();
-        let checks = self
+        let (checks, applied) = self
             .node
             .view()
-            .read(|s| live_checks(s, now, Some(&req.name), req.passing_only));
+            .read_at(|s| live_checks(s, now, Some(&req.name), req.passing_only));
         Ok(pb::ServiceChecksResponse {
-            header: self.header(),
+            header: self.header_at(applied),
             checks,
         })
     }

@@ -47,9 +47,7 @@ impl KvApi {
 
     /// The header of a read that saw the store at `applied`.
     fn header_at(&self, applied: u64) -> Option<pb::ResponseHeader> {
-        let mut h = self.node.header();
-        h.applied_index = applied;
-        Some(convert::header(h))
+        Some(convert::header(self.node.header_at(applied)))
     }
 
     /// Proposes `command` (identified by `id` when given) and waits for its outcome until

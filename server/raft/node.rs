@@ -260,6 +260,15 @@ impl RaftNode {
         &self.view
     }
 
+    /// The header of a read that saw the store at `applied` (from `StoreView::read_at`): what
+    /// the answer reflects, not what was applied by the time it was sent.
+    pub fn header_at(&self, applied: u64) -> HeaderInfo {
+        HeaderInfo {
+            applied_index: applied,
+            ..self.header()
+        }
+    }
+
     /// The facts every response header carries.
     pub fn header(&self) -> HeaderInfo {
         let (term, leader) = {
