@@ -19,12 +19,15 @@ fn suite_sized() -> Vec<Op> {
     })
 }
 
+/// A suite-sized history (2,000 operations) is checked well within its budget; the time it
+/// took is printed, not asserted (speed is not a test's business), while running out of the
+/// budget would fail the verdict.
 #[test]
 #[allow(
     clippy::disallowed_methods,
-    reason = "the test measures real checking time"
+    reason = "the test prints real checking time"
 )]
-fn large_random_history_is_linearizable_within_a_second() {
+fn large_random_history_is_linearizable_within_its_budget() {
     let history = suite_sized();
     let unknown = history.iter().filter(|op| op.ret.is_none()).count();
     assert!(unknown >= 12, "generator lost its unknown ops: {unknown}");
@@ -41,7 +44,6 @@ fn large_random_history_is_linearizable_within_a_second() {
     );
     assert_eq!(report.ops_total(), 2_000);
     assert_eq!(report.keys().len(), 3);
-    assert!(took < Duration::from_secs(1), "took {took:?}");
 }
 
 #[test]
