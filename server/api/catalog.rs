@@ -4,8 +4,8 @@
 //! into the `store::Command` → `RaftNode::write` → the state machine's `Response` →
 //! protobuf. Reads: `RaftNode::read_until` (the consistency and `min_index` asked, by the
 //! call's deadline) → the applied store, hiding services whose deadline has passed but that
-//! no `CatalogExpire` has removed yet. The REST gateway calls
-//! these same methods. The health-check calls live in `checks.rs`.
+//! no `CatalogExpire` has removed yet. The REST gateway calls these same methods. The
+//! health-check calls live in `checks.rs`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
