@@ -2,9 +2,9 @@
 //!
 //! Writes: validate → `store::Command` → `RaftNode::write` (leader only; quorum fsync) →
 //! the state machine's `Response` → protobuf. Reads: `RaftNode::read_until` for the
-//! requested consistency and `min_index` → the applied store → protobuf. The REST gateway calls these same
-//! methods. A CAS mismatch comes back from the store as a normal response and is turned
-//! into ABORTED (or NOT_FOUND for a missing key) here, at the edge.
+//! requested consistency and `min_index` → the applied store → protobuf. The REST gateway
+//! calls these same methods. A CAS mismatch comes back from the store as a normal response
+//! and is turned into ABORTED (or NOT_FOUND for a missing key) here, at the edge.
 
 use std::sync::Arc;
 

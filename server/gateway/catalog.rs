@@ -168,6 +168,11 @@ fn last_passing(pairs: &[(String, String)]) -> Result<bool, Error> {
     passing_param(last(pairs, "passing"))
 }
 
+/// The `min_index` of a route that reads its query as pairs (absent: 0, no wait).
+fn last_min_index(pairs: &[(String, String)]) -> Result<u64, Error> {
+    freshness::min_index_value(last(pairs, "min_index"))
+}
+
 /// The last value of query parameter `name` among `pairs`, if it was given.
 fn last<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs
@@ -431,8 +436,7 @@ pub async fn query_tags(
         tags: tags.clone(),
         consistency: pb::Consistency::Stale as i32,
         passing_only: last_passing(&pairs).map_err(|e| fail(&ctx, e))?,
-        min_index: freshness::min_index_value(last(&pairs, "min_index"))
-            .map_err(|e| fail(&ctx, e))?,
+        min_index: last_min_index(&pairs).map_err(|e| fail(&ctx, e))?,
     };
     let resp = g
         .catalog
@@ -491,8 +495,7 @@ pub async fn query(
 ) -> Result<Response, HttpError> {
     let tags = tag_params(&pairs);
     let passing_only = last_passing(&pairs).map_err(|e| fail(&ctx, e))?;
-    let min_index =
-        freshness::min_index_value(last(&pairs, "min_index")).map_err(|e| fail(&ctx, e))?;
+    let min_index = last_min_index(&pairs).map_err(|e| fail(&ctx, e))?;
     let meta: BTreeMap<String, String> = pairs
         .into_iter()
         .filter_map(|(k, v)| k.strip_prefix("meta.").map(|k| (k.to_owned(), v)))
