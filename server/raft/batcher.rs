@@ -17,6 +17,7 @@
 //! stays exact). A group is also capped in count and bytes so an entry stays far below the
 //! peer message limit.
 
+use crate::raft::KonsulRaft;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -53,7 +54,7 @@ pub struct Batcher {
 impl Batcher {
     /// Starts the batcher for `raft` with room for `capacity` waiting writes (at least 1).
     /// It stops when the last handle is dropped.
-    pub fn spawn(raft: Raft<TypeConfig>, capacity: usize) -> Self {
+    pub fn spawn(raft: KonsulRaft, capacity: usize) -> Self {
         let capacity = capacity.max(1);
         let (queue, rx) = mpsc::channel(capacity);
         tokio::spawn(run(raft, rx));
@@ -84,7 +85,7 @@ impl Batcher {
     }
 }
 
-async fn run(raft: Raft<TypeConfig>, mut rx: mpsc::Receiver<Pending>) {
+async fn run(raft: KonsulRaft, mut rx: mpsc::Receiver<Pending>) {
     let permits = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut carry: Option<Pending> = None;
     loop {
@@ -146,7 +147,7 @@ fn fits(keys: &HashSet<String>, bytes: usize, command: &Command) -> bool {
 }
 
 /// Proposes one group and answers every command in it.
-async fn propose(raft: &Raft<TypeConfig>, mut group: Vec<Pending>) {
+async fn propose(raft: &KonsulRaft, mut group: Vec<Pending>) {
     if group.len() == 1 {
         let p = group.pop().expect("one command");
         let _ = p.reply.send(client_write(raft, p.command).await);
@@ -182,7 +183,7 @@ async fn propose(raft: &Raft<TypeConfig>, mut group: Vec<Pending>) {
 }
 
 /// One `client_write`, with openraft's errors turned into ours.
-async fn client_write(raft: &Raft<TypeConfig>, command: Command) -> Result<Written> {
+async fn client_write(raft: &KonsulRaft, command: Command) -> Result<Written> {
     match raft.client_write(command).await {
         Ok(resp) => Ok(Written {
             index: resp.log_id.index,

@@ -14,6 +14,7 @@
 //! ...) are `Option` on both sides. The [`Command`](crate::store::Command) conversions, one
 //! arm per command kind, live in `codec/command.rs`.
 
+use openraft::type_config::alias::{LogIdOf, VoteOf, StoredMembershipOf, SnapshotMetaOf};
 use std::collections::{BTreeMap, BTreeSet};
 
 use konsul_proto::raft::v1 as pb;
@@ -95,7 +96,7 @@ pub fn decode_leader_id(id: pb::LeaderId) -> LeaderId<NodeId> {
 }
 
 /// Encodes a log id.
-pub fn encode_log_id(id: &LogId<NodeId>) -> pb::LogId {
+pub fn encode_log_id(id: &LogIdOf<TypeConfig>) -> pb::LogId {
     pb::LogId {
         leader_id: Some(encode_leader_id(&id.leader_id)),
         index: id.index,
@@ -103,24 +104,24 @@ pub fn encode_log_id(id: &LogId<NodeId>) -> pb::LogId {
 }
 
 /// Decodes a log id; its leader id is required.
-pub fn decode_log_id(id: pb::LogId) -> DecodeResult<LogId<NodeId>> {
+pub fn decode_log_id(id: pb::LogId) -> DecodeResult<LogIdOf<TypeConfig>> {
     let leader: CommittedLeaderId<NodeId> =
         decode_leader_id(required(id.leader_id, "LogId.leader_id")?);
     Ok(LogId::new(leader, id.index))
 }
 
 /// Encodes a log id that openraft allows to be absent (empty log, nothing committed).
-pub fn encode_opt_log_id(id: &Option<LogId<NodeId>>) -> Option<pb::LogId> {
+pub fn encode_opt_log_id(id: &Option<LogIdOf<TypeConfig>>) -> Option<pb::LogId> {
     id.as_ref().map(encode_log_id)
 }
 
 /// Decodes an optional log id: absent stays absent, present must be complete.
-pub fn decode_opt_log_id(id: Option<pb::LogId>) -> DecodeResult<Option<LogId<NodeId>>> {
+pub fn decode_opt_log_id(id: Option<pb::LogId>) -> DecodeResult<Option<LogIdOf<TypeConfig>>> {
     id.map(decode_log_id).transpose()
 }
 
 /// Encodes a vote.
-pub fn encode_vote(vote: &Vote<NodeId>) -> pb::Vote {
+pub fn encode_vote(vote: &VoteOf<TypeConfig>) -> pb::Vote {
     pb::Vote {
         leader_id: Some(encode_leader_id(&vote.leader_id)),
         committed: vote.committed,
@@ -128,7 +129,7 @@ pub fn encode_vote(vote: &Vote<NodeId>) -> pb::Vote {
 }
 
 /// Decodes a vote; its leader id is required.
-pub fn decode_vote(vote: pb::Vote) -> DecodeResult<Vote<NodeId>> {
+pub fn decode_vote(vote: pb::Vote) -> DecodeResult<VoteOf<TypeConfig>> {
     let leader_id = decode_leader_id(required(vote.leader_id, "Vote.leader_id")?);
     Ok(Vote {
         leader_id,
@@ -187,7 +188,7 @@ pub fn decode_membership(m: pb::Membership) -> Membership<NodeId, Member> {
 }
 
 /// Encodes a membership with the id of the entry that set it.
-pub fn encode_stored_membership(m: &StoredMembership<NodeId, Member>) -> pb::StoredMembership {
+pub fn encode_stored_membership(m: &StoredMembershipOf<TypeConfig>) -> pb::StoredMembership {
     pb::StoredMembership {
         log_id: encode_opt_log_id(m.log_id()),
         membership: Some(encode_membership(m.membership())),
@@ -197,7 +198,7 @@ pub fn encode_stored_membership(m: &StoredMembership<NodeId, Member>) -> pb::Sto
 /// Decodes a stored membership; the membership itself is required, its log id is not.
 pub fn decode_stored_membership(
     m: pb::StoredMembership,
-) -> DecodeResult<StoredMembership<NodeId, Member>> {
+) -> DecodeResult<StoredMembershipOf<TypeConfig>> {
     let membership = decode_membership(required(m.membership, "StoredMembership.membership")?);
     Ok(StoredMembership::new(
         decode_opt_log_id(m.log_id)?,
@@ -206,7 +207,7 @@ pub fn decode_stored_membership(
 }
 
 /// Encodes a snapshot's metadata.
-pub fn encode_snapshot_meta(meta: &SnapshotMeta<NodeId, Member>) -> pb::SnapshotMeta {
+pub fn encode_snapshot_meta(meta: &SnapshotMetaOf<TypeConfig>) -> pb::SnapshotMeta {
     pb::SnapshotMeta {
         last_log_id: encode_opt_log_id(&meta.last_log_id),
         last_membership: Some(encode_stored_membership(&meta.last_membership)),
@@ -215,7 +216,7 @@ pub fn encode_snapshot_meta(meta: &SnapshotMeta<NodeId, Member>) -> pb::Snapshot
 }
 
 /// Decodes a snapshot's metadata; the membership is required.
-pub fn decode_snapshot_meta(meta: pb::SnapshotMeta) -> DecodeResult<SnapshotMeta<NodeId, Member>> {
+pub fn decode_snapshot_meta(meta: pb::SnapshotMeta) -> DecodeResult<SnapshotMetaOf<TypeConfig>> {
     Ok(SnapshotMeta {
         last_log_id: decode_opt_log_id(meta.last_log_id)?,
         last_membership: decode_stored_membership(required(
@@ -266,7 +267,7 @@ pub fn entry_from_bytes(bytes: &[u8]) -> DecodeResult<Entry<TypeConfig>> {
 // ---- RPCs ----------------------------------------------------------------------------------
 
 /// Encodes a vote request.
-pub fn encode_vote_request(req: &VoteRequest<NodeId>) -> pb::VoteRequest {
+pub fn encode_vote_request(req: &VoteRequest<TypeConfig>) -> pb::VoteRequest {
     pb::VoteRequest {
         vote: Some(encode_vote(&req.vote)),
         last_log_id: encode_opt_log_id(&req.last_log_id),
@@ -274,7 +275,7 @@ pub fn encode_vote_request(req: &VoteRequest<NodeId>) -> pb::VoteRequest {
 }
 
 /// Decodes a vote request; the vote is required.
-pub fn decode_vote_request(req: pb::VoteRequest) -> DecodeResult<VoteRequest<NodeId>> {
+pub fn decode_vote_request(req: pb::VoteRequest) -> DecodeResult<VoteRequest<TypeConfig>> {
     Ok(VoteRequest {
         vote: decode_vote(required(req.vote, "VoteRequest.vote")?)?,
         last_log_id: decode_opt_log_id(req.last_log_id)?,
@@ -282,7 +283,7 @@ pub fn decode_vote_request(req: pb::VoteRequest) -> DecodeResult<VoteRequest<Nod
 }
 
 /// Encodes a vote response.
-pub fn encode_vote_response(resp: &VoteResponse<NodeId>) -> pb::VoteResponse {
+pub fn encode_vote_response(resp: &VoteResponse<TypeConfig>) -> pb::VoteResponse {
     pb::VoteResponse {
         vote: Some(encode_vote(&resp.vote)),
         vote_granted: resp.vote_granted,
@@ -291,7 +292,7 @@ pub fn encode_vote_response(resp: &VoteResponse<NodeId>) -> pb::VoteResponse {
 }
 
 /// Decodes a vote response; the vote is required.
-pub fn decode_vote_response(resp: pb::VoteResponse) -> DecodeResult<VoteResponse<NodeId>> {
+pub fn decode_vote_response(resp: pb::VoteResponse) -> DecodeResult<VoteResponse<TypeConfig>> {
     Ok(VoteResponse {
         vote: decode_vote(required(resp.vote, "VoteResponse.vote")?)?,
         vote_granted: resp.vote_granted,
@@ -362,9 +363,9 @@ pub fn decode_append_response(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotOffer {
     /// The sending leader's vote.
-    pub vote: Vote<NodeId>,
+    pub vote: VoteOf<TypeConfig>,
     /// What the snapshot covers.
-    pub meta: SnapshotMeta<NodeId, Member>,
+    pub meta: SnapshotMetaOf<TypeConfig>,
     /// Exact number of data bytes the stream carries; the receiver checks it, because a
     /// cancelled gRPC client stream ends like a complete one.
     pub size: u64,

@@ -25,6 +25,8 @@
 //! vote revokes its own lease first ([`LeaseTracker::revoke`]): the leader itself is the one
 //! voter whose refusal window openraft does not keep fresh.
 
+use crate::raft::TypeConfig;
+use openraft::type_config::alias::{VoteOf};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -41,16 +43,16 @@ pub struct LeaseTracker(Arc<Mutex<State>>);
 #[derive(Default, Debug)]
 struct State {
     /// Per peer: the newest send time of an AppendEntries it accepted, and under which vote.
-    acks: HashMap<NodeId, (Vote<NodeId>, Instant)>,
+    acks: HashMap<NodeId, (VoteOf<TypeConfig>, Instant)>,
     /// The vote this node last asked about as leader, and when it first did: a leader that
     /// was just elected has had no AppendEntries answered yet, and counts its election as
     /// its first contact with a quorum.
-    leading: Option<(Vote<NodeId>, Instant)>,
+    leading: Option<(VoteOf<TypeConfig>, Instant)>,
 }
 
 impl LeaseTracker {
     /// Notes that `peer` accepted an AppendEntries sent at `sent` by the leader of `vote`.
-    pub fn ack(&self, peer: NodeId, vote: Vote<NodeId>, sent: Instant) {
+    pub fn ack(&self, peer: NodeId, vote: VoteOf<TypeConfig>, sent: Instant) {
         let mut st = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let newer = match st.acks.get(&peer) {
             Some((v, t)) => *v != vote || *t < sent,
@@ -79,7 +81,7 @@ impl LeaseTracker {
     pub fn quorum_acked(
         &self,
         me: NodeId,
-        vote: Vote<NodeId>,
+        vote: VoteOf<TypeConfig>,
         configs: &[BTreeSet<NodeId>],
         now: Instant,
     ) -> Option<Instant> {
@@ -102,7 +104,7 @@ impl LeaseTracker {
     pub fn quorum_contact(
         &self,
         me: NodeId,
-        vote: Vote<NodeId>,
+        vote: VoteOf<TypeConfig>,
         configs: &[BTreeSet<NodeId>],
         now: Instant,
     ) -> Instant {
@@ -155,7 +157,7 @@ mod tests {
 
     use super::*;
 
-    fn vote(term: u64, node: NodeId) -> Vote<NodeId> {
+    fn vote(term: u64, node: NodeId) -> VoteOf<TypeConfig> {
         Vote::new_committed(term, node)
     }
 

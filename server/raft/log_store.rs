@@ -27,6 +27,7 @@
 
 mod writer;
 
+use openraft::type_config::alias::{LogIdOf, VoteOf};
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
@@ -58,7 +59,7 @@ const PURGED_KEY: &str = "last_purged";
 /// message limit even when values are large.
 pub const REPLICATION_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
-type StoreResult<T> = Result<T, StorageError<NodeId>>;
+type StoreResult<T> = Result<T, StorageError<TypeConfig>>;
 
 /// The durable Raft log of one node. Cloning is cheap (an `Arc`), which is how openraft's
 /// replication tasks get their own reader while the core keeps writing.
@@ -77,7 +78,7 @@ struct Inner {
     pending: Arc<Mutex<BTreeMap<u64, Entry<TypeConfig>>>>,
     /// The last committed log id handed to `save_committed`, so reads see it before the
     /// writer has stored it.
-    committed: Mutex<Option<Option<LogId<NodeId>>>>,
+    committed: Mutex<Option<Option<LogIdOf<TypeConfig>>>>,
     /// Turns `true` when the writer has stopped and released the database.
     closed: tokio::sync::watch::Receiver<bool>,
 }
@@ -112,7 +113,7 @@ impl LogStore {
         let pending: Arc<Mutex<BTreeMap<u64, Entry<TypeConfig>>>> = Arc::default();
         let on_durable = {
             let pending = pending.clone();
-            Box::new(move |ids: &[LogId<NodeId>]| {
+            Box::new(move |ids: &[LogIdOf<TypeConfig>]| {
                 let mut pending = lock(&pending);
                 for id in ids {
                     if pending.get(&id.index).is_some_and(|e| e.log_id == *id) {
@@ -214,7 +215,7 @@ impl LogStore {
     }
 }
 
-fn decode_log_id(bytes: &[u8]) -> Result<LogId<NodeId>, codec::CodecError> {
+fn decode_log_id(bytes: &[u8]) -> Result<LogIdOf<TypeConfig>, codec::CodecError> {
     codec::decode_log_id(pb::LogId::decode(bytes)?)
 }
 
@@ -331,19 +332,19 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.clone()
     }
 
-    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> StoreResult<()> {
+    async fn save_vote(&mut self, vote: &VoteOf<TypeConfig>) -> StoreResult<()> {
         let bytes = codec::encode_vote(vote).encode_to_vec();
         self.write_meta(VOTE_KEY, Some(bytes), StorageIOError::write_vote)
             .await
     }
 
-    async fn read_vote(&mut self) -> StoreResult<Option<Vote<NodeId>>> {
+    async fn read_vote(&mut self) -> StoreResult<Option<VoteOf<TypeConfig>>> {
         let decode = |b: &[u8]| codec::decode_vote(pb::Vote::decode(b)?);
         self.read_meta(VOTE_KEY, decode, StorageIOError::read_vote)
             .await
     }
 
-    async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> StoreResult<()> {
+    async fn save_committed(&mut self, committed: Option<LogIdOf<TypeConfig>>) -> StoreResult<()> {
         // A restart hint only: queued without waiting, durable with the next transaction.
         *lock(&self.inner.committed) = Some(committed);
         let value = committed.map(|c| codec::encode_log_id(&c).encode_to_vec());
@@ -358,7 +359,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(())
     }
 
-    async fn read_committed(&mut self) -> StoreResult<Option<LogId<NodeId>>> {
+    async fn read_committed(&mut self) -> StoreResult<Option<LogIdOf<TypeConfig>>> {
         if let Some(committed) = *lock(&self.inner.committed) {
             return Ok(committed);
         }
@@ -376,7 +377,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             callback.log_io_completed(Ok(()));
             return Ok(());
         }
-        let ids: Vec<LogId<NodeId>> = entries.iter().map(|e| e.log_id).collect();
+        let ids: Vec<LogIdOf<TypeConfig>> = entries.iter().map(|e| e.log_id).collect();
         let encoded: Vec<(u64, Vec<u8>)> = entries
             .iter()
             .map(|e| (e.log_id.index, codec::entry_to_bytes(e.clone())))
@@ -401,7 +402,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             })
     }
 
-    async fn truncate(&mut self, log_id: LogId<NodeId>) -> StoreResult<()> {
+    async fn truncate(&mut self, log_id: LogIdOf<TypeConfig>) -> StoreResult<()> {
         let from = log_id.index;
         self.write_and_wait(
             |done| writer::Write::Truncate { from, done },
@@ -412,7 +413,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(())
     }
 
-    async fn purge(&mut self, log_id: LogId<NodeId>) -> StoreResult<()> {
+    async fn purge(&mut self, log_id: LogIdOf<TypeConfig>) -> StoreResult<()> {
         // The new purge point and the removal commit together: a crash leaves either the
         // old state or the new one, never entries below a recorded purge point missing.
         let purged = codec::encode_log_id(&log_id).encode_to_vec();

@@ -17,6 +17,7 @@
 //! mid-join cannot leave the cluster half changed: a learner that does not catch up within
 //! its deadline is removed again before the lock is released.
 
+use crate::raft::TypeConfig;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -324,7 +325,7 @@ impl RaftNode {
             .clone()
     }
 
-    fn change_error(&self, e: RaftError<NodeId, ClientWriteError<NodeId, Member>>) -> Error {
+    fn change_error(&self, e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> Error {
         match e {
             RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => self.not_leader(f),
             RaftError::APIError(ClientWriteError::ChangeMembershipError(c)) => match c {

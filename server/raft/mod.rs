@@ -47,11 +47,11 @@ openraft::declare_raft_types!(
         R = crate::store::Response,
         NodeId = NodeId,
         Node = Member,
-        Entry = openraft::Entry<TypeConfig>,
-        SnapshotData = tokio::fs::File,
-        AsyncRuntime = openraft::TokioRuntime,
-        Responder = openraft::impls::OneshotResponder<TypeConfig>,
 );
+
+/// The Raft handle of a Konsul node: openraft 0.10 names the state machine in the type,
+/// since the snapshot data type moved there (`RaftStateMachine::SnapshotData`).
+pub type KonsulRaft = openraft::Raft<TypeConfig, state_machine::StateMachine>;
 
 /// openraft's numeric node id. Derived from the node's name by [`node_id_for_name`].
 pub type NodeId = u64;

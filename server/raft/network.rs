@@ -31,6 +31,7 @@
 // openraft's RPCError and StreamingError are large and dictated by its traits.
 #![allow(clippy::result_large_err)]
 
+use openraft::type_config::alias::{VoteOf};
 use std::collections::HashMap;
 use std::future::Future;
 use std::io::SeekFrom;
@@ -216,7 +217,7 @@ pub struct PeerClient {
     faults: FaultPoints,
 }
 
-type RpcResult<T, E = RaftError<NodeId>> = Result<T, RPCError<NodeId, Member, E>>;
+type RpcResult<T, E = RaftError<TypeConfig>> = Result<T, RPCError<TypeConfig, E>>;
 
 /// How one peer call failed, before it is shaped into the error type of its RPC.
 enum CallError {
@@ -261,7 +262,7 @@ impl PeerClient {
         &self,
         action: RPCTypes,
         e: CallError,
-    ) -> RPCError<NodeId, Member, E> {
+    ) -> RPCError<TypeConfig, E> {
         match e {
             CallError::Timeout(ttl) => RPCError::Timeout(self.timeout(action, ttl)),
             e => RPCError::Unreachable(e.unreachable()),
@@ -366,7 +367,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         &mut self,
         _rpc: InstallSnapshotRequest<TypeConfig>,
         _option: RPCOption,
-    ) -> RpcResult<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>> {
+    ) -> RpcResult<InstallSnapshotResponse<NodeId>, RaftError<TypeConfig, InstallSnapshotError>> {
         let msg = "konsul's peer transport streams whole snapshots (full_snapshot); \
                    the chunked install_snapshot RPC is not supported";
         Err(RPCError::Network(NetworkError::new(&AnyError::error(msg))))
@@ -374,9 +375,9 @@ impl RaftNetwork<TypeConfig> for PeerClient {
 
     async fn vote(
         &mut self,
-        rpc: VoteRequest<NodeId>,
+        rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
-    ) -> RpcResult<VoteResponse<NodeId>> {
+    ) -> RpcResult<VoteResponse<TypeConfig>> {
         let req = codec::encode_vote_request(&rpc);
         let ttl = option.hard_ttl();
         let resp = self
@@ -395,11 +396,11 @@ impl RaftNetwork<TypeConfig> for PeerClient {
     /// against the header's size, then refuses the short stream.
     async fn full_snapshot(
         &mut self,
-        vote: Vote<NodeId>,
+        vote: VoteOf<TypeConfig>,
         snapshot: Snapshot<TypeConfig>,
         cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         option: RPCOption,
-    ) -> Result<SnapshotResponse<NodeId>, StreamingError<TypeConfig, Fatal<NodeId>>> {
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig, Fatal<TypeConfig>>> {
         let ttl = option.hard_ttl();
         let timeout = StreamingError::Timeout(self.timeout(RPCTypes::InstallSnapshot, ttl));
         let signature = snapshot.meta.signature();
@@ -468,7 +469,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
 
 fn decode_snapshot_answer(
     resp: pb::InstallSnapshotResponse,
-) -> codec::DecodeResult<SnapshotResponse<NodeId>> {
+) -> codec::DecodeResult<SnapshotResponse<TypeConfig>> {
     let vote = resp
         .vote
         .ok_or(codec::CodecError::Missing("InstallSnapshotResponse.vote"))?;

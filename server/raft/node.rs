@@ -9,6 +9,7 @@
 //! the cluster's status in `cluster_status.rs`, both `impl RaftNode` blocks over the same
 //! handle.
 
+use crate::raft::KonsulRaft;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,7 +100,7 @@ pub struct RestoredLog {
 /// One Konsul node's Raft instance with its storage, ready for the API to use.
 #[derive(Clone)]
 pub struct RaftNode {
-    raft: Raft<TypeConfig>,
+    raft: KonsulRaft,
     view: StoreView,
     id: NodeId,
     me: Member,
@@ -340,7 +341,7 @@ impl RaftNode {
     }
 
     /// The underlying openraft handle, for the peer service and cluster administration.
-    pub fn raft(&self) -> &Raft<TypeConfig> {
+    pub fn raft(&self) -> &KonsulRaft {
         &self.raft
     }
 
@@ -357,13 +358,13 @@ impl RaftNode {
         }
     }
 
-    pub(crate) fn not_leader(&self, f: ForwardToLeader<NodeId, Member>) -> Error {
+    pub(crate) fn not_leader(&self, f: ForwardToLeader<TypeConfig>) -> Error {
         not_leader_error(f)
     }
 }
 
 /// The error for a call that only the leader can serve, naming the leader when known.
-pub(crate) fn not_leader_error(f: ForwardToLeader<NodeId, Member>) -> Error {
+pub(crate) fn not_leader_error(f: ForwardToLeader<TypeConfig>) -> Error {
     match (f.leader_id, f.leader_node) {
         (Some(_), Some(node)) => Error::NotLeader {
             leader_name: node.name,
@@ -376,7 +377,7 @@ pub(crate) fn not_leader_error(f: ForwardToLeader<NodeId, Member>) -> Error {
 
 /// The vote's term and the last log index the log holds at start.
 async fn restored_log(log_store: &mut LogStore) -> Result<RestoredLog> {
-    let storage = |e: openraft::StorageError<NodeId>| Error::Storage(e.to_string());
+    let storage = |e: openraft::StorageError<TypeConfig>| Error::Storage(e.to_string());
     let vote = log_store.read_vote().await.map_err(storage)?;
     let state = log_store.get_log_state().await.map_err(storage)?;
     Ok(RestoredLog {
@@ -388,7 +389,7 @@ async fn restored_log(log_store: &mut LogStore) -> Result<RestoredLog> {
 /// True when the log holds no vote and no entry, purged or not: the node has never taken
 /// part in a cluster, or lost everything it promised (a wiped or deleted log).
 async fn log_is_empty(log_store: &mut LogStore) -> Result<bool> {
-    let storage = |e: openraft::StorageError<NodeId>| Error::Storage(e.to_string());
+    let storage = |e: openraft::StorageError<TypeConfig>| Error::Storage(e.to_string());
     let vote = log_store.read_vote().await.map_err(storage)?;
     let state = log_store.get_log_state().await.map_err(storage)?;
     Ok(vote.is_none() && state.last_log_id.is_none())
@@ -419,7 +420,7 @@ async fn check_no_gap(log_store: &mut LogStore, view: &StoreView) -> Result<()> 
 /// Follows Raft metrics and publishes readiness: leader known and the state machine caught up
 /// with everything that was committed when the node started.
 fn spawn_readiness(
-    raft: Raft<TypeConfig>,
+    raft: KonsulRaft,
     view: StoreView,
     committed_at_start: u64,
 ) -> watch::Receiver<bool> {

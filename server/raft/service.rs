@@ -29,6 +29,7 @@
 //! There is no `api/status.rs` on this layer's branch yet, so openraft errors become a
 //! `tonic::Status` here, in [`fatal_status`] and [`decode_status`].
 
+use crate::raft::KonsulRaft;
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -53,7 +54,7 @@ use super::{NodeId, TypeConfig, codec};
 /// Serves the Raft peer RPCs of one node. Cheap to clone; clones share the node.
 #[derive(Clone)]
 pub struct RaftPeerService {
-    raft: Raft<TypeConfig>,
+    raft: KonsulRaft,
     identity: Arc<Identity>,
     incoming_dir: Arc<PathBuf>,
     next_incoming: Arc<AtomicU64>,
@@ -70,7 +71,7 @@ impl RaftPeerService {
     /// `incoming_dir`. The directory must exist and should be on the same disk as the node's
     /// data; each file is removed once openraft has installed it (or the transfer failed).
     pub fn new(
-        raft: Raft<TypeConfig>,
+        raft: KonsulRaft,
         identity: Identity,
         incoming_dir: impl Into<PathBuf>,
     ) -> Self {
@@ -179,7 +180,7 @@ fn decode_status(e: codec::CodecError) -> Status {
 
 /// openraft could not handle the call because this node's Raft is not running. The caller
 /// treats every error as "unreachable for a while", which is right for all of them.
-fn fatal_status(e: Fatal<NodeId>) -> Status {
+fn fatal_status(e: Fatal<TypeConfig>) -> Status {
     match e {
         Fatal::Stopped => Status::unavailable("raft peer: this node's Raft has stopped"),
         Fatal::Panicked => Status::internal("raft peer: this node's Raft core panicked"),
@@ -187,7 +188,7 @@ fn fatal_status(e: Fatal<NodeId>) -> Status {
     }
 }
 
-fn raft_status(e: RaftError<NodeId>) -> Status {
+fn raft_status(e: RaftError<TypeConfig>) -> Status {
     match e {
         RaftError::APIError(never) => match never {},
         RaftError::Fatal(fatal) => fatal_status(fatal),

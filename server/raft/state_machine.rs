@@ -21,6 +21,7 @@ mod snapshot_file;
 #[cfg(test)]
 mod tests;
 
+use openraft::type_config::alias::{LogIdOf, StoredMembershipOf, SnapshotMetaOf};
 use std::io;
 use std::path::Path;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -43,8 +44,8 @@ use crate::store::{Response, Store};
 #[derive(Debug, Default)]
 struct Applied {
     store: Store,
-    last_applied: Option<LogId<NodeId>>,
-    last_membership: StoredMembership<NodeId, Member>,
+    last_applied: Option<LogIdOf<TypeConfig>>,
+    last_membership: StoredMembershipOf<TypeConfig>,
 }
 
 /// openraft's state machine for Konsul: applies committed entries to the in-memory
@@ -153,12 +154,12 @@ impl StoreView {
     }
 
     /// Id of the last applied log entry, `None` when nothing is applied yet.
-    pub fn applied_log_id(&self) -> Option<LogId<NodeId>> {
+    pub fn applied_log_id(&self) -> Option<LogIdOf<TypeConfig>> {
         read_lock(&self.applied).last_applied
     }
 
     /// The membership as of the last applied entry, for cluster status calls.
-    pub fn membership(&self) -> StoredMembership<NodeId, Member> {
+    pub fn membership(&self) -> StoredMembershipOf<TypeConfig> {
         read_lock(&self.applied).last_membership.clone()
     }
 }
@@ -168,13 +169,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn applied_state(
         &mut self,
-    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, Member>), StorageError<NodeId>>
+    ) -> Result<(Option<LogIdOf<TypeConfig>>, StoredMembershipOf<TypeConfig>), StorageError<TypeConfig>>
     {
         let applied = read_lock(&self.applied);
         Ok((applied.last_applied, applied.last_membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Response>, StorageError<NodeId>>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Response>, StorageError<TypeConfig>>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -207,7 +208,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn begin_receiving_snapshot(
         &mut self,
-    ) -> Result<Box<tokio::fs::File>, StorageError<NodeId>> {
+    ) -> Result<Box<tokio::fs::File>, StorageError<TypeConfig>> {
         let dir = self.dir.clone();
         let previous = self.receiving.take();
         let (receiving, file) = self
@@ -221,9 +222,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn install_snapshot(
         &mut self,
-        meta: &SnapshotMeta<NodeId, Member>,
+        meta: &SnapshotMetaOf<TypeConfig>,
         snapshot: Box<tokio::fs::File>,
-    ) -> Result<(), StorageError<NodeId>> {
+    ) -> Result<(), StorageError<TypeConfig>> {
         let io_err = |e: io::Error| StorageIOError::write_snapshot(Some(meta.signature()), &e);
         let mut file = *snapshot;
         // Any write still buffered in tokio's file must reach the OS before we read it back.
@@ -257,7 +258,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn get_current_snapshot(
         &mut self,
-    ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
+    ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<TypeConfig>> {
         let dir = self.dir.clone();
         let current = self
             .blocking
@@ -272,7 +273,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
-    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<TypeConfig>> {
         // Copy a consistent view under the read lock; write it with no lock held.
         let (store, last_log_id, last_membership) = {
             let applied = read_lock(&self.applied);

@@ -17,6 +17,8 @@
 //! still be committed elsewhere (inside a snapshot the next leader installs here, or by a
 //! node that kept it and leads later). So after submission it is "outcome unknown".
 
+use crate::raft::TypeConfig;
+use openraft::type_config::alias::{VoteOf};
 use std::collections::BTreeSet;
 
 use openraft::{ServerState, Vote};
@@ -124,7 +126,7 @@ impl RaftNode {
 
     /// This node's committed vote and voter sets (one, or two in a joint change), when its
     /// metrics say it leads under its own vote: what lease and quorum checks are made of.
-    pub(crate) fn leadership(&self) -> Option<(Vote<NodeId>, Vec<BTreeSet<NodeId>>)> {
+    pub(crate) fn leadership(&self) -> Option<(VoteOf<TypeConfig>, Vec<BTreeSet<NodeId>>)> {
         let m = self.raft().metrics();
         let m = m.borrow();
         let mine = m.vote.is_committed() && m.vote.leader_id().voted_for() == Some(self.id());

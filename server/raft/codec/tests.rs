@@ -1,6 +1,7 @@
 //! Round-trip tests for every conversion in the codec, and the refusals of incomplete or
 //! unknown-version messages.
 
+use openraft::type_config::alias::{LogIdOf};
 use konsul_proto::raft::v1::command::Kind;
 
 use super::command::encode_service;
@@ -10,7 +11,7 @@ use crate::store::{
     KvSetItem, Service,
 };
 
-fn log_id(term: u64, node: NodeId, index: u64) -> LogId<NodeId> {
+fn log_id(term: u64, node: NodeId, index: u64) -> LogIdOf<TypeConfig> {
     LogId::new(CommittedLeaderId::new(term, node), index)
 }
 

@@ -2,6 +2,7 @@
 //! the log-only cases of openraft's storage suite. The full suite also exercises a state
 //! machine; it can run once `raft::state_machine` exists.
 
+use openraft::type_config::alias::{LogIdOf};
 use std::path::PathBuf;
 
 use openraft::storage::{RaftLogStorageExt, RaftStateMachine};
@@ -12,7 +13,7 @@ use super::*;
 use crate::deps::MemoryDisk;
 use crate::store::Command;
 
-fn log_id(term: u64, index: u64) -> LogId<NodeId> {
+fn log_id(term: u64, index: u64) -> LogIdOf<TypeConfig> {
     LogId::new(CommittedLeaderId::new(term, 1), index)
 }
 
@@ -190,7 +191,7 @@ impl RaftStateMachine<TypeConfig> for NoStateMachine {
     async fn applied_state(
         &mut self,
     ) -> StoreResult<(
-        Option<LogId<NodeId>>,
+        Option<LogIdOf<TypeConfig>>,
         StoredMembership<NodeId, super::super::Member>,
     )> {
         unreachable!("log-only suite cases never read the state machine")

@@ -13,6 +13,7 @@
 //! so they apply in exactly the order openraft issued them, and those openraft waits for
 //! (vote, truncate, purge) answer only after their transaction is durable.
 
+use openraft::type_config::alias::{LogIdOf};
 use std::sync::Weak;
 
 use openraft::LogId;
@@ -31,7 +32,7 @@ pub(super) enum Write {
     /// New entries (index, encoded entry); `log_io_completed` once durable.
     Append {
         entries: Vec<(u64, Vec<u8>)>,
-        ids: Vec<LogId<NodeId>>,
+        ids: Vec<LogIdOf<TypeConfig>>,
         callback: LogFlushed<TypeConfig>,
     },
     /// Set (or, with `None`, remove) one meta key. `done` answers once durable; `None`
@@ -57,7 +58,7 @@ pub(super) enum Write {
 
 /// Called after each commit with the ids of the entries it made durable, so the log store
 /// can drop them from its pending map.
-pub(super) type OnDurable = Box<dyn Fn(&[LogId<NodeId>]) + Send + Sync>;
+pub(super) type OnDurable = Box<dyn Fn(&[LogIdOf<TypeConfig>]) + Send + Sync>;
 
 /// Starts the writer for `db`. It runs until every sender is dropped; it holds the database
 /// only weakly between batches, so once the last `LogStore` is dropped and the batch in
@@ -157,7 +158,7 @@ fn commit(db: &redb::Database, batch: &[Write]) -> Result<(), redb::Error> {
 /// pending map (so readers find them in redb instead).
 fn finish(batch: Vec<Write>, result: Result<(), String>, on_durable: &OnDurable) {
     if result.is_ok() {
-        let ids: Vec<LogId<NodeId>> = batch
+        let ids: Vec<LogIdOf<TypeConfig>> = batch
             .iter()
             .filter_map(|w| match w {
                 Write::Append { ids, .. } => Some(ids.iter().copied()),

@@ -136,7 +136,7 @@ async fn client_for(addr: impl ToString) -> PeerClient {
     net.new_client(2, &member(addr)).await
 }
 
-fn vote_request() -> VoteRequest<NodeId> {
+fn vote_request() -> VoteRequest<TypeConfig> {
     VoteRequest::new(
         Vote::new(3, 1),
         Some(LogId::new(CommittedLeaderId::new(2, 1), 9)),

@@ -4,6 +4,8 @@
 
 mod fake_sm;
 
+use openraft::type_config::alias::{LogIdOf};
+use crate::raft::KonsulRaft;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -31,7 +33,7 @@ use crate::store::Command;
 struct TestNode {
     id: NodeId,
     member: Member,
-    raft: Raft<TypeConfig>,
+    raft: KonsulRaft,
     sm: FakeSm,
     log: LogStore,
     incoming: tempfile::TempDir,
@@ -88,7 +90,7 @@ async fn start_node(id: NodeId) -> TestNode {
     }
 }
 
-fn log_id(term: u64, leader: NodeId, index: u64) -> LogId<NodeId> {
+fn log_id(term: u64, leader: NodeId, index: u64) -> LogIdOf<TypeConfig> {
     LogId::new(CommittedLeaderId::new(term, leader), index)
 }
 
@@ -411,7 +413,7 @@ async fn a_cluster_elects_replicates_and_catches_a_learner_up_by_snapshot() {
 }
 
 /// The id of the entry at `index` as the node applied it.
-fn log_id_of(node: &TestNode, index: u64) -> LogId<NodeId> {
+fn log_id_of(node: &TestNode, index: u64) -> LogIdOf<TypeConfig> {
     let applied = node.raft.metrics().borrow().last_applied.unwrap();
     assert_eq!(applied.index, index);
     applied

@@ -23,6 +23,8 @@
 //! front so a damaged file is rejected before the store decoder reads a single corrupt
 //! length prefix.
 
+use crate::raft::TypeConfig;
+use openraft::type_config::alias::{SnapshotMetaOf};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
@@ -32,7 +34,7 @@ use crate::raft::{Member, NodeId};
 use crate::store::Store;
 
 /// The snapshot metadata of Konsul's type configuration.
-pub(super) type Meta = SnapshotMeta<NodeId, Member>;
+pub(super) type Meta = SnapshotMetaOf<TypeConfig>;
 
 const MAGIC: [u8; 8] = *b"KNSLRSNP";
 const VERSION: u32 = 1;

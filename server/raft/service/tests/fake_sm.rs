@@ -3,6 +3,7 @@
 //! installed, and serves snapshots as real files (padded past one chunk) so that they travel
 //! through the streaming path. It does not run `store::apply`.
 
+use openraft::type_config::alias::{LogIdOf, StoredMembershipOf, SnapshotMetaOf};
 use std::sync::{Arc, Mutex};
 
 use openraft::storage::RaftStateMachine;
@@ -16,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use crate::raft::{Member, NodeId, TypeConfig};
 use crate::store::Response;
 
-type StoreResult<T> = Result<T, StorageError<NodeId>>;
+type StoreResult<T> = Result<T, StorageError<TypeConfig>>;
 
 /// Bytes of padding in every snapshot, so each one spans several stream chunks.
 pub const SNAPSHOT_PADDING: usize = 2 * 1024 * 1024 + 17;
@@ -24,14 +25,14 @@ pub const SNAPSHOT_PADDING: usize = 2 * 1024 * 1024 + 17;
 /// What the fake state machine has seen.
 #[derive(Default)]
 pub struct FakeState {
-    pub last_applied: Option<LogId<NodeId>>,
-    pub membership: StoredMembership<NodeId, Member>,
+    pub last_applied: Option<LogIdOf<TypeConfig>>,
+    pub membership: StoredMembershipOf<TypeConfig>,
     /// Indexes of the command entries applied, in order.
     pub applied_commands: Vec<u64>,
     /// The latest snapshot built or installed: its metadata and bytes.
-    pub snapshot: Option<(SnapshotMeta<NodeId, Member>, Vec<u8>)>,
+    pub snapshot: Option<(SnapshotMetaOf<TypeConfig>, Vec<u8>)>,
     /// Every snapshot installed, with the bytes that arrived.
-    pub installed: Vec<(SnapshotMeta<NodeId, Member>, Vec<u8>)>,
+    pub installed: Vec<(SnapshotMetaOf<TypeConfig>, Vec<u8>)>,
 }
 
 /// Cheap to clone; clones share the state, so a test keeps one to inspect.
@@ -79,7 +80,7 @@ impl RaftStateMachine<TypeConfig> for FakeSm {
 
     async fn applied_state(
         &mut self,
-    ) -> StoreResult<(Option<LogId<NodeId>>, StoredMembership<NodeId, Member>)> {
+    ) -> StoreResult<(Option<LogIdOf<TypeConfig>>, StoredMembershipOf<TypeConfig>)> {
         let st = self.state();
         Ok((st.last_applied, st.membership.clone()))
     }
@@ -115,7 +116,7 @@ impl RaftStateMachine<TypeConfig> for FakeSm {
 
     async fn install_snapshot(
         &mut self,
-        meta: &SnapshotMeta<NodeId, Member>,
+        meta: &SnapshotMetaOf<TypeConfig>,
         mut snapshot: Box<File>,
     ) -> StoreResult<()> {
         let mut data = Vec::new();

@@ -6,6 +6,7 @@
 mod snapshots;
 mod storage_suite;
 
+use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -28,7 +29,7 @@ fn inline_deps() -> Deps {
     }
 }
 
-fn log_id(term: u64, index: u64) -> LogId<NodeId> {
+fn log_id(term: u64, index: u64) -> LogIdOf<TypeConfig> {
     LogId::new(CommittedLeaderId::new(term, 1), index)
 }
 
@@ -179,9 +180,9 @@ async fn build(sm: &mut StateMachine) -> Snapshot<TypeConfig> {
 /// `begin_receiving_snapshot` (as openraft's chunked transport does), then install it.
 async fn receive_and_install(
     follower: &mut StateMachine,
-    meta: &SnapshotMeta<NodeId, Member>,
+    meta: &SnapshotMetaOf<TypeConfig>,
     bytes: &[u8],
-) -> Result<(), StorageError<NodeId>> {
+) -> Result<(), StorageError<TypeConfig>> {
     let mut file = follower.begin_receiving_snapshot().await?;
     for (i, chunk) in bytes.chunks(7).enumerate() {
         file.seek(std::io::SeekFrom::Start((i * 7) as u64))

@@ -15,7 +15,7 @@ struct FreshStores;
 impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for FreshStores {
     async fn build(
         &self,
-    ) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError<NodeId>> {
+    ) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError<TypeConfig>> {
         let dir = tempfile::tempdir().map_err(|e| StorageIOError::write(&e))?;
         let log = LogStore::open(&dir.path().join("raft-log.redb"), &deps())
             .await
