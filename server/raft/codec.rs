@@ -14,17 +14,16 @@
 //! ...) are `Option` on both sides. The [`Command`](crate::store::Command) conversions, one
 //! arm per command kind, live in `codec/command.rs`.
 
-use openraft::type_config::alias::{LogIdOf, VoteOf, StoredMembershipOf, SnapshotMetaOf};
 use std::collections::{BTreeMap, BTreeSet};
 
 use konsul_proto::raft::v1 as pb;
 use konsul_proto::raft::v1::append_entries_response::Result as PbAppendResult;
 use konsul_proto::raft::v1::entry::Payload;
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, VoteRequest, VoteResponse};
-use openraft::{
-    CommittedLeaderId, Entry, EntryPayload, LeaderId, LogId, Membership, SnapshotMeta,
-    StoredMembership, Vote,
+use openraft::type_config::alias::{
+    CommittedLeaderIdOf, EntryOf, LeaderIdOf, LogIdOf, SnapshotMetaOf, StoredMembershipOf, VoteOf,
 };
+use openraft::{EntryPayload, LogId, Membership, SnapshotMeta, StoredMembership, Vote};
 use prost::Message;
 
 use super::{Member, NodeId, TypeConfig};
@@ -64,6 +63,9 @@ pub enum CodecError {
     /// or another wrapper: encoders never write one.
     #[error("raft codec: a grouped or identified command nested where it cannot be")]
     NestedMulti,
+    /// A membership openraft refuses (no voters, or a voter without its node entry).
+    #[error("raft codec: invalid membership: {0}")]
+    BadMembership(String),
 }
 
 impl From<CodecError> for crate::Error {
@@ -83,7 +85,7 @@ fn required<T>(field: Option<T>, name: &'static str) -> DecodeResult<T> {
 
 /// Encodes a leader id (term, node); openraft 0.9's default leader id is also what a committed
 /// log id carries, so one message serves both.
-pub fn encode_leader_id(id: &LeaderId<NodeId>) -> pb::LeaderId {
+pub fn encode_leader_id(id: &LeaderIdOf<TypeConfig>) -> pb::LeaderId {
     pb::LeaderId {
         term: id.term,
         node_id: id.node_id,
@@ -91,8 +93,11 @@ pub fn encode_leader_id(id: &LeaderId<NodeId>) -> pb::LeaderId {
 }
 
 /// Decodes a leader id.
-pub fn decode_leader_id(id: pb::LeaderId) -> LeaderId<NodeId> {
-    LeaderId::new(id.term, id.node_id)
+pub fn decode_leader_id(id: pb::LeaderId) -> LeaderIdOf<TypeConfig> {
+    LeaderIdOf::<TypeConfig> {
+        term: id.term,
+        node_id: id.node_id,
+    }
 }
 
 /// Encodes a log id.
@@ -105,7 +110,7 @@ pub fn encode_log_id(id: &LogIdOf<TypeConfig>) -> pb::LogId {
 
 /// Decodes a log id; its leader id is required.
 pub fn decode_log_id(id: pb::LogId) -> DecodeResult<LogIdOf<TypeConfig>> {
-    let leader: CommittedLeaderId<NodeId> =
+    let leader: CommittedLeaderIdOf<TypeConfig> =
         decode_leader_id(required(id.leader_id, "LogId.leader_id")?);
     Ok(LogId::new(leader, id.index))
 }
@@ -171,9 +176,9 @@ pub fn encode_membership(m: &Membership<NodeId, Member>) -> pb::Membership {
     }
 }
 
-/// Decodes a membership. Voters without a node entry get a default [`Member`], as
-/// `Membership::new` does; our encoder never produces that.
-pub fn decode_membership(m: pb::Membership) -> Membership<NodeId, Member> {
+/// Decodes a membership. A voter without a node entry is refused (openraft 0.10's
+/// `Membership::new`); our encoder never produces one.
+pub fn decode_membership(m: pb::Membership) -> DecodeResult<Membership<NodeId, Member>> {
     let configs: Vec<BTreeSet<NodeId>> = m
         .configs
         .into_iter()
@@ -184,7 +189,7 @@ pub fn decode_membership(m: pb::Membership) -> Membership<NodeId, Member> {
         .into_iter()
         .map(|(id, n)| (id, decode_member(n)))
         .collect();
-    Membership::new(configs, nodes)
+    Membership::new(configs, nodes).map_err(|e| CodecError::BadMembership(e.to_string()))
 }
 
 /// Encodes a membership with the id of the entry that set it.
@@ -199,7 +204,7 @@ pub fn encode_stored_membership(m: &StoredMembershipOf<TypeConfig>) -> pb::Store
 pub fn decode_stored_membership(
     m: pb::StoredMembership,
 ) -> DecodeResult<StoredMembershipOf<TypeConfig>> {
-    let membership = decode_membership(required(m.membership, "StoredMembership.membership")?);
+    let membership = decode_membership(required(m.membership, "StoredMembership.membership")?)?;
     Ok(StoredMembership::new(
         decode_opt_log_id(m.log_id)?,
         membership,
@@ -211,7 +216,8 @@ pub fn encode_snapshot_meta(meta: &SnapshotMetaOf<TypeConfig>) -> pb::SnapshotMe
     pb::SnapshotMeta {
         last_log_id: encode_opt_log_id(&meta.last_log_id),
         last_membership: Some(encode_stored_membership(&meta.last_membership)),
-        snapshot_id: meta.snapshot_id.clone(),
+        // openraft 0.10 dropped the transfer id; the field stays in the message, empty.
+        snapshot_id: String::new(),
     }
 }
 
@@ -223,14 +229,13 @@ pub fn decode_snapshot_meta(meta: pb::SnapshotMeta) -> DecodeResult<SnapshotMeta
             meta.last_membership,
             "SnapshotMeta.last_membership",
         )?)?,
-        snapshot_id: meta.snapshot_id,
     })
 }
 
 // ---- commands and entries ------------------------------------------------------------------
 
 /// Encodes one log entry (blank, command or membership).
-pub fn encode_entry(entry: Entry<TypeConfig>) -> pb::Entry {
+pub fn encode_entry(entry: EntryOf<TypeConfig>) -> pb::Entry {
     let payload = match entry.payload {
         EntryPayload::Blank => Payload::Blank(pb::Blank {}),
         EntryPayload::Normal(cmd) => Payload::Command(encode_command(cmd)),
@@ -243,24 +248,24 @@ pub fn encode_entry(entry: Entry<TypeConfig>) -> pb::Entry {
 }
 
 /// Decodes one log entry; log id and payload are required.
-pub fn decode_entry(entry: pb::Entry) -> DecodeResult<Entry<TypeConfig>> {
+pub fn decode_entry(entry: pb::Entry) -> DecodeResult<EntryOf<TypeConfig>> {
     let log_id = decode_log_id(required(entry.log_id, "Entry.log_id")?)?;
     let payload = match required(entry.payload, "Entry.payload")? {
         Payload::Blank(_) => EntryPayload::Blank,
         Payload::Command(c) => EntryPayload::Normal(decode_command(c)?),
-        Payload::Membership(m) => EntryPayload::Membership(decode_membership(m)),
+        Payload::Membership(m) => EntryPayload::Membership(decode_membership(m)?),
     };
-    Ok(Entry { log_id, payload })
+    Ok(EntryOf::<TypeConfig> { log_id, payload })
 }
 
 /// Serializes an entry for the log store: the protobuf [`pb::Entry`], so the bytes on disk
 /// are the same format peers exchange and stay readable across upgrades.
-pub fn entry_to_bytes(entry: Entry<TypeConfig>) -> Vec<u8> {
+pub fn entry_to_bytes(entry: EntryOf<TypeConfig>) -> Vec<u8> {
     encode_entry(entry).encode_to_vec()
 }
 
 /// Parses an entry written by [`entry_to_bytes`].
-pub fn entry_from_bytes(bytes: &[u8]) -> DecodeResult<Entry<TypeConfig>> {
+pub fn entry_from_bytes(bytes: &[u8]) -> DecodeResult<EntryOf<TypeConfig>> {
     decode_entry(pb::Entry::decode(bytes)?)
 }
 
@@ -271,6 +276,7 @@ pub fn encode_vote_request(req: &VoteRequest<TypeConfig>) -> pb::VoteRequest {
     pb::VoteRequest {
         vote: Some(encode_vote(&req.vote)),
         last_log_id: encode_opt_log_id(&req.last_log_id),
+        leadership_transfer: req.leadership_transfer,
     }
 }
 
@@ -279,6 +285,7 @@ pub fn decode_vote_request(req: pb::VoteRequest) -> DecodeResult<VoteRequest<Typ
     Ok(VoteRequest {
         vote: decode_vote(required(req.vote, "VoteRequest.vote")?)?,
         last_log_id: decode_opt_log_id(req.last_log_id)?,
+        leadership_transfer: req.leadership_transfer,
     })
 }
 
@@ -327,7 +334,7 @@ pub fn decode_append_request(
 }
 
 /// Encodes an append-entries response.
-pub fn encode_append_response(resp: &AppendEntriesResponse<NodeId>) -> pb::AppendEntriesResponse {
+pub fn encode_append_response(resp: &AppendEntriesResponse<TypeConfig>) -> pb::AppendEntriesResponse {
     let result = match resp {
         AppendEntriesResponse::Success => PbAppendResult::Success(pb::Blank {}),
         AppendEntriesResponse::PartialSuccess(m) => {
@@ -346,7 +353,7 @@ pub fn encode_append_response(resp: &AppendEntriesResponse<NodeId>) -> pb::Appen
 /// Decodes an append-entries response; the outcome is required.
 pub fn decode_append_response(
     resp: pb::AppendEntriesResponse,
-) -> DecodeResult<AppendEntriesResponse<NodeId>> {
+) -> DecodeResult<AppendEntriesResponse<TypeConfig>> {
     Ok(
         match required(resp.result, "AppendEntriesResponse.result")? {
             PbAppendResult::Success(_) => AppendEntriesResponse::Success,

@@ -337,6 +337,35 @@ pub const SERVICE_KEY_PREFIX: &str = "svc/";
 /// in practice and never a service key.
 pub const CHECK_KEY_PREFIX: &str = "chk/";
 
+/// A one-line summary for logs (openraft's `AppData` needs `Display`): the command's kind and
+/// how many keys it touches, never values.
+impl std::fmt::Display for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self {
+            Command::KvSet { .. } => "KvSet",
+            Command::KvDelete { .. } => "KvDelete",
+            Command::KvSetCas { .. } => "KvSetCas",
+            Command::KvDeleteCas { .. } => "KvDeleteCas",
+            Command::KvBatchSet { .. } => "KvBatchSet",
+            Command::KvBatchDelete { .. } => "KvBatchDelete",
+            Command::KvBatchSetCas { .. } => "KvBatchSetCas",
+            Command::KvBatchDeleteCas { .. } => "KvBatchDeleteCas",
+            Command::CatalogRegister { .. } => "CatalogRegister",
+            Command::CatalogDeregister { .. } => "CatalogDeregister",
+            Command::CatalogHeartbeat { .. } => "CatalogHeartbeat",
+            Command::CatalogExpire { .. } => "CatalogExpire",
+            Command::CatalogGrace { .. } => "CatalogGrace",
+            Command::CatalogBatchRegister { .. } => "CatalogBatchRegister",
+            Command::CatalogBatchDeregister { .. } => "CatalogBatchDeregister",
+            Command::CheckTtlUpdate { .. } => "CheckTtlUpdate",
+            Command::CheckResults { .. } => "CheckResults",
+            Command::Identified { .. } => "Identified",
+            Command::Multi { .. } => "Multi",
+        };
+        write!(f, "{kind} ({} keys)", self.keys().len())
+    }
+}
+
 impl Command {
     /// Every key this command reads or writes, for grouping independent commands. KV keys
     /// appear as they are; a service appears as `svc/<catalog key>`.
