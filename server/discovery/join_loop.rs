@@ -11,12 +11,15 @@
 //! Discovery failures never stop startup: the node serves (stale reads, health) while it
 //! waits, and every attempt leaves one log line, so an operator sees why a node is not joining.
 
+use openraft::async_runtime::WatchReceiver;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::RaftMetrics;
+
+use crate::raft::TypeConfig;
 use tokio::sync::watch;
 
 use super::backoff::Backoff;
@@ -230,7 +233,7 @@ impl JoinLoop {
 
 /// Whether the membership in `metrics` has `id` as a voter: Join answers once the node votes,
 /// so a learner (still catching up) keeps the loop going.
-pub fn is_voter(metrics: &RaftMetrics<NodeId, Member>, id: NodeId) -> bool {
+pub fn is_voter(metrics: &RaftMetrics<TypeConfig>, id: NodeId) -> bool {
     metrics
         .membership_config
         .membership()

@@ -25,6 +25,7 @@ pub mod checks;
 pub mod expiry;
 pub mod probe;
 
+use openraft::async_runtime::WatchReceiver;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,7 +96,7 @@ impl Term {
 
     /// True while this node still leads this term, as far as its Raft metrics say.
     pub fn still_leader(&self) -> bool {
-        let m = self.node.raft().metrics().borrow().clone();
+        let m = self.node.raft().metrics().borrow_watched().clone();
         leading_term(&m) == Some(self.term)
     }
 
@@ -113,9 +114,7 @@ fn spawn_term_tasks(term: &Term, tasks: &mut JoinSet<()>) {
 }
 
 /// The term this node leads according to `m`, if it leads one.
-fn leading_term(
-    m: &openraft::RaftMetrics<crate::raft::NodeId, crate::raft::Member>,
-) -> Option<u64> {
+fn leading_term(m: &openraft::RaftMetrics<crate::raft::TypeConfig>) -> Option<u64> {
     (m.running_state.is_ok() && m.state == ServerState::Leader && m.current_leader == Some(m.id))
         .then_some(m.current_term)
 }
@@ -166,7 +165,7 @@ pub async fn run(
     let mut metrics = node.raft().metrics();
     let mut current: Option<Running> = None;
     loop {
-        let leading = leading_term(&metrics.borrow_and_update());
+        let leading = leading_term(&metrics.borrow_watched());
         if current.as_ref().map(|r| r.term) != leading {
             if let Some(old) = current.take() {
                 tracing::info!(term = old.term, "no longer leader: stopping leader tasks");

@@ -9,6 +9,7 @@
 //!  api/cluster Snapshot ──► RaftNode::snapshot ──► trigger().snapshot(), wait for metrics
 //! ```
 
+use openraft::async_runtime::WatchReceiver;
 use std::time::Duration;
 
 use openraft::ServerState;
@@ -92,7 +93,7 @@ impl RaftNode {
             .with_raft_state(|s| s.committed.map_or(0, |l| l.index))
             .await
             .map_err(|e| Error::Unavailable(format!("raft stopped: {e}")))?;
-        let m = self.raft().metrics().borrow().clone();
+        let m = self.raft().metrics().borrow_watched().clone();
         let role = match m.state {
             ServerState::Leader => Role::Leader,
             ServerState::Follower => Role::Follower,
@@ -154,7 +155,7 @@ impl RaftNode {
 
     /// The leader this node knows of, if any.
     pub fn leader(&self) -> Option<Member> {
-        let m = self.raft().metrics().borrow().clone();
+        let m = self.raft().metrics().borrow_watched().clone();
         m.current_leader
             .and_then(|l| m.membership_config.membership().get_node(&l).cloned())
     }

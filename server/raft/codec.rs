@@ -334,7 +334,9 @@ pub fn decode_append_request(
 }
 
 /// Encodes an append-entries response.
-pub fn encode_append_response(resp: &AppendEntriesResponse<TypeConfig>) -> pb::AppendEntriesResponse {
+pub fn encode_append_response(
+    resp: &AppendEntriesResponse<TypeConfig>,
+) -> pb::AppendEntriesResponse {
     let result = match resp {
         AppendEntriesResponse::Success => PbAppendResult::Success(pb::Blank {}),
         AppendEntriesResponse::PartialSuccess(m) => {

@@ -26,7 +26,7 @@
 //! voter whose refusal window openraft does not keep fresh.
 
 use crate::raft::TypeConfig;
-use openraft::type_config::alias::{VoteOf};
+use openraft::type_config::alias::VoteOf;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 

@@ -18,6 +18,7 @@
 //! its deadline is removed again before the lock is released.
 
 use crate::raft::TypeConfig;
+use openraft::async_runtime::WatchReceiver;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -256,7 +257,7 @@ impl RaftNode {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             {
-                let m = metrics.borrow_and_update();
+                let m = metrics.borrow_watched();
                 let Some(replication) = &m.replication else {
                     return Err(Error::Unavailable(
                         "this node lost leadership while the new node was catching up".into(),
@@ -299,7 +300,7 @@ impl RaftNode {
 
     /// Fails fast with the leader's address when this node is not the leader.
     fn check_leader(&self) -> Result<()> {
-        let m = self.raft().metrics().borrow().clone();
+        let m = self.raft().metrics().borrow_watched().clone();
         if m.state == ServerState::Leader {
             return Ok(());
         }
@@ -319,7 +320,7 @@ impl RaftNode {
     fn current_membership(&self) -> Membership<NodeId, Member> {
         self.raft()
             .metrics()
-            .borrow()
+            .borrow_watched()
             .membership_config
             .membership()
             .clone()

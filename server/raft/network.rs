@@ -31,7 +31,7 @@
 // openraft's RPCError and StreamingError are large and dictated by its traits.
 #![allow(clippy::result_large_err)]
 
-use openraft::type_config::alias::{VoteOf};
+use openraft::type_config::alias::VoteOf;
 use std::collections::HashMap;
 use std::future::Future;
 use std::io::SeekFrom;
@@ -367,7 +367,8 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         &mut self,
         _rpc: InstallSnapshotRequest<TypeConfig>,
         _option: RPCOption,
-    ) -> RpcResult<InstallSnapshotResponse<NodeId>, RaftError<TypeConfig, InstallSnapshotError>> {
+    ) -> RpcResult<InstallSnapshotResponse<NodeId>, RaftError<TypeConfig, InstallSnapshotError>>
+    {
         let msg = "konsul's peer transport streams whole snapshots (full_snapshot); \
                    the chunked install_snapshot RPC is not supported";
         Err(RPCError::Network(NetworkError::new(&AnyError::error(msg))))

@@ -10,6 +10,7 @@
 //! handle.
 
 use crate::raft::KonsulRaft;
+use openraft::async_runtime::WatchReceiver;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -274,7 +275,7 @@ impl RaftNode {
     pub fn header(&self) -> HeaderInfo {
         let (term, leader) = {
             let m = self.raft.metrics();
-            let m = m.borrow();
+            let m = m.borrow_watched();
             let leader = m.current_leader.map(|l| {
                 let name = m
                     .membership_config
@@ -429,7 +430,7 @@ fn spawn_readiness(
     tokio::spawn(async move {
         loop {
             let ready = {
-                let m = metrics.borrow_and_update();
+                let m = metrics.borrow_watched();
                 m.running_state.is_ok()
                     && m.current_leader.is_some()
                     && view.applied_index() >= committed_at_start

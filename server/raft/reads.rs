@@ -21,6 +21,7 @@
 //! its log, so the last index the log held at start bounds them; a read in that same term
 //! waits until that index is applied. openraft 0.10 calls this `enable_leader_restore`.
 
+use openraft::async_runtime::WatchReceiver;
 use std::time::Duration;
 
 use openraft::error::{CheckIsLeaderError, RaftError};
@@ -128,7 +129,7 @@ impl RaftNode {
         // The term the read starts in: if it is the term this node resumed at start, the
         // round below confirms leadership in that term and the restart floor applies, even
         // if the node steps down before the check after it.
-        let term = self.raft().metrics().borrow().current_term;
+        let term = self.raft().metrics().borrow_watched().current_term;
         // openraft confirms leadership with one heartbeat round whose per-peer timeout is
         // the (short) heartbeat interval; on a loaded host one slow round is not a lost
         // quorum, so a bounded number of rounds is tried before giving up.

@@ -70,11 +70,7 @@ impl RaftPeerService {
     /// Serves `raft`, whose node is `identity`, receiving snapshots into files in
     /// `incoming_dir`. The directory must exist and should be on the same disk as the node's
     /// data; each file is removed once openraft has installed it (or the transfer failed).
-    pub fn new(
-        raft: KonsulRaft,
-        identity: Identity,
-        incoming_dir: impl Into<PathBuf>,
-    ) -> Self {
+    pub fn new(raft: KonsulRaft, identity: Identity, incoming_dir: impl Into<PathBuf>) -> Self {
         Self {
             raft,
             identity: Arc::new(identity),
@@ -226,7 +222,7 @@ impl RaftService for RaftPeerService {
     ) -> Result<Response<pb::AppendEntriesResponse>, Status> {
         self.check_addressed_to_me(&request, "AppendEntries")?;
         let rpc = codec::decode_append_request(request.into_inner()).map_err(decode_status)?;
-        let leader = rpc.vote.leader_id().voted_for();
+        let leader = Some(rpc.vote.leader_id().node_id);
         let resp = self.raft.append_entries(rpc).await.map_err(raft_status)?;
         if let Some(leader) = leader
             && !matches!(resp, openraft::raft::AppendEntriesResponse::HigherVote(_))
@@ -300,7 +296,7 @@ impl RaftService for RaftPeerService {
             meta: offer.meta,
             snapshot: Box::new(file),
         };
-        let leader = offer.vote.leader_id().voted_for();
+        let leader = Some(offer.vote.leader_id().node_id);
         let resp = self
             .raft
             .install_full_snapshot(offer.vote, snapshot)

@@ -21,7 +21,7 @@ mod snapshot_file;
 #[cfg(test)]
 mod tests;
 
-use openraft::type_config::alias::{LogIdOf, StoredMembershipOf, SnapshotMetaOf};
+use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf, StoredMembershipOf};
 use std::io;
 use std::path::Path;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -169,8 +169,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn applied_state(
         &mut self,
-    ) -> Result<(Option<LogIdOf<TypeConfig>>, StoredMembershipOf<TypeConfig>), StorageError<TypeConfig>>
-    {
+    ) -> Result<
+        (Option<LogIdOf<TypeConfig>>, StoredMembershipOf<TypeConfig>),
+        StorageError<TypeConfig>,
+    > {
         let applied = read_lock(&self.applied);
         Ok((applied.last_applied, applied.last_membership.clone()))
     }

@@ -18,7 +18,8 @@
 //! node that kept it and leads later). So after submission it is "outcome unknown".
 
 use crate::raft::TypeConfig;
-use openraft::type_config::alias::{VoteOf};
+use openraft::async_runtime::WatchReceiver;
+use openraft::type_config::alias::VoteOf;
 use std::collections::BTreeSet;
 
 use openraft::{ServerState, Vote};
@@ -71,7 +72,7 @@ impl RaftNode {
     /// submitted.
     fn leading(&self) -> Result<()> {
         let m = self.raft().metrics();
-        let m = m.borrow();
+        let m = m.borrow_watched();
         if m.state == ServerState::Leader {
             return Ok(());
         }
@@ -128,8 +129,8 @@ impl RaftNode {
     /// metrics say it leads under its own vote: what lease and quorum checks are made of.
     pub(crate) fn leadership(&self) -> Option<(VoteOf<TypeConfig>, Vec<BTreeSet<NodeId>>)> {
         let m = self.raft().metrics();
-        let m = m.borrow();
-        let mine = m.vote.is_committed() && m.vote.leader_id().voted_for() == Some(self.id());
+        let m = m.borrow_watched();
+        let mine = m.vote.is_committed() && Some(m.vote.leader_id().node_id) == Some(self.id());
         (m.state == ServerState::Leader && mine).then(|| {
             let configs = m.membership_config.membership().get_joint_config().clone();
             (m.vote, configs)

@@ -1,8 +1,8 @@
 //! Round-trip tests for every conversion in the codec, and the refusals of incomplete or
 //! unknown-version messages.
 
-use openraft::type_config::alias::{LogIdOf};
 use konsul_proto::raft::v1::command::Kind;
+use openraft::type_config::alias::LogIdOf;
 
 use super::command::encode_service;
 use super::*;

@@ -2,7 +2,7 @@
 //! the log-only cases of openraft's storage suite. The full suite also exercises a state
 //! machine; it can run once `raft::state_machine` exists.
 
-use openraft::type_config::alias::{LogIdOf};
+use openraft::type_config::alias::LogIdOf;
 use std::path::PathBuf;
 
 use openraft::storage::{RaftLogStorageExt, RaftStateMachine};

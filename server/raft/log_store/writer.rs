@@ -13,7 +13,7 @@
 //! so they apply in exactly the order openraft issued them, and those openraft waits for
 //! (vote, truncate, purge) answer only after their transaction is durable.
 
-use openraft::type_config::alias::{LogIdOf};
+use openraft::type_config::alias::LogIdOf;
 use std::sync::Weak;
 
 use openraft::LogId;

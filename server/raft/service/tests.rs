@@ -4,8 +4,9 @@
 
 mod fake_sm;
 
-use openraft::type_config::alias::{LogIdOf};
 use crate::raft::KonsulRaft;
+use openraft::async_runtime::WatchReceiver;
+use openraft::type_config::alias::LogIdOf;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -222,7 +223,7 @@ async fn calls_meant_for_another_incarnation_are_refused_before_openraft() {
         .await;
     assert!(installed.is_err(), "{installed:?}");
     assert_eq!(
-        node.raft.metrics().borrow().vote,
+        node.raft.metrics().borrow_watched().vote,
         Vote::default(),
         "openraft never saw the refused calls"
     );
@@ -414,7 +415,7 @@ async fn a_cluster_elects_replicates_and_catches_a_learner_up_by_snapshot() {
 
 /// The id of the entry at `index` as the node applied it.
 fn log_id_of(node: &TestNode, index: u64) -> LogIdOf<TypeConfig> {
-    let applied = node.raft.metrics().borrow().last_applied.unwrap();
+    let applied = node.raft.metrics().borrow_watched().last_applied.unwrap();
     assert_eq!(applied.index, index);
     applied
 }

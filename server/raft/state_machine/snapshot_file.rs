@@ -24,7 +24,7 @@
 //! length prefix.
 
 use crate::raft::TypeConfig;
-use openraft::type_config::alias::{SnapshotMetaOf};
+use openraft::type_config::alias::SnapshotMetaOf;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 

@@ -3,7 +3,7 @@
 //! installed, and serves snapshots as real files (padded past one chunk) so that they travel
 //! through the streaming path. It does not run `store::apply`.
 
-use openraft::type_config::alias::{LogIdOf, StoredMembershipOf, SnapshotMetaOf};
+use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf, StoredMembershipOf};
 use std::sync::{Arc, Mutex};
 
 use openraft::storage::RaftStateMachine;
