@@ -21,16 +21,14 @@ mod snapshot_file;
 #[cfg(test)]
 mod tests;
 
-use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf, StoredMembershipOf};
 use std::io;
 use std::path::Path;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use openraft::storage::{RaftStateMachine, Snapshot};
-use openraft::{
-    Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StorageError,
-    StorageIOError, StoredMembership,
-};
+use futures::{Stream, StreamExt};
+use openraft::storage::{EntryResponder, RaftStateMachine, Snapshot};
+use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
+use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StoredMembership};
 use tokio::io::AsyncWriteExt;
 
 use self::snapshot_dir::{Receiving, SnapshotDir};
@@ -165,39 +163,44 @@ impl StoreView {
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotData = tokio::fs::File;
     type SnapshotBuilder = SnapshotBuilder;
 
     async fn applied_state(
         &mut self,
-    ) -> Result<
-        (Option<LogIdOf<TypeConfig>>, StoredMembershipOf<TypeConfig>),
-        StorageError<TypeConfig>,
-    > {
+    ) -> io::Result<(Option<LogIdOf<TypeConfig>>, StoredMembershipOf<TypeConfig>)> {
         let applied = read_lock(&self.applied);
         Ok((applied.last_applied, applied.last_membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Response>, StorageError<TypeConfig>>
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> io::Result<()>
     where
-        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
-        I::IntoIter: OptionalSend,
+        Strm: Stream<Item = io::Result<EntryResponder<TypeConfig>>> + Unpin + OptionalSend,
     {
-        let entries = entries.into_iter();
-        let mut responses = Vec::with_capacity(entries.size_hint().0);
-        let mut applied = write_lock(&self.applied);
-        for entry in entries {
-            applied.last_applied = Some(entry.log_id);
-            let response = match entry.payload {
-                EntryPayload::Blank => Response::None,
-                EntryPayload::Normal(command) => applied.store.apply(entry.log_id.index, command),
-                EntryPayload::Membership(membership) => {
-                    applied.last_membership = StoredMembership::new(Some(entry.log_id), membership);
-                    Response::None
+        // openraft hands over what is committed as a stream; apply it under one write lock
+        // per item so readers never see half an entry, and answer each client write.
+        while let Some(item) = entries.next().await {
+            let (entry, responder) = item?;
+            let response = {
+                let mut applied = write_lock(&self.applied);
+                applied.last_applied = Some(entry.log_id);
+                match entry.payload {
+                    EntryPayload::Blank => Response::None,
+                    EntryPayload::Normal(command) => {
+                        applied.store.apply(entry.log_id.index, command)
+                    }
+                    EntryPayload::Membership(membership) => {
+                        applied.last_membership =
+                            StoredMembership::new(Some(entry.log_id), membership);
+                        Response::None
+                    }
                 }
             };
-            responses.push(response);
+            if let Some(responder) = responder {
+                responder.send(response);
+            }
         }
-        Ok(responses)
+        Ok(())
     }
 
     async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
@@ -208,29 +211,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
     }
 
-    async fn begin_receiving_snapshot(
-        &mut self,
-    ) -> Result<Box<tokio::fs::File>, StorageError<TypeConfig>> {
-        let dir = self.dir.clone();
-        let previous = self.receiving.take();
-        let (receiving, file) = self
-            .blocking
-            .run(move || dir.begin_receive(previous))
-            .await
-            .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
-        self.receiving = Some(receiving);
-        Ok(Box::new(tokio::fs::File::from_std(file)))
-    }
-
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMetaOf<TypeConfig>,
-        snapshot: Box<tokio::fs::File>,
-    ) -> Result<(), StorageError<TypeConfig>> {
-        let io_err = |e: io::Error| StorageIOError::write_snapshot(Some(meta.signature()), &e);
-        let mut file = *snapshot;
+        mut file: tokio::fs::File,
+    ) -> io::Result<()> {
         // Any write still buffered in tokio's file must reach the OS before we read it back.
-        file.flush().await.map_err(io_err)?;
+        file.flush().await?;
         let file = file.into_std().await;
 
         let dir = self.dir.clone();
@@ -243,8 +230,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 dir.prune();
                 Ok::<_, io::Error>(installed)
             })
-            .await
-            .map_err(io_err)?;
+            .await?;
         if consumed {
             self.receiving = None;
         }
@@ -260,22 +246,20 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn get_current_snapshot(
         &mut self,
-    ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<TypeConfig>> {
+    ) -> io::Result<Option<SnapshotOf<TypeConfig, tokio::fs::File>>> {
         let dir = self.dir.clone();
-        let current = self
-            .blocking
-            .run(move || dir.current())
-            .await
-            .map_err(|e| StorageIOError::read_snapshot(None, &e))?;
+        let current = self.blocking.run(move || dir.current()).await?;
         Ok(current.map(|(meta, file)| Snapshot {
             meta,
-            snapshot: Box::new(tokio::fs::File::from_std(file)),
+            snapshot: tokio::fs::File::from_std(file),
         }))
     }
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
-    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<TypeConfig>> {
+    type SnapshotData = tokio::fs::File;
+
+    async fn build_snapshot(&mut self) -> io::Result<SnapshotOf<TypeConfig, tokio::fs::File>> {
         // Copy a consistent view under the read lock; write it with no lock held.
         let (store, last_log_id, last_membership) = {
             let applied = read_lock(&self.applied);
@@ -286,14 +270,9 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             )
         };
         let seq = self.dir.next_seq();
-        let snapshot_id = match last_log_id {
-            Some(l) => format!("{}-{}-{seq}", l.leader_id.term, l.index),
-            None => format!("0-0-{seq}"),
-        };
         let meta: Meta = SnapshotMeta {
             last_log_id,
             last_membership,
-            snapshot_id,
         };
 
         let dir = self.dir.clone();
@@ -305,12 +284,11 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
                 dir.prune();
                 Ok::<_, io::Error>(file)
             })
-            .await
-            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
-        tracing::info!(snapshot = %meta, "built snapshot");
+            .await?;
+        tracing::info!(snapshot = %meta, seq, "built snapshot");
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(tokio::fs::File::from_std(file)),
+            snapshot: tokio::fs::File::from_std(file),
         })
     }
 }

@@ -266,10 +266,9 @@ impl SnapshotDir {
     /// Atomically turns the fsynced temp file into a complete snapshot.
     fn publish(&self, tmp: &Path, seq: u64, meta: &Meta) -> io::Result<()> {
         let index = meta.last_log_id.map_or(0, |l| l.index);
-        let name = format!(
-            "{PREFIX}{index:020}-{seq:020}-{}{SUFFIX}",
-            sanitize(&meta.snapshot_id)
-        );
+        // openraft 0.10 dropped the snapshot id; names written by 0.9 carry it as a third
+        // field, which `parse_name` ignores.
+        let name = format!("{PREFIX}{index:020}-{seq:020}{SUFFIX}");
         fs::rename(tmp, self.path.join(name))?;
         sync_dir(&self.path)
     }
@@ -301,20 +300,6 @@ fn parse_name(name: &str) -> Option<(u64, u64)> {
     let index = fields.next()?.parse().ok()?;
     let seq = fields.next()?.parse().ok()?;
     Some((index, seq))
-}
-
-/// Snapshot ids come from the leader; keep only characters that are safe in a file name.
-fn sanitize(id: &str) -> String {
-    id.chars()
-        .take(64)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 /// Renames a snapshot that failed verification to `<name>.corrupt`.
