@@ -1,7 +1,7 @@
 //! The Raft log and the node's vote, durable in redb: the hot path of every write.
 //!
 //! ```text
-//!  openraft::Raft ──append(batch)──► LogStore ──one redb write txn, fsync──► log_io_completed
+//!  openraft::Raft ──append(batch)──► LogStore ──one redb write txn, fsync──► io_completed
 //!        │ replication tasks ──limited_get_log_entries──► LogStore (MVCC read txns)
 //! ```
 //!
@@ -13,7 +13,7 @@
 //! Writes go through one writer task (`writer.rs`) that commits everything queued since its
 //! last commit in a single transaction with redb's default `Durability::Immediate` (fsync):
 //! group commit. `append` queues its entries, makes them readable at once through an
-//! in-memory pending map, and returns; openraft hears `log_io_completed` only after the
+//! in-memory pending map, and returns; openraft hears `io_completed` only after the
 //! transaction that holds them is on disk. The vote, truncate and purge wait for their
 //! transaction; the committed log id is only a restart hint (a node that lost it re-learns
 //! commitment from the log), so `save_committed` does not wait and becomes durable with the
@@ -21,28 +21,24 @@
 //!
 //! [`pb::Entry`]: konsul_proto::raft::v1::Entry
 
-// openraft's trait methods return its large `StorageError`; the helpers here return the same
-// type so that `?` needs no conversion. Boxing it would only move the cost.
-#![allow(clippy::result_large_err)]
-
 mod writer;
 
-use openraft::type_config::alias::{LogIdOf, VoteOf};
 use std::collections::BTreeMap;
 use std::fmt::Debug;
+use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use konsul_proto::raft::v1 as pb;
-use openraft::storage::{LogFlushed, RaftLogStorage};
-use openraft::{AnyError, Entry, LogId, LogState, RaftLogReader, StorageError, StorageIOError};
-use openraft::{OptionalSend, Vote};
+use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
+use openraft::type_config::alias::{EntryOf, LogIdOf, VoteOf};
+use openraft::{OptionalSend, RaftLogReader};
 use prost::Message;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{NodeId, TypeConfig, codec};
+use super::{TypeConfig, codec};
 use crate::deps::{BlockingExecutor, Deps};
 use crate::faults::FaultPoints;
 
@@ -59,7 +55,21 @@ const PURGED_KEY: &str = "last_purged";
 /// message limit even when values are large.
 pub const REPLICATION_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
-type StoreResult<T> = Result<T, StorageError<TypeConfig>>;
+/// openraft 0.10's storage traits speak `std::io::Error`; openraft adds what was being done.
+type StoreResult<T> = io::Result<T>;
+
+/// The log entry type of Konsul's type config.
+type Entry = EntryOf<TypeConfig>;
+
+/// What failed, for the error message: "reading log entries", "writing the vote", ...
+type IoKind = &'static str;
+
+const READ_LOGS: IoKind = "reading raft log entries";
+const WRITE_LOGS: IoKind = "writing raft log entries";
+const READ_VOTE: IoKind = "reading the raft vote";
+const WRITE_VOTE: IoKind = "writing the raft vote";
+const READ_META: IoKind = "reading raft metadata";
+const WRITE_META: IoKind = "writing raft metadata";
 
 /// The durable Raft log of one node. Cloning is cheap (an `Arc`), which is how openraft's
 /// replication tasks get their own reader while the core keeps writing.
@@ -75,7 +85,7 @@ struct Inner {
     writes: mpsc::UnboundedSender<writer::Write>,
     /// Entries appended but not yet durable in redb, by index: readable at once, as
     /// openraft requires of `append`.
-    pending: Arc<Mutex<BTreeMap<u64, Entry<TypeConfig>>>>,
+    pending: Arc<Mutex<BTreeMap<u64, Entry>>>,
     /// The last committed log id handed to `save_committed`, so reads see it before the
     /// writer has stored it.
     committed: Mutex<Option<Option<LogIdOf<TypeConfig>>>>,
@@ -110,7 +120,7 @@ impl LogStore {
             .await
             .map_err(|e| crate::Error::Storage(format!("opening the raft log: {e}")))?;
         let db = Arc::new(db);
-        let pending: Arc<Mutex<BTreeMap<u64, Entry<TypeConfig>>>> = Arc::default();
+        let pending: Arc<Mutex<BTreeMap<u64, Entry>>> = Arc::default();
         let on_durable = {
             let pending = pending.clone();
             Box::new(move |ids: &[LogIdOf<TypeConfig>]| {
@@ -149,17 +159,17 @@ impl LogStore {
         kind: IoKind,
     ) -> StoreResult<()> {
         let (tx, rx) = oneshot::channel();
-        let closed = || kind(AnyError::error("the raft log writer stopped")).into();
+        let closed = || writer_stopped(kind);
         self.inner.writes.send(make(tx)).map_err(|_| closed())?;
         match rx.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(kind(AnyError::error(e)).into()),
+            Ok(Err(e)) => Err(io::Error::other(format!("{kind}: {e}"))),
             Err(_) => Err(closed()),
         }
     }
 
     /// Pending (not yet durable) entries with index in `range`, oldest first.
-    fn pending_in(&self, range: (Bound<u64>, Bound<u64>)) -> Vec<Entry<TypeConfig>> {
+    fn pending_in(&self, range: (Bound<u64>, Bound<u64>)) -> Vec<Entry> {
         lock(&self.inner.pending)
             .range(range)
             .map(|(_, e)| e.clone())
@@ -225,19 +235,19 @@ fn read_entries(
     db: &redb::Database,
     range: (Bound<u64>, Bound<u64>),
     max_bytes: usize,
-) -> StoreResult<(Vec<Entry<TypeConfig>>, bool)> {
-    let txn = db.begin_read().io(StorageIOError::read_logs)?;
-    let log = txn.open_table(LOG).io(StorageIOError::read_logs)?;
+) -> StoreResult<(Vec<Entry>, bool)> {
+    let txn = db.begin_read().io(READ_LOGS)?;
+    let log = txn.open_table(LOG).io(READ_LOGS)?;
     let mut entries = Vec::new();
     let mut bytes = 0;
-    for item in log.range::<u64>(range).io(StorageIOError::read_logs)? {
-        let (_, value) = item.io(StorageIOError::read_logs)?;
+    for item in log.range::<u64>(range).io(READ_LOGS)? {
+        let (_, value) = item.io(READ_LOGS)?;
         let value = value.value();
         if !entries.is_empty() && bytes + value.len() > max_bytes {
             return Ok((entries, true));
         }
         bytes += value.len();
-        entries.push(codec::entry_from_bytes(value).io(StorageIOError::read_logs)?);
+        entries.push(codec::entry_from_bytes(value).io(READ_LOGS)?);
     }
     Ok((entries, false))
 }
@@ -255,7 +265,7 @@ impl LogStore {
         &self,
         range: (Bound<u64>, Bound<u64>),
         max_bytes: usize,
-    ) -> StoreResult<Vec<Entry<TypeConfig>>> {
+    ) -> StoreResult<Vec<Entry>> {
         let pending = self.pending_in(range);
         let (durable, cut) = self
             .run(move |db| read_entries(db, range, max_bytes))
@@ -263,7 +273,7 @@ impl LogStore {
         if cut || pending.is_empty() {
             return Ok(durable);
         }
-        let mut all: BTreeMap<u64, Entry<TypeConfig>> =
+        let mut all: BTreeMap<u64, Entry> =
             durable.into_iter().map(|e| (e.log_id.index, e)).collect();
         for e in pending {
             all.insert(e.log_id.index, e);
@@ -273,19 +283,20 @@ impl LogStore {
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
+    async fn read_vote(&mut self) -> StoreResult<Option<VoteOf<TypeConfig>>> {
+        let decode = |b: &[u8]| codec::decode_vote(pb::Vote::decode(b)?);
+        self.read_meta(VOTE_KEY, decode, READ_VOTE).await
+    }
+
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
-    ) -> StoreResult<Vec<Entry<TypeConfig>>> {
+    ) -> StoreResult<Vec<Entry>> {
         let range = (range.start_bound().cloned(), range.end_bound().cloned());
         self.read_range(range, usize::MAX).await
     }
 
-    async fn limited_get_log_entries(
-        &mut self,
-        start: u64,
-        end: u64,
-    ) -> StoreResult<Vec<Entry<TypeConfig>>> {
+    async fn limited_get_log_entries(&mut self, start: u64, end: u64) -> StoreResult<Vec<Entry>> {
         let range = (Bound::Included(start), Bound::Excluded(end));
         self.read_range(range, REPLICATION_BATCH_BYTES).await
     }
@@ -300,21 +311,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .map(|(_, e)| e.log_id);
         let mut state = self
             .run(|db| -> StoreResult<LogState<TypeConfig>> {
-                let txn = db.begin_read().io(StorageIOError::read_logs)?;
-                let meta = txn.open_table(META).io(StorageIOError::read_logs)?;
-                let purged = meta.get(PURGED_KEY).io(StorageIOError::read_logs)?;
+                let txn = db.begin_read().io(READ_LOGS)?;
+                let meta = txn.open_table(META).io(READ_LOGS)?;
+                let purged = meta.get(PURGED_KEY).io(READ_LOGS)?;
                 let last_purged_log_id = purged
                     .map(|v| decode_log_id(v.value()))
                     .transpose()
-                    .io(StorageIOError::read_logs)?;
-                let log = txn.open_table(LOG).io(StorageIOError::read_logs)?;
-                let last = log.last().io(StorageIOError::read_logs)?;
+                    .io(READ_LOGS)?;
+                let log = txn.open_table(LOG).io(READ_LOGS)?;
+                let last = log.last().io(READ_LOGS)?;
                 let last_log_id = match last {
-                    Some((_, v)) => Some(
-                        codec::entry_from_bytes(v.value())
-                            .io(StorageIOError::read_logs)?
-                            .log_id,
-                    ),
+                    Some((_, v)) => Some(codec::entry_from_bytes(v.value()).io(READ_LOGS)?.log_id),
                     // Everything was purged (or nothing written): the log ends where it was cut.
                     None => last_purged_log_id,
                 };
@@ -334,14 +341,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_vote(&mut self, vote: &VoteOf<TypeConfig>) -> StoreResult<()> {
         let bytes = codec::encode_vote(vote).encode_to_vec();
-        self.write_meta(VOTE_KEY, Some(bytes), StorageIOError::write_vote)
-            .await
-    }
-
-    async fn read_vote(&mut self) -> StoreResult<Option<VoteOf<TypeConfig>>> {
-        let decode = |b: &[u8]| codec::decode_vote(pb::Vote::decode(b)?);
-        self.read_meta(VOTE_KEY, decode, StorageIOError::read_vote)
-            .await
+        self.write_meta(VOTE_KEY, Some(bytes), WRITE_VOTE).await
     }
 
     async fn save_committed(&mut self, committed: Option<LogIdOf<TypeConfig>>) -> StoreResult<()> {
@@ -355,7 +355,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 value,
                 done: None,
             })
-            .map_err(|_| StorageIOError::write(AnyError::error("the raft log writer stopped")))?;
+            .map_err(|_| writer_stopped(WRITE_META))?;
         Ok(())
     }
 
@@ -363,18 +363,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         if let Some(committed) = *lock(&self.inner.committed) {
             return Ok(committed);
         }
-        self.read_meta(COMMITTED_KEY, decode_log_id, StorageIOError::read)
+        self.read_meta(COMMITTED_KEY, decode_log_id, READ_META)
             .await
     }
 
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> StoreResult<()>
+    async fn append<I>(&mut self, entries: I, callback: IOFlushed<TypeConfig>) -> StoreResult<()>
     where
-        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let entries: Vec<Entry<TypeConfig>> = entries.into_iter().collect();
+        let entries: Vec<Entry> = entries.into_iter().collect();
         if entries.is_empty() {
-            callback.log_io_completed(Ok(()));
+            callback.io_completed(Ok(()));
             return Ok(());
         }
         let ids: Vec<LogIdOf<TypeConfig>> = entries.iter().map(|e| e.log_id).collect();
@@ -389,7 +389,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 pending.insert(e.log_id.index, e);
             }
         }
-        // The writer calls log_io_completed once the transaction holding these is on disk.
+        // The writer calls io_completed once the transaction holding these is on disk.
         self.inner
             .writes
             .send(writer::Write::Append {
@@ -397,18 +397,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 ids,
                 callback,
             })
-            .map_err(|_| {
-                StorageIOError::write_logs(AnyError::error("the raft log writer stopped")).into()
-            })
+            .map_err(|_| writer_stopped(WRITE_LOGS))
     }
 
-    async fn truncate(&mut self, log_id: LogIdOf<TypeConfig>) -> StoreResult<()> {
-        let from = log_id.index;
-        self.write_and_wait(
-            |done| writer::Write::Truncate { from, done },
-            StorageIOError::write_logs,
-        )
-        .await?;
+    async fn truncate_after(&mut self, last: Option<LogIdOf<TypeConfig>>) -> StoreResult<()> {
+        // openraft 0.10 keeps `last` and removes what follows (0.9's `truncate` removed the
+        // id it was given too); `None` removes everything.
+        let from = last.map_or(0, |l| l.index + 1);
+        self.write_and_wait(|done| writer::Write::Truncate { from, done }, WRITE_LOGS)
+            .await?;
         lock(&self.inner.pending).retain(|i, _| *i < from);
         Ok(())
     }
@@ -425,7 +422,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 purged_key: PURGED_KEY,
                 done,
             },
-            StorageIOError::write_logs,
+            WRITE_LOGS,
         )
         .await?;
         lock(&self.inner.pending).retain(|i, _| *i > upto);
@@ -433,17 +430,19 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 }
 
-/// One of openraft's `StorageIOError` constructors: says what was being read or written.
-type IoKind = fn(AnyError) -> StorageIOError<NodeId>;
+/// The error of a write that found the writer task gone (the node is shutting down).
+fn writer_stopped(kind: IoKind) -> io::Error {
+    io::Error::other(format!("{kind}: the raft log writer stopped"))
+}
 
-/// Attaches openraft's error subject (what was being read or written) to a failure.
+/// Attaches what was being read or written to a failure.
 trait IoContext<T> {
     fn io(self, kind: IoKind) -> StoreResult<T>;
 }
 
-impl<T, E: std::error::Error + 'static> IoContext<T> for Result<T, E> {
+impl<T, E: std::fmt::Display> IoContext<T> for Result<T, E> {
     fn io(self, kind: IoKind) -> StoreResult<T> {
-        self.map_err(|e| kind(AnyError::new(&e)).into())
+        self.map_err(|e| io::Error::other(format!("{kind}: {e}")))
     }
 }
 

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::Raft;
+use openraft::RaftLogReader;
 use openraft::error::ForwardToLeader;
 use openraft::storage::RaftLogStorage;
 use tokio::sync::watch;
@@ -378,7 +379,7 @@ pub(crate) fn not_leader_error(f: ForwardToLeader<TypeConfig>) -> Error {
 
 /// The vote's term and the last log index the log holds at start.
 async fn restored_log(log_store: &mut LogStore) -> Result<RestoredLog> {
-    let storage = |e: openraft::StorageError<TypeConfig>| Error::Storage(e.to_string());
+    let storage = |e: std::io::Error| Error::Storage(e.to_string());
     let vote = log_store.read_vote().await.map_err(storage)?;
     let state = log_store.get_log_state().await.map_err(storage)?;
     Ok(RestoredLog {
@@ -390,7 +391,7 @@ async fn restored_log(log_store: &mut LogStore) -> Result<RestoredLog> {
 /// True when the log holds no vote and no entry, purged or not: the node has never taken
 /// part in a cluster, or lost everything it promised (a wiped or deleted log).
 async fn log_is_empty(log_store: &mut LogStore) -> Result<bool> {
-    let storage = |e: openraft::StorageError<TypeConfig>| Error::Storage(e.to_string());
+    let storage = |e: std::io::Error| Error::Storage(e.to_string());
     let vote = log_store.read_vote().await.map_err(storage)?;
     let state = log_store.get_log_state().await.map_err(storage)?;
     Ok(vote.is_none() && state.last_log_id.is_none())

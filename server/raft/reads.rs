@@ -24,7 +24,8 @@
 use openraft::async_runtime::WatchReceiver;
 use std::time::Duration;
 
-use openraft::error::{CheckIsLeaderError, RaftError};
+use openraft::error::{LinearizableReadError, RaftError};
+use openraft::raft::ReadPolicy;
 use tokio::time::Instant;
 
 use super::node::RaftNode;
@@ -135,13 +136,16 @@ impl RaftNode {
         // quorum, so a bounded number of rounds is tried before giving up.
         let mut attempt = 1;
         loop {
-            let round = tokio::time::timeout_at(deadline, self.raft().ensure_linearizable());
+            let round = tokio::time::timeout_at(
+                deadline,
+                self.raft().ensure_linearizable(ReadPolicy::ReadIndex),
+            );
             match round.await.map_err(|_| timed_out())? {
                 Ok(_) => break,
-                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
+                Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
                     return Err(self.not_leader(f));
                 }
-                Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(q))) => {
+                Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(q))) => {
                     if attempt >= QUORUM_READ_ATTEMPTS {
                         return Err(Error::NoQuorum(format!(
                             "the leader cannot reach a quorum after {attempt} rounds: {q}"

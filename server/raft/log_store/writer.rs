@@ -6,7 +6,7 @@
 //! queues its entries here (they are readable at once through the log store's pending
 //! map) and returns; this task takes everything queued since its last commit, writes it in
 //! ONE redb transaction with one fsync, and only then calls each batch's
-//! `log_io_completed`. While one fsync runs, new writes pile up for the next, so the cost of
+//! `io_completed`. While one fsync runs, new writes pile up for the next, so the cost of
 //! an fsync is shared by every write that arrived during the previous one.
 //!
 //! Every other mutation (vote, committed id, truncate, purge) goes through the same queue,
@@ -17,10 +17,10 @@ use openraft::type_config::alias::LogIdOf;
 use std::sync::Weak;
 
 use openraft::LogId;
-use openraft::storage::LogFlushed;
+use openraft::storage::IOFlushed;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::{LOG, META, NodeId, TypeConfig};
+use super::{LOG, META, TypeConfig};
 use crate::deps::BlockingExecutor;
 use crate::faults::{self, FaultPoints};
 
@@ -29,11 +29,11 @@ const MAX_BATCH: usize = 4096;
 
 /// One queued mutation of the log.
 pub(super) enum Write {
-    /// New entries (index, encoded entry); `log_io_completed` once durable.
+    /// New entries (index, encoded entry); `io_completed` once durable.
     Append {
         entries: Vec<(u64, Vec<u8>)>,
         ids: Vec<LogIdOf<TypeConfig>>,
-        callback: LogFlushed<TypeConfig>,
+        callback: IOFlushed<TypeConfig>,
     },
     /// Set (or, with `None`, remove) one meta key. `done` answers once durable; `None`
     /// when nobody waits (the committed log id).
@@ -171,7 +171,7 @@ fn finish(batch: Vec<Write>, result: Result<(), String>, on_durable: &OnDurable)
     for w in batch {
         match w {
             Write::Append { callback, .. } => {
-                callback.log_io_completed(result.clone().map_err(std::io::Error::other));
+                callback.io_completed(result.clone().map_err(std::io::Error::other));
             }
             Write::Meta { done, .. } => {
                 if let Some(done) = done {
