@@ -164,7 +164,7 @@ impl JoinLoop {
         stop: watch::Receiver<bool>,
     ) -> impl Future<Output = Result<()>> + Send + 'static {
         let id = node.id();
-        let metrics = node.raft().metrics();
+        let metrics = node.metrics_watch();
         async move {
             let outcome = self.run(metrics, move |m| is_voter(m, id), stop).await;
             tracing::info!("join: finished: {outcome:?}");

@@ -21,11 +21,9 @@ use crate::raft::KonsulRaft;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use openraft::Raft;
 use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use super::TypeConfig;
 use super::node::{Written, not_leader_error};
 use crate::error::{Error, Result};
 use crate::store::{Command, Response};

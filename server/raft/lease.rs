@@ -30,7 +30,6 @@ use openraft::type_config::alias::VoteOf;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use openraft::Vote;
 use tokio::time::Instant;
 
 use super::NodeId;

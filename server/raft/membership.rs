@@ -335,7 +335,22 @@ impl RaftNode {
                 }
                 ChangeMembershipError::EmptyMembership(e) => Error::InvalidArgument(e.to_string()),
                 ChangeMembershipError::LearnerNotFound(l) => Error::NotFound(l.to_string()),
+                ChangeMembershipError::UncommittedLeaderLog(u) => Error::Conflict(format!(
+                    "the leader has not committed an entry of its term yet; retry: {u}"
+                )),
+                ChangeMembershipError::UnsupportedMembershipTransition(t) => {
+                    Error::InvalidArgument(t.to_string())
+                }
+                ChangeMembershipError::NodeMetadataChanged(n) => {
+                    Error::InvalidArgument(n.to_string())
+                }
             },
+            // Konsul's membership calls set no precondition and never discard entries on
+            // purpose; if openraft says so anyway, the change did not happen here.
+            RaftError::APIError(e @ ClientWriteError::LogEntryDiscarded(_))
+            | RaftError::APIError(e @ ClientWriteError::PreconditionFailed(_)) => {
+                Error::Unavailable(e.to_string())
+            }
             RaftError::Fatal(f) => Error::Unavailable(format!("raft stopped: {f}")),
         }
     }

@@ -31,7 +31,6 @@
 // openraft's RPCError and StreamingError are large and dictated by its traits.
 #![allow(clippy::result_large_err)]
 
-use openraft::type_config::alias::VoteOf;
 use std::collections::HashMap;
 use std::future::Future;
 use std::io::SeekFrom;
@@ -41,15 +40,14 @@ use std::time::Duration;
 use konsul_proto::raft::v1 as pb;
 use konsul_proto::raft::v1::raft_service_client::RaftServiceClient;
 use openraft::error::{
-    Fatal, InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError,
-    ReplicationClosed, StreamingError, Timeout, Unreachable,
+    ErrorSource, RPCError, ReplicationClosed, StreamingError, Timeout, Unreachable,
 };
-use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::network::{Backoff, RPCOption, RPCTypes, RaftNetworkFactory, v2::RaftNetworkV2};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    SnapshotResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
 };
-use openraft::{AnyError, OptionalSend, RPCTypes, Snapshot, StorageError, StorageIOError, Vote};
+use openraft::type_config::alias::{SnapshotOf, VoteOf};
+use openraft::{AnyError, OptionalSend, StorageError};
 use prost::Message;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::{Notify, oneshot};
@@ -217,7 +215,7 @@ pub struct PeerClient {
     faults: FaultPoints,
 }
 
-type RpcResult<T, E = RaftError<TypeConfig>> = Result<T, RPCError<TypeConfig, E>>;
+type RpcResult<T> = Result<T, RPCError<TypeConfig>>;
 
 /// How one peer call failed, before it is shaped into the error type of its RPC.
 enum CallError {
@@ -239,7 +237,7 @@ impl CallError {
         }
     }
 
-    fn unreachable(self) -> Unreachable {
+    fn unreachable(self) -> Unreachable<TypeConfig> {
         let message = match self {
             CallError::Timeout(d) => format!("timed out after {d:?}"),
             CallError::Unreachable(m) => m,
@@ -249,7 +247,7 @@ impl CallError {
 }
 
 impl PeerClient {
-    fn timeout(&self, action: RPCTypes, ttl: Duration) -> Timeout<NodeId> {
+    fn timeout(&self, action: RPCTypes, ttl: Duration) -> Timeout<TypeConfig> {
         Timeout {
             action,
             id: self.local_id,
@@ -258,11 +256,7 @@ impl PeerClient {
         }
     }
 
-    fn rpc_error<E: std::error::Error>(
-        &self,
-        action: RPCTypes,
-        e: CallError,
-    ) -> RPCError<TypeConfig, E> {
+    fn rpc_error(&self, action: RPCTypes, e: CallError) -> RPCError<TypeConfig> {
         match e {
             CallError::Timeout(ttl) => RPCError::Timeout(self.timeout(action, ttl)),
             e => RPCError::Unreachable(e.unreachable()),
@@ -301,46 +295,23 @@ impl PeerClient {
     }
 }
 
-/// If `req` is over [`MAX_PEER_MESSAGE_BYTES`] and could be split, how many of its entries
-/// fit in one message (at least one).
-fn entries_that_fit(req: &pb::AppendEntriesRequest) -> Option<u64> {
-    if req.entries.len() <= 1 || req.encoded_len() <= MAX_PEER_MESSAGE_BYTES {
-        return None;
-    }
-    let envelope = pb::AppendEntriesRequest {
-        entries: Vec::new(),
-        ..*req
-    };
-    let mut used = envelope.encoded_len();
-    let fit = req
-        .entries
-        .iter()
-        .take_while(|e| {
-            // One byte of field tag, the length prefix, the entry.
-            let len = e.encoded_len();
-            used += 1 + prost::length_delimiter_len(len) + len;
-            used <= MAX_PEER_MESSAGE_BYTES
-        })
-        .count();
-    Some(fit.max(1) as u64)
-}
+// openraft 0.10's default `stream_append` (one AppendEntries at a time) for now; the
+// pipelined bidi stream is the next step of issue 9.
+impl RaftNetworkV2<TypeConfig> for PeerClient {
+    type SnapshotData = tokio::fs::File;
 
-impl RaftNetwork<TypeConfig> for PeerClient {
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
-    ) -> RpcResult<AppendEntriesResponse<NodeId>> {
+    ) -> RpcResult<AppendEntriesResponse<TypeConfig>> {
         if rpc.prev_log_id.is_some() || !rpc.entries.is_empty() {
             self.faults.pause(faults::PEER_REPLICATE).await;
         }
         let vote = rpc.vote;
+        // openraft 0.10 sends a request whole (no PayloadTooLarge): the log store caps a
+        // batch at REPLICATION_BATCH_BYTES plus one entry, under MAX_PEER_MESSAGE_BYTES.
         let req = codec::encode_append_request(rpc);
-        if let Some(fit) = entries_that_fit(&req) {
-            return Err(RPCError::PayloadTooLarge(
-                PayloadTooLarge::new_entries_hint(fit),
-            ));
-        }
         let ttl = option.hard_ttl();
         let sent = tokio::time::Instant::now();
         let resp = self
@@ -359,19 +330,6 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             self.lease.ack(self.target, vote, sent);
         }
         Ok(resp)
-    }
-
-    /// Not used: this transport sends whole snapshots with [`PeerClient::full_snapshot`], and
-    /// openraft only calls the chunked API from the default `full_snapshot`.
-    async fn install_snapshot(
-        &mut self,
-        _rpc: InstallSnapshotRequest<TypeConfig>,
-        _option: RPCOption,
-    ) -> RpcResult<InstallSnapshotResponse<NodeId>, RaftError<TypeConfig, InstallSnapshotError>>
-    {
-        let msg = "konsul's peer transport streams whole snapshots (full_snapshot); \
-                   the chunked install_snapshot RPC is not supported";
-        Err(RPCError::Network(NetworkError::new(&AnyError::error(msg))))
     }
 
     async fn vote(
@@ -398,16 +356,18 @@ impl RaftNetwork<TypeConfig> for PeerClient {
     async fn full_snapshot(
         &mut self,
         vote: VoteOf<TypeConfig>,
-        snapshot: Snapshot<TypeConfig>,
+        snapshot: SnapshotOf<TypeConfig, tokio::fs::File>,
         cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         option: RPCOption,
-    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig, Fatal<TypeConfig>>> {
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
         let ttl = option.hard_ttl();
         let timeout = StreamingError::Timeout(self.timeout(RPCTypes::InstallSnapshot, ttl));
         let signature = snapshot.meta.signature();
         let read_error = |e: std::io::Error| {
-            let e = StorageIOError::read_snapshot(Some(signature.clone()), AnyError::new(&e));
-            StreamingError::StorageError(StorageError::from(e))
+            StreamingError::StorageError(StorageError::read_snapshot(
+                Some(signature.clone()),
+                ErrorSource::from_error(&e),
+            ))
         };
         let mut client = match self.client.clone() {
             Ok(client) => client,
@@ -460,11 +420,12 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         }
     }
 
-    fn backoff(&self) -> Backoff {
+    fn backoff(&self) -> Option<Backoff> {
         let (initial, max) = self.backoff;
-        Backoff::new(std::iter::successors(Some(initial), move |d| {
-            Some((*d * 2).min(max))
-        }))
+        Some(Backoff::new(std::iter::successors(
+            Some(initial),
+            move |d| Some((*d * 2).min(max)),
+        )))
     }
 }
 

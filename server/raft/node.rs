@@ -347,6 +347,22 @@ impl RaftNode {
         &self.raft
     }
 
+    /// openraft's metrics as a tokio watch (openraft 0.10 hands out its own watch type, which
+    /// has no `wait_for`): a task copies every change until the node stops or every
+    /// receiver is gone.
+    pub fn metrics_watch(&self) -> tokio::sync::watch::Receiver<openraft::RaftMetrics<TypeConfig>> {
+        let mut metrics = self.raft.metrics();
+        let (tx, rx) = tokio::sync::watch::channel(metrics.borrow_watched().clone());
+        tokio::spawn(async move {
+            while metrics.changed().await.is_ok() {
+                if tx.send(metrics.borrow_watched().clone()).is_err() {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+
     /// Stops Raft: no more appends or elections; then waits (bounded) until the log's writer
     /// has flushed what was queued and closed the file, so the data dir can be reopened.
     pub async fn shutdown(&self) {

@@ -38,8 +38,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use konsul_proto::raft::v1 as pb;
 use konsul_proto::raft::v1::install_snapshot_request::Part;
 use konsul_proto::raft::v1::raft_service_server::{RaftService, RaftServiceServer};
+use openraft::Snapshot;
 use openraft::error::{Fatal, RaftError};
-use openraft::{Raft, Snapshot};
 use tokio::fs::File;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tonic::{Request, Response, Status, Streaming};
@@ -49,7 +49,7 @@ use tokio::time::Instant;
 use super::identity::{Identity, TARGET_INCARNATION_METADATA, TARGET_NODE_METADATA};
 use super::lease::LeaseTracker;
 use super::network::{LastContact, MAX_PEER_MESSAGE_BYTES};
-use super::{NodeId, TypeConfig, codec};
+use super::{TypeConfig, codec};
 
 /// Serves the Raft peer RPCs of one node. Cheap to clone; clones share the node.
 #[derive(Clone)]
@@ -294,7 +294,7 @@ impl RaftService for RaftPeerService {
             .map_err(|e| io_status("rewinding", &path, e))?;
         let snapshot = Snapshot {
             meta: offer.meta,
-            snapshot: Box::new(file),
+            snapshot: file,
         };
         let leader = Some(offer.vote.leader_id().node_id);
         let resp = self

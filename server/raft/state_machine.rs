@@ -34,7 +34,7 @@ use tokio::io::AsyncWriteExt;
 use self::snapshot_dir::{Receiving, SnapshotDir};
 use self::snapshot_file::Meta;
 use crate::deps::{BlockingExecutor, Deps};
-use crate::raft::{Member, NodeId, TypeConfig};
+use crate::raft::TypeConfig;
 use crate::store::{Response, Store};
 
 /// What the node has applied so far: the store plus the two facts openraft asks for on

@@ -22,7 +22,7 @@ use openraft::async_runtime::WatchReceiver;
 use openraft::type_config::alias::VoteOf;
 use std::collections::BTreeSet;
 
-use openraft::{ServerState, Vote};
+use openraft::ServerState;
 use tokio::time::Instant;
 
 use super::NodeId;

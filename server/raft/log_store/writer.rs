@@ -16,7 +16,6 @@
 use openraft::type_config::alias::LogIdOf;
 use std::sync::Weak;
 
-use openraft::LogId;
 use openraft::storage::IOFlushed;
 use tokio::sync::{mpsc, oneshot, watch};
 

@@ -28,9 +28,6 @@ use openraft::type_config::alias::SnapshotMetaOf;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
-use openraft::SnapshotMeta;
-
-use crate::raft::{Member, NodeId};
 use crate::store::Store;
 
 /// The snapshot metadata of Konsul's type configuration.
