@@ -6,6 +6,7 @@
 
 mod common;
 
+use openraft::async_runtime::WatchReceiver;
 use std::collections::BTreeMap;
 
 use common::{TestNode, start_with, test_config_with, wait_until};
@@ -571,7 +572,7 @@ async fn check_statuses_survive_a_restart_from_snapshot_and_log() {
     let raft = server.node().raft().clone();
     raft.trigger().purge_log(snapshot_index).await.unwrap();
     wait_until("the log purged behind the snapshot", || {
-        let purged = raft.metrics().borrow().purged.map(|l| l.index);
+        let purged = raft.metrics().borrow_watched().purged.map(|l| l.index);
         async move { (purged >= Some(snapshot_index)).then_some(()) }
     })
     .await;

@@ -5,6 +5,7 @@
 
 mod common;
 
+use openraft::async_runtime::WatchReceiver;
 use common::TestNode;
 use common::cluster::{SHORT_CATCH_UP, TestCluster};
 use common::wait_until;
@@ -235,7 +236,7 @@ async fn a_follower_and_then_the_leader_leave() {
     let rest = 3 - leader - follower;
     let node = c.node(rest).server().node().clone();
     wait_until("the remaining node leads", || {
-        let leads = node.raft().metrics().borrow().state == openraft::ServerState::Leader;
+        let leads = node.raft().metrics().borrow_watched().state == openraft::ServerState::Leader;
         async move { leads.then_some(()) }
     })
     .await;
@@ -300,7 +301,7 @@ async fn a_fourth_node_catches_up_through_a_snapshot() {
     let raft = c.node(leader).server().node().raft().clone();
     raft.trigger().purge_log(last).await.unwrap();
     wait_until("the leader purged its log past the batches", || {
-        let purged = raft.metrics().borrow().purged.map_or(0, |l| l.index);
+        let purged = raft.metrics().borrow_watched().purged.map_or(0, |l| l.index);
         async move { (purged >= last).then_some(()) }
     })
     .await;
@@ -309,7 +310,7 @@ async fn a_fourth_node_catches_up_through_a_snapshot() {
     c.wait_applied(last).await;
     let node = c.node(new).server().node();
     assert!(
-        node.raft().metrics().borrow().snapshot.is_some(),
+        node.raft().metrics().borrow_watched().snapshot.is_some(),
         "the new node installed a snapshot"
     );
     assert_eq!(node.view().read(|s| s.len()), 10_000);

@@ -7,6 +7,7 @@
 
 mod common;
 
+use openraft::async_runtime::WatchReceiver;
 use common::cluster::TestCluster;
 use common::{start_with, test_config_with, wait_until};
 use konsul::raft::node_id_for_name;
@@ -59,7 +60,7 @@ fn wipe(c: &TestCluster, i: usize) {
 /// no log, nothing applied, not ready.
 fn assert_untouched(c: &TestCluster, i: usize) {
     let node = c.node(i).server().node();
-    let m = node.raft().metrics().borrow().clone();
+    let m = node.raft().metrics().borrow_watched().clone();
     assert_eq!(
         m.vote,
         Vote::default(),
@@ -141,11 +142,11 @@ async fn a_wiped_member_never_votes_or_acks_and_must_leave_before_it_joins_again
     c.kill(leader).await;
     let survivor_raft = c.node(survivor).server().node().raft().clone();
     wait_until("the survivor to campaign three times", || {
-        let term = survivor_raft.metrics().borrow().current_term;
+        let term = survivor_raft.metrics().borrow_watched().current_term;
         async move { (term >= term_before + 3).then_some(()) }
     })
     .await;
-    assert_ne!(survivor_raft.metrics().borrow().state, ServerState::Leader);
+    assert_ne!(survivor_raft.metrics().borrow_watched().state, ServerState::Leader);
     assert_untouched(&c, victim);
 
     // The intact member comes back: the cluster has a leader and every write again.

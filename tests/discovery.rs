@@ -9,6 +9,7 @@ mod dns_server;
 #[path = "discovery/fake_cluster.rs"]
 mod fake_cluster;
 
+use openraft::async_runtime::WatchReceiver;
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -499,7 +500,7 @@ async fn a_node_with_raft_join_becomes_a_voter_and_applies_writes() {
 
     let id = joiner.node().id();
     common::wait_until("the joiner to be a voter", || {
-        let voter = konsul::discovery::is_voter(&joiner.node().raft().metrics().borrow(), id);
+        let voter = konsul::discovery::is_voter(&joiner.node().raft().metrics().borrow_watched(), id);
         async move { voter.then_some(()) }
     })
     .await;

@@ -4,6 +4,7 @@
 
 mod common;
 
+use openraft::async_runtime::WatchReceiver;
 use common::{start_with, test_config_with, wait_until};
 use konsul_proto::v1 as pb;
 use konsul_proto::v1::kv_service_client::KvServiceClient;
@@ -49,7 +50,7 @@ async fn restart_uses_snapshot_plus_log_and_refuses_a_gap() {
     // Wait until a snapshot exists and the log before it has been purged.
     let raft = server.node().raft().clone();
     wait_until("the log purged behind a snapshot", || {
-        let purged = raft.metrics().borrow().purged;
+        let purged = raft.metrics().borrow_watched().purged;
         let files = snapshot_files(dir.path());
         async move { (purged.is_some() && !files.is_empty()).then_some(()) }
     })

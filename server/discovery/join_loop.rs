@@ -11,7 +11,6 @@
 //! Discovery failures never stop startup: the node serves (stale reads, health) while it
 //! waits, and every attempt leaves one log line, so an operator sees why a node is not joining.
 
-use openraft::async_runtime::WatchReceiver;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;

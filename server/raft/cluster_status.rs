@@ -90,7 +90,7 @@ impl RaftNode {
     pub async fn cluster_status(&self) -> Result<ClusterStatus> {
         let commit_index = self
             .raft()
-            .with_raft_state(|s| s.committed().map_or(0, |l| l.index))
+            .with_raft_state(|s| s.local_committed().map_or(0, |l| l.index))
             .await
             .map_err(|e| Error::Unavailable(format!("raft stopped: {e}")))?;
         let m = self.raft().metrics().borrow_watched().clone();

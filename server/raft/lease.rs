@@ -154,6 +154,8 @@ fn quorum_time(
 mod tests {
     use std::time::Duration;
 
+    use openraft::Vote;
+
     use super::*;
 
     fn vote(term: u64, node: NodeId) -> VoteOf<TypeConfig> {

@@ -48,7 +48,6 @@ use openraft::raft::{
 };
 use openraft::type_config::alias::{SnapshotOf, VoteOf};
 use openraft::{AnyError, OptionalSend, StorageError};
-use prost::Message;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::{Notify, oneshot};
 use tonic::metadata::{AsciiMetadataValue, MetadataMap};

@@ -8,6 +8,7 @@
 //! through a [`Mesh`] of proxies, and gives each node its own [`OffsetClock`], so a test can
 //! partition, delay or blackhole links and skew one node's wall clock.
 
+use openraft::async_runtime::WatchReceiver;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -271,7 +272,7 @@ impl TestCluster {
         wait_until("a leader", || {
             let found = self.nodes.iter().position(|n| {
                 n.server.as_ref().is_some_and(|s| {
-                    let m = s.node().raft().metrics().borrow().clone();
+                    let m = s.node().raft().metrics().borrow_watched().clone();
                     m.state == openraft::ServerState::Leader
                 })
             });
