@@ -145,7 +145,7 @@ async fn a_second_change_while_one_is_in_flight_is_refused_and_a_stuck_join_is_u
     let raft = c.node(0).server().node().raft().clone();
     let has_ghost = move || {
         raft.metrics()
-            .borrow()
+            .borrow_watched()
             .membership_config
             .membership()
             .nodes()
@@ -184,7 +184,7 @@ async fn a_second_change_while_one_is_in_flight_is_refused_and_a_stuck_join_is_u
         .node()
         .raft()
         .metrics()
-        .borrow()
+        .borrow_watched()
         .membership_config
         .membership()
         .voter_ids()
@@ -356,7 +356,7 @@ async fn a_killed_member_restarts_on_its_state_without_bootstrapping() {
         .node()
         .raft()
         .metrics()
-        .borrow()
+        .borrow_watched()
         .membership_config
         .membership()
         .voter_ids()

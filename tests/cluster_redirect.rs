@@ -18,6 +18,7 @@
 
 mod common;
 
+use openraft::async_runtime::WatchReceiver;
 use common::cluster::TestCluster;
 use konsul_proto::v1 as pb;
 use konsul_proto::v1::kv_service_client::KvServiceClient;
@@ -433,7 +434,7 @@ async fn every_write_route_on_a_follower_names_the_leader_and_writes_nothing() {
         .node()
         .raft()
         .metrics()
-        .borrow()
+        .borrow_watched()
         .membership_config
         .membership()
         .nodes()

@@ -27,7 +27,9 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use futures::{Stream, StreamExt};
 use openraft::storage::{EntryResponder, RaftStateMachine, Snapshot};
-use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
+use openraft::type_config::alias::{
+    EntryOf, LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf,
+};
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StoredMembership};
 use tokio::io::AsyncWriteExt;
 
@@ -162,6 +164,32 @@ impl StoreView {
     }
 }
 
+impl StateMachine {
+    /// Applies one committed entry under the write lock, so readers never see half of it.
+    fn apply_one(&self, entry: EntryOf<TypeConfig>) -> Response {
+        let mut applied = write_lock(&self.applied);
+        applied.last_applied = Some(entry.log_id);
+        match entry.payload {
+            EntryPayload::Blank => Response::None,
+            EntryPayload::Normal(command) => applied.store.apply(entry.log_id.index, command),
+            EntryPayload::Membership(membership) => {
+                applied.last_membership = StoredMembership::new(Some(entry.log_id), membership);
+                Response::None
+            }
+        }
+    }
+
+    /// Applies `entries` in order and returns their responses: what openraft's `apply`
+    /// does, for tests that look at the responses without a running Raft.
+    #[cfg(test)]
+    pub(crate) async fn apply_entries(
+        &mut self,
+        entries: impl IntoIterator<Item = EntryOf<TypeConfig>>,
+    ) -> io::Result<Vec<Response>> {
+        Ok(entries.into_iter().map(|e| self.apply_one(e)).collect())
+    }
+}
+
 impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotData = tokio::fs::File;
     type SnapshotBuilder = SnapshotBuilder;
@@ -181,21 +209,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // per item so readers never see half an entry, and answer each client write.
         while let Some(item) = entries.next().await {
             let (entry, responder) = item?;
-            let response = {
-                let mut applied = write_lock(&self.applied);
-                applied.last_applied = Some(entry.log_id);
-                match entry.payload {
-                    EntryPayload::Blank => Response::None,
-                    EntryPayload::Normal(command) => {
-                        applied.store.apply(entry.log_id.index, command)
-                    }
-                    EntryPayload::Membership(membership) => {
-                        applied.last_membership =
-                            StoredMembership::new(Some(entry.log_id), membership);
-                        Response::None
-                    }
-                }
-            };
+            let response = self.apply_one(entry);
             if let Some(responder) = responder {
                 responder.send(response);
             }

@@ -1,11 +1,27 @@
 //! Tests of the outbound transport against a scripted in-process peer (no Raft): channel
 //! reuse, error mapping, deadlines, back-off, payload splitting and snapshot streaming.
 
+
+// openraft 0.10 names its log types through the type config; the short names the tests
+// were written with.
+#[allow(unused_imports)]
+use openraft::vote::RaftLeaderId as _;
+#[allow(dead_code)]
+type Entry = openraft::type_config::alias::EntryOf<crate::raft::TypeConfig>;
+#[allow(dead_code)]
+type CommittedLeaderId = openraft::type_config::alias::CommittedLeaderIdOf<crate::raft::TypeConfig>;
+#[allow(dead_code)]
+type LeaderId = openraft::type_config::alias::LeaderIdOf<crate::raft::TypeConfig>;
+#[allow(unused_imports)]
+use crate::raft::{Member, NodeId, TypeConfig};
+#[allow(unused_imports)]
+use openraft::{LogId, Vote};
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use konsul_proto::raft::v1::raft_service_server::{RaftService, RaftServiceServer};
-use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, SnapshotMeta, StoredMembership};
+use openraft::{EntryPayload, SnapshotMeta, StoredMembership};
 use tokio::fs::File;
 use tokio::io::AsyncWriteExt;
 use tokio_stream::wrappers::TcpListenerStream;

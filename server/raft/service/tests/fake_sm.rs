@@ -3,6 +3,7 @@
 //! installed, and serves snapshots as real files (padded past one chunk) so that they travel
 //! through the streaming path. It does not run `store::apply`.
 
+
 use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf, StoredMembershipOf};
 use std::sync::{Arc, Mutex};
 
@@ -87,7 +88,7 @@ impl RaftStateMachine<TypeConfig> for FakeSm {
 
     async fn apply<I>(&mut self, entries: I) -> StoreResult<Vec<Response>>
     where
-        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
         let mut st = self.state();

@@ -3,6 +3,22 @@
 //! helpers and the apply tests; `snapshots` covers building, restoring, installing and
 //! pruning snapshot files; `storage_suite` runs openraft's own suite with the redb log store.
 
+
+// openraft 0.10 names its log types through the type config; the short names the tests
+// were written with.
+#[allow(unused_imports)]
+use openraft::vote::RaftLeaderId as _;
+#[allow(dead_code)]
+type Entry = openraft::type_config::alias::EntryOf<crate::raft::TypeConfig>;
+#[allow(dead_code)]
+type CommittedLeaderId = openraft::type_config::alias::CommittedLeaderIdOf<crate::raft::TypeConfig>;
+#[allow(dead_code)]
+type LeaderId = openraft::type_config::alias::LeaderIdOf<crate::raft::TypeConfig>;
+#[allow(unused_imports)]
+use crate::raft::{Member, NodeId, TypeConfig};
+#[allow(unused_imports)]
+use openraft::{LogId, Vote};
+
 mod snapshots;
 mod storage_suite;
 
@@ -11,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use openraft::storage::{RaftStateMachine, Snapshot};
-use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, Membership, RaftSnapshotBuilder};
+use openraft::{EntryPayload, Membership, RaftSnapshotBuilder};
 use openraft::{SnapshotMeta, StoredMembership};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
@@ -33,7 +49,7 @@ fn log_id(term: u64, index: u64) -> LogIdOf<TypeConfig> {
     LogId::new(CommittedLeaderId::new(term, 1), index)
 }
 
-fn blank(term: u64, index: u64) -> Entry<TypeConfig> {
+fn blank(term: u64, index: u64) -> Entry {
     Entry {
         log_id: log_id(term, index),
         payload: EntryPayload::Blank,
@@ -57,21 +73,21 @@ fn members(ids: &[NodeId]) -> Membership<NodeId, Member> {
     Membership::new(vec![voters], nodes)
 }
 
-fn membership(term: u64, index: u64, ids: &[NodeId]) -> Entry<TypeConfig> {
+fn membership(term: u64, index: u64, ids: &[NodeId]) -> Entry {
     Entry {
         log_id: log_id(term, index),
         payload: EntryPayload::Membership(members(ids)),
     }
 }
 
-fn command(term: u64, index: u64, command: Command) -> Entry<TypeConfig> {
+fn command(term: u64, index: u64, command: Command) -> Entry {
     Entry {
         log_id: log_id(term, index),
         payload: EntryPayload::Normal(command),
     }
 }
 
-fn set(term: u64, index: u64, key: &str, value: &str) -> Entry<TypeConfig> {
+fn set(term: u64, index: u64, key: &str, value: &str) -> Entry {
     let value = value.as_bytes().to_vec();
     command(
         term,
@@ -86,7 +102,7 @@ fn set(term: u64, index: u64, key: &str, value: &str) -> Entry<TypeConfig> {
 
 /// A log with every kind of entry: membership changes, blanks (new leaders) and KV
 /// commands, including a CAS that succeeds, one that fails and a batch.
-fn mixed_log() -> Vec<Entry<TypeConfig>> {
+fn mixed_log() -> Vec<Entry> {
     vec![
         membership(1, 0, &[1]),
         blank(1, 1),
@@ -219,7 +235,7 @@ async fn apply_blank_and_membership_entries_updates_applied_state() {
     assert_eq!(view.applied_index(), 0);
 
     let responses = sm
-        .apply([
+        .apply_entries([
             membership(1, 0, &[1]),
             blank(1, 1),
             membership(1, 2, &[1, 2, 3]),
@@ -237,7 +253,7 @@ async fn apply_blank_and_membership_entries_updates_applied_state() {
     assert_eq!(view.membership(), expected);
 
     // A blank entry moves last_applied but keeps the membership.
-    sm.apply([blank(2, 3)]).await.unwrap();
+    sm.apply_entries([blank(2, 3)]).await.unwrap();
     assert_eq!(
         sm.applied_state().await.unwrap(),
         (Some(log_id(2, 3)), expected)
@@ -253,7 +269,7 @@ async fn apply_blank_and_membership_entries_updates_applied_state() {
 async fn commands_apply_at_their_log_index() {
     let dir = tempfile::tempdir().unwrap();
     let mut sm = open(dir.path(), 2).await;
-    let responses = sm.apply(mixed_log()).await.unwrap();
+    let responses = sm.apply_entries(mixed_log()).await.unwrap();
     assert_eq!(responses.len(), 10, "one response per entry, in order");
     let written = |key: &str, create_index, modify_index, flags| Response::Written {
         key: key.to_string(),
@@ -302,18 +318,18 @@ async fn snapshot_plus_replay_equals_full_replay() {
     let log = mixed_log();
     let full_dir = tempfile::tempdir().unwrap();
     let mut full = open(full_dir.path(), 2).await;
-    let full_responses = full.apply(log.clone()).await.unwrap();
+    let full_responses = full.apply_entries(log.clone()).await.unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let mut sm = open(dir.path(), 2).await;
     let (head, tail) = log.split_at(6);
-    sm.apply(head.to_vec()).await.unwrap();
+    sm.apply_entries(head.to_vec()).await.unwrap();
     build(&mut sm).await;
     drop(sm);
 
     let mut restarted = open(dir.path(), 2).await;
     assert_eq!(restarted.view().applied_index(), 5);
-    let tail_responses = restarted.apply(tail.to_vec()).await.unwrap();
+    let tail_responses = restarted.apply_entries(tail.to_vec()).await.unwrap();
     assert_eq!(tail_responses, full_responses[6..]);
     assert_eq!(
         restarted.applied_state().await.unwrap(),

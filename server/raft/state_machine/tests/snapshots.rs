@@ -1,12 +1,28 @@
 //! Snapshot tests: build and restart, install on a follower, damaged data, retention.
 
+
+// openraft 0.10 names its log types through the type config; the short names the tests
+// were written with.
+#[allow(unused_imports)]
+use openraft::vote::RaftLeaderId as _;
+#[allow(dead_code)]
+type Entry = openraft::type_config::alias::EntryOf<crate::raft::TypeConfig>;
+#[allow(dead_code)]
+type CommittedLeaderId = openraft::type_config::alias::CommittedLeaderIdOf<crate::raft::TypeConfig>;
+#[allow(dead_code)]
+type LeaderId = openraft::type_config::alias::LeaderIdOf<crate::raft::TypeConfig>;
+#[allow(unused_imports)]
+use crate::raft::{Member, NodeId, TypeConfig};
+#[allow(unused_imports)]
+use openraft::{LogId, Vote};
+
 use super::*;
 
 #[tokio::test]
 async fn built_snapshot_is_current_and_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut sm = open(dir.path(), 2).await;
-    sm.apply([membership(1, 0, &[1, 2]), set(1, 1, "k", "v"), blank(2, 2)])
+    sm.apply_entries([membership(1, 0, &[1, 2]), set(1, 1, "k", "v"), blank(2, 2)])
         .await
         .unwrap();
 
@@ -67,7 +83,7 @@ async fn follower_installs_the_leaders_snapshot_file() {
     let leader_dir = tempfile::tempdir().unwrap();
     let follower_dir = tempfile::tempdir().unwrap();
     let mut leader = open(leader_dir.path(), 2).await;
-    leader.apply(mixed_log()).await.unwrap();
+    leader.apply_entries(mixed_log()).await.unwrap();
     build(&mut leader).await;
 
     // The wire: the bytes of the leader's current snapshot file, with its meta.
@@ -80,7 +96,7 @@ async fn follower_installs_the_leaders_snapshot_file() {
 
     let mut follower = open(follower_dir.path(), 2).await;
     follower
-        .apply([membership(1, 0, &[1, 2, 3])])
+        .apply_entries([membership(1, 0, &[1, 2, 3])])
         .await
         .unwrap();
     let follower_view = follower.view();
@@ -127,7 +143,7 @@ async fn install_accepts_a_foreign_file_handle_by_copying_it() {
         .await
         .unwrap();
     leader
-        .apply([membership(3, 5, &[1, 2]), blank(3, 6)])
+        .apply_entries([membership(3, 5, &[1, 2]), blank(3, 6)])
         .await
         .unwrap();
     build(&mut leader).await;
@@ -169,14 +185,14 @@ async fn install_rejects_damaged_or_mismatched_data_and_keeps_the_state() {
     let follower_dir = tempfile::tempdir().unwrap();
     let mut leader = open(leader_dir.path(), 2).await;
     leader
-        .apply([membership(1, 0, &[1, 2]), set(1, 1, "k", "v")])
+        .apply_entries([membership(1, 0, &[1, 2]), set(1, 1, "k", "v")])
         .await
         .unwrap();
     let mut sent = build(&mut leader).await;
     let bytes = bytes_of(&mut sent).await;
 
     let mut follower = open(follower_dir.path(), 2).await;
-    follower.apply([blank(1, 0)]).await.unwrap();
+    follower.apply_entries([blank(1, 0)]).await.unwrap();
     let before = follower.applied_state().await.unwrap();
 
     let mut damaged = bytes.clone();
@@ -240,7 +256,7 @@ async fn retention_keeps_only_the_newest_snapshots() {
     let mut sm = open(dir.path(), 2).await;
     let mut ids = Vec::new();
     for index in 0..5 {
-        sm.apply([blank(1, index)]).await.unwrap();
+        sm.apply_entries([blank(1, index)]).await.unwrap();
         ids.push(build(&mut sm).await.meta.snapshot_id);
     }
     let files = snap_files(dir.path());
@@ -258,7 +274,7 @@ async fn retention_keeps_only_the_newest_snapshots() {
     let dir = tempfile::tempdir().unwrap();
     let mut sm = open(dir.path(), 0).await;
     for index in 0..3 {
-        sm.apply([blank(1, index)]).await.unwrap();
+        sm.apply_entries([blank(1, index)]).await.unwrap();
         build(&mut sm).await;
     }
     assert_eq!(snap_files(dir.path()).len(), 1);
@@ -271,12 +287,12 @@ async fn corrupt_newest_snapshot_falls_back_to_an_older_valid_one() {
     for damage in ["flip body byte", "flip meta byte", "truncate", "garbage"] {
         let dir = tempfile::tempdir().unwrap();
         let mut sm = open(dir.path(), 3).await;
-        sm.apply([membership(1, 0, &[1]), set(1, 1, "k", "old")])
+        sm.apply_entries([membership(1, 0, &[1]), set(1, 1, "k", "old")])
             .await
             .unwrap();
         let older = build(&mut sm).await.meta;
         let older_state = sm.applied_state().await.unwrap();
-        sm.apply([membership(2, 2, &[1, 2]), set(2, 3, "k", "new")])
+        sm.apply_entries([membership(2, 2, &[1, 2]), set(2, 3, "k", "new")])
             .await
             .unwrap();
         build(&mut sm).await;
@@ -332,7 +348,7 @@ async fn corrupt_newest_snapshot_falls_back_to_an_older_valid_one() {
 async fn only_corrupt_snapshots_start_empty_and_keep_the_evidence() {
     let dir = tempfile::tempdir().unwrap();
     let mut sm = open(dir.path(), 2).await;
-    sm.apply([blank(1, 0)]).await.unwrap();
+    sm.apply_entries([blank(1, 0)]).await.unwrap();
     build(&mut sm).await;
     drop(sm);
     let only = dir.path().join(&snap_files(dir.path())[0]);

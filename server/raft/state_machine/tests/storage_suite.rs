@@ -2,8 +2,24 @@
 //! pair a node runs: the redb [`LogStore`] and this [`StateMachine`], each built fresh on
 //! real files in its own temp dir, exactly as `raft::node` opens them.
 
+
+// openraft 0.10 names its log types through the type config; the short names the tests
+// were written with.
+#[allow(unused_imports)]
+use openraft::vote::RaftLeaderId as _;
+#[allow(dead_code)]
+type Entry = openraft::type_config::alias::EntryOf<crate::raft::TypeConfig>;
+#[allow(dead_code)]
+type CommittedLeaderId = openraft::type_config::alias::CommittedLeaderIdOf<crate::raft::TypeConfig>;
+#[allow(dead_code)]
+type LeaderId = openraft::type_config::alias::LeaderIdOf<crate::raft::TypeConfig>;
+#[allow(unused_imports)]
+use crate::raft::{Member, NodeId, TypeConfig};
+#[allow(unused_imports)]
+use openraft::{LogId, Vote};
+
 use openraft::StorageIOError;
-use openraft::testing::{StoreBuilder, Suite};
+use openraft::testing::log::{StoreBuilder, Suite};
 
 use super::*;
 use crate::raft::log_store::LogStore;
