@@ -5,11 +5,11 @@
 
 mod common;
 
-use openraft::async_runtime::WatchReceiver;
 use common::TestNode;
 use common::cluster::{SHORT_CATCH_UP, TestCluster};
 use common::wait_until;
 use konsul_proto::v1 as pb;
+use openraft::async_runtime::WatchReceiver;
 use serde_json::Value;
 use tonic::Code;
 
@@ -301,7 +301,11 @@ async fn a_fourth_node_catches_up_through_a_snapshot() {
     let raft = c.node(leader).server().node().raft().clone();
     raft.trigger().purge_log(last).await.unwrap();
     wait_until("the leader purged its log past the batches", || {
-        let purged = raft.metrics().borrow_watched().purged.map_or(0, |l| l.index);
+        let purged = raft
+            .metrics()
+            .borrow_watched()
+            .purged
+            .map_or(0, |l| l.index);
         async move { (purged >= last).then_some(()) }
     })
     .await;

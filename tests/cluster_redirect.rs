@@ -18,10 +18,10 @@
 
 mod common;
 
-use openraft::async_runtime::WatchReceiver;
 use common::cluster::TestCluster;
 use konsul_proto::v1 as pb;
 use konsul_proto::v1::kv_service_client::KvServiceClient;
+use openraft::async_runtime::WatchReceiver;
 use reqwest::Method;
 use serde_json::{Value, json};
 use tonic::transport::Channel;

@@ -7,11 +7,11 @@
 
 mod common;
 
-use openraft::async_runtime::WatchReceiver;
 use common::cluster::TestCluster;
 use common::{start_with, test_config_with, wait_until};
 use konsul::raft::node_id_for_name;
 use konsul_proto::v1 as pb;
+use openraft::async_runtime::WatchReceiver;
 use openraft::{ServerState, Vote};
 use tonic::Code;
 
@@ -147,7 +147,10 @@ async fn a_wiped_member_never_votes_or_acks_and_must_leave_before_it_joins_again
         async move { (term >= term_before + 3).then_some(()) }
     })
     .await;
-    assert_ne!(survivor_raft.metrics().borrow_watched().state, ServerState::Leader);
+    assert_ne!(
+        survivor_raft.metrics().borrow_watched().state,
+        ServerState::Leader
+    );
     assert_untouched(&c, victim);
 
     // The intact member comes back: the cluster has a leader and every write again.

@@ -500,7 +500,8 @@ async fn a_node_with_raft_join_becomes_a_voter_and_applies_writes() {
 
     let id = joiner.node().id();
     common::wait_until("the joiner to be a voter", || {
-        let voter = konsul::discovery::is_voter(&joiner.node().raft().metrics().borrow_watched(), id);
+        let voter =
+            konsul::discovery::is_voter(&joiner.node().raft().metrics().borrow_watched(), id);
         async move { voter.then_some(()) }
     })
     .await;

@@ -195,7 +195,14 @@ async fn a_leader_cut_off_from_its_quorum_serves_no_stale_reads_and_no_writes() 
     c.mesh().isolate(old, Fault::Drop);
     let new = wait_until("a new leader among the majority", || {
         let found = (0..3).filter(|&i| i != old).find(|&i| {
-            let m = c.node(i).server().node().raft().metrics().borrow_watched().clone();
+            let m = c
+                .node(i)
+                .server()
+                .node()
+                .raft()
+                .metrics()
+                .borrow_watched()
+                .clone();
             m.state == openraft::ServerState::Leader
         });
         async move { found }
@@ -253,7 +260,14 @@ async fn a_leader_cut_off_from_its_quorum_serves_no_stale_reads_and_no_writes() 
     let leaders = wait_until("exactly one leader", || async {
         let leaders = (0..3)
             .filter(|&i| {
-                let m = c.node(i).server().node().raft().metrics().borrow_watched().clone();
+                let m = c
+                    .node(i)
+                    .server()
+                    .node()
+                    .raft()
+                    .metrics()
+                    .borrow_watched()
+                    .clone();
                 m.state == openraft::ServerState::Leader
             })
             .count();

@@ -4,10 +4,10 @@
 
 mod common;
 
-use openraft::async_runtime::WatchReceiver;
 use common::{start_with, test_config_with, wait_until};
 use konsul_proto::v1 as pb;
 use konsul_proto::v1::kv_service_client::KvServiceClient;
+use openraft::async_runtime::WatchReceiver;
 
 const ENV: &[(&str, &str)] = &[
     ("KONSUL_RAFT_SNAPSHOT_THRESHOLD", "20"),

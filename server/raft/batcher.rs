@@ -21,8 +21,11 @@ use crate::raft::KonsulRaft;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use openraft::error::{ClientWriteError, RaftError};
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, ForwardReason, RaftError};
 use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::time::Instant;
 
 use super::node::{Written, not_leader_error};
 use crate::error::{Error, Result};
@@ -180,33 +183,58 @@ async fn propose(raft: &KonsulRaft, mut group: Vec<Pending>) {
     }
 }
 
+/// How long a leader whose lease has lapsed (openraft 0.10 refuses writes until a quorum has
+/// acknowledged it recently, e.g. right after its election) keeps retrying a refused write
+/// before it answers NoQuorum. Nothing was written by a refused attempt.
+const LEASE_RETRY_FOR: Duration = Duration::from_secs(1);
+
 /// One `client_write`, with openraft's errors turned into ours.
+///
+/// openraft 0.10 tells the two "forward" cases apart: `ForwardToLeader` rejects the write
+/// before its entry is appended (nothing written: a clean refusal), `LogEntryDiscarded` says
+/// the entry was appended and later truncated here, where it may still commit elsewhere
+/// (outcome unknown).
 async fn client_write(raft: &KonsulRaft, command: Command) -> Result<Written> {
-    match raft.client_write(command).await {
-        Ok(resp) => Ok(Written {
-            index: resp.log_id.index,
-            response: resp.data,
-        }),
-        // openraft answers ForwardToLeader both when it refuses a write up front and when it
-        // truncates the write's entry from this node's log; a truncated entry may still be
-        // committed (a snapshot the next leader installs here can contain it, or a node that
-        // kept it can lead later). `RaftNode::write_until` checks leadership before it
-        // submits, so here it can only be the second kind, or a race with a step-down.
-        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-            let leader = match not_leader_error(f) {
-                Error::NotLeader {
-                    leader_client_addr, ..
-                } => format!(" (the leader now is at {leader_client_addr})"),
-                _ => String::new(),
-            };
-            Err(Error::outcome_unknown(format!(
-                "this node stopped leading while the write was in its log; the next leader may \
-                 still commit it{leader}"
-            )))
+    let give_up = Instant::now() + LEASE_RETRY_FOR;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        let refused = match raft.client_write(command.clone()).await {
+            Ok(resp) => {
+                return Ok(Written {
+                    index: resp.log_id.index,
+                    response: resp.data,
+                });
+            }
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => f,
+            Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(f))) => {
+                let leader = match not_leader_error(f) {
+                    Error::NotLeader {
+                        leader_client_addr, ..
+                    } => format!(" (the leader now is at {leader_client_addr})"),
+                    _ => String::new(),
+                };
+                return Err(Error::outcome_unknown(format!(
+                    "this node stopped leading while the write was in its log; the next leader \
+                     may still commit it{leader}"
+                )));
+            }
+            Err(RaftError::APIError(e)) => return Err(Error::Internal(e.to_string())),
+            // The core stopped; the entry may already be in the log and commit elsewhere.
+            Err(RaftError::Fatal(e)) => {
+                return Err(Error::outcome_unknown(format!("raft stopped: {e}")));
+            }
+        };
+        if refused.reason != ForwardReason::LeaseExpired {
+            return Err(not_leader_error(refused));
         }
-        Err(RaftError::APIError(e)) => Err(Error::Internal(e.to_string())),
-        // The core stopped; the entry may already be in the log and commit elsewhere.
-        Err(RaftError::Fatal(e)) => Err(Error::outcome_unknown(format!("raft stopped: {e}"))),
+        if Instant::now() >= give_up {
+            return Err(Error::NoQuorum(format!(
+                "this leader has had no recent acknowledgement from a quorum for {LEASE_RETRY_FOR:?}; \
+                 nothing was written"
+            )));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(50));
     }
 }
 

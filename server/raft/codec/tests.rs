@@ -1,7 +1,6 @@
 //! Round-trip tests for every conversion in the codec, and the refusals of incomplete or
 //! unknown-version messages.
 
-
 // openraft 0.10 names its log types through the type config; the short names the tests
 // were written with.
 #[allow(unused_imports)]

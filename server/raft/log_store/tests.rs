@@ -2,7 +2,6 @@
 //! the log-only cases of openraft's storage suite. The full suite also exercises a state
 //! machine; it can run once `raft::state_machine` exists.
 
-
 // openraft 0.10 names its log types through the type config; the short names the tests
 // were written with.
 #[allow(unused_imports)]

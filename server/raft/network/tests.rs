@@ -1,7 +1,6 @@
 //! Tests of the outbound transport against a scripted in-process peer (no Raft): channel
 //! reuse, error mapping, deadlines, back-off, payload splitting and snapshot streaming.
 
-
 // openraft 0.10 names its log types through the type config; the short names the tests
 // were written with.
 #[allow(unused_imports)]

@@ -2,7 +2,6 @@
 //! over the redb log store (in memory), the fake state machine of [`fake_sm`], the outbound
 //! [`PeerNetwork`] and this service on a `127.0.0.1:0` tonic server.
 
-
 mod fake_sm;
 
 use crate::raft::KonsulRaft;

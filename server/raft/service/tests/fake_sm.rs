@@ -3,7 +3,6 @@
 //! installed, and serves snapshots as real files (padded past one chunk) so that they travel
 //! through the streaming path. It does not run `store::apply`.
 
-
 use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf, StoredMembershipOf};
 use std::sync::{Arc, Mutex};
 

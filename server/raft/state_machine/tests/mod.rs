@@ -3,7 +3,6 @@
 //! helpers and the apply tests; `snapshots` covers building, restoring, installing and
 //! pruning snapshot files; `storage_suite` runs openraft's own suite with the redb log store.
 
-
 // openraft 0.10 names its log types through the type config; the short names the tests
 // were written with.
 #[allow(unused_imports)]

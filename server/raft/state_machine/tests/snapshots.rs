@@ -1,6 +1,5 @@
 //! Snapshot tests: build and restart, install on a follower, damaged data, retention.
 
-
 // openraft 0.10 names its log types through the type config; the short names the tests
 // were written with.
 #[allow(unused_imports)]

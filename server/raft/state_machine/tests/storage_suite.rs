@@ -2,7 +2,6 @@
 //! pair a node runs: the redb [`LogStore`] and this [`StateMachine`], each built fresh on
 //! real files in its own temp dir, exactly as `raft::node` opens them.
 
-
 // openraft 0.10 names its log types through the type config; the short names the tests
 // were written with.
 #[allow(unused_imports)]
