@@ -19,7 +19,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use konsul_proto::raft::v1 as pb;
 use konsul_proto::raft::v1::append_entries_response::Result as PbAppendResult;
 use konsul_proto::raft::v1::entry::Payload;
-use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, VoteRequest, VoteResponse};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, TransferLeaderError, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
+};
 use openraft::type_config::alias::{
     CommittedLeaderIdOf, EntryOf, LeaderIdOf, LogIdOf, SnapshotMetaOf, StoredMembershipOf, VoteOf,
 };
@@ -286,6 +289,72 @@ pub fn decode_vote_request(req: pb::VoteRequest) -> DecodeResult<VoteRequest<Typ
         vote: decode_vote(required(req.vote, "VoteRequest.vote")?)?,
         last_log_id: decode_opt_log_id(req.last_log_id)?,
         leadership_transfer: req.leadership_transfer,
+    })
+}
+
+/// Encodes a leadership transfer request.
+pub fn encode_transfer_leader_request(
+    req: &TransferLeaderRequest<TypeConfig>,
+) -> pb::TransferLeaderRequest {
+    pb::TransferLeaderRequest {
+        from_leader: Some(encode_vote(req.from_leader())),
+        to_node_id: *req.to_node_id(),
+        last_log_id: req.last_log_id().map(encode_log_id),
+    }
+}
+
+/// Decodes a leadership transfer request; the leader's vote is required.
+pub fn decode_transfer_leader_request(
+    req: pb::TransferLeaderRequest,
+) -> DecodeResult<TransferLeaderRequest<TypeConfig>> {
+    Ok(TransferLeaderRequest::new(
+        decode_vote(required(
+            req.from_leader,
+            "TransferLeaderRequest.from_leader",
+        )?)?,
+        req.to_node_id,
+        decode_opt_log_id(req.last_log_id)?,
+    ))
+}
+
+/// Encodes the target's answer to a leadership transfer.
+pub fn encode_transfer_leader_response(
+    resp: &TransferLeaderResponse<TypeConfig>,
+) -> pb::TransferLeaderResponse {
+    use pb::transfer_leader_response::Refused;
+    let refused = match resp {
+        Ok(()) => None,
+        Err(TransferLeaderError::VoteChanged { expected, actual }) => {
+            Some(Refused::VoteChanged(pb::VoteChanged {
+                expected: Some(encode_vote(expected)),
+                actual: Some(encode_vote(actual)),
+            }))
+        }
+        Err(TransferLeaderError::LogNotFlushed { expected, actual }) => {
+            Some(Refused::LogNotFlushed(pb::LogNotFlushed {
+                expected: encode_opt_log_id(expected),
+                actual: encode_opt_log_id(actual),
+            }))
+        }
+    };
+    pb::TransferLeaderResponse { refused }
+}
+
+/// Decodes the target's answer to a leadership transfer.
+pub fn decode_transfer_leader_response(
+    resp: pb::TransferLeaderResponse,
+) -> DecodeResult<TransferLeaderResponse<TypeConfig>> {
+    use pb::transfer_leader_response::Refused;
+    Ok(match resp.refused {
+        None => Ok(()),
+        Some(Refused::VoteChanged(v)) => Err(TransferLeaderError::VoteChanged {
+            expected: decode_vote(required(v.expected, "VoteChanged.expected")?)?,
+            actual: decode_vote(required(v.actual, "VoteChanged.actual")?)?,
+        }),
+        Some(Refused::LogNotFlushed(l)) => Err(TransferLeaderError::LogNotFlushed {
+            expected: decode_opt_log_id(l.expected)?,
+            actual: decode_opt_log_id(l.actual)?,
+        }),
     })
 }
 

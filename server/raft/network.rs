@@ -44,7 +44,8 @@ use openraft::error::{
 };
 use openraft::network::{Backoff, RPCOption, RPCTypes, RaftNetworkFactory, v2::RaftNetworkV2};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 use openraft::type_config::alias::{SnapshotOf, VoteOf};
 use openraft::{AnyError, OptionalSend, StorageError};
@@ -329,6 +330,29 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
             self.lease.ack(self.target, vote, sent);
         }
         Ok(resp)
+    }
+
+    /// Asks the chosen successor to run for leader now (openraft calls this when a removed
+    /// leader steps down). This node gives up its lease first: the successor's voters will
+    /// not wait out the usual election timeout, since the leader itself asked for it.
+    async fn transfer_leader(
+        &mut self,
+        req: TransferLeaderRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<TransferLeaderResponse<TypeConfig>> {
+        self.lease.revoke();
+        let req = codec::encode_transfer_leader_request(&req);
+        let ttl = option.hard_ttl();
+        let resp = self
+            .unary(
+                ttl,
+                req,
+                |mut c, r| async move { c.transfer_leader(r).await },
+            )
+            .await
+            .map_err(|e| self.rpc_error(RPCTypes::TransferLeader, e))?;
+        codec::decode_transfer_leader_response(resp)
+            .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
     }
 
     async fn vote(

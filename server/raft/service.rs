@@ -216,6 +216,21 @@ impl RaftService for RaftPeerService {
         Ok(Response::new(codec::encode_vote_response(&resp)))
     }
 
+    async fn transfer_leader(
+        &self,
+        request: Request<pb::TransferLeaderRequest>,
+    ) -> Result<Response<pb::TransferLeaderResponse>, Status> {
+        self.check_addressed_to_me(&request, "TransferLeader")?;
+        let req =
+            codec::decode_transfer_leader_request(request.into_inner()).map_err(decode_status)?;
+        let resp = self
+            .raft
+            .handle_transfer_leader(req)
+            .await
+            .map_err(fatal_status)?;
+        Ok(Response::new(codec::encode_transfer_leader_response(&resp)))
+    }
+
     async fn append_entries(
         &self,
         request: Request<pb::AppendEntriesRequest>,

@@ -50,6 +50,13 @@ impl RaftService for Ghost {
             incarnation: 7,
         }))
     }
+
+    async fn transfer_leader(
+        &self,
+        _: Request<pb::TransferLeaderRequest>,
+    ) -> Result<Response<pb::TransferLeaderResponse>, Status> {
+        Err(Status::unavailable("a ghost never leads"))
+    }
 }
 
 /// Serves a ghost named `name` on a fresh `127.0.0.1` port until the runtime ends; returns
