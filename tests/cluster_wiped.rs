@@ -11,8 +11,8 @@ use common::cluster::TestCluster;
 use common::{start_with, test_config_with, wait_until};
 use konsul::raft::node_id_for_name;
 use konsul_proto::v1 as pb;
+use openraft::ServerState;
 use openraft::async_runtime::WatchReceiver;
-use openraft::{ServerState, Vote};
 use tonic::Code;
 
 fn put(key: &str) -> pb::PutRequest {

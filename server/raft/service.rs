@@ -29,7 +29,9 @@
 //! There is no `api/status.rs` on this layer's branch yet, so openraft errors become a
 //! `tonic::Status` here, in [`fatal_status`] and [`decode_status`].
 
-use crate::raft::KonsulRaft;
+use crate::raft::state_machine::StateMachine;
+use openraft::Raft;
+use openraft::storage::RaftStateMachine;
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -52,9 +54,11 @@ use super::network::{LastContact, MAX_PEER_MESSAGE_BYTES};
 use super::{TypeConfig, codec};
 
 /// Serves the Raft peer RPCs of one node. Cheap to clone; clones share the node.
-#[derive(Clone)]
-pub struct RaftPeerService {
-    raft: KonsulRaft,
+///
+/// Generic over the state machine only so the transport tests can serve a node with a
+/// recording stand-in; a server always uses [`KonsulRaft`](crate::raft::KonsulRaft)'s.
+pub struct RaftPeerService<SM: PeerStateMachine = StateMachine> {
+    raft: Raft<TypeConfig, SM>,
     identity: Arc<Identity>,
     incoming_dir: Arc<PathBuf>,
     next_incoming: Arc<AtomicU64>,
@@ -66,11 +70,33 @@ pub struct RaftPeerService {
     votes_from: Option<Instant>,
 }
 
-impl RaftPeerService {
+/// What the service needs of a state machine: snapshots arrive as files.
+pub trait PeerStateMachine: RaftStateMachine<TypeConfig, SnapshotData = tokio::fs::File> {}
+impl<SM: RaftStateMachine<TypeConfig, SnapshotData = tokio::fs::File>> PeerStateMachine for SM {}
+
+impl<SM: PeerStateMachine> Clone for RaftPeerService<SM> {
+    fn clone(&self) -> Self {
+        Self {
+            raft: self.raft.clone(),
+            identity: self.identity.clone(),
+            incoming_dir: self.incoming_dir.clone(),
+            next_incoming: self.next_incoming.clone(),
+            contact: self.contact.clone(),
+            lease: self.lease.clone(),
+            votes_from: self.votes_from,
+        }
+    }
+}
+
+impl<SM: PeerStateMachine> RaftPeerService<SM> {
     /// Serves `raft`, whose node is `identity`, receiving snapshots into files in
     /// `incoming_dir`. The directory must exist and should be on the same disk as the node's
     /// data; each file is removed once openraft has installed it (or the transfer failed).
-    pub fn new(raft: KonsulRaft, identity: Identity, incoming_dir: impl Into<PathBuf>) -> Self {
+    pub fn new(
+        raft: Raft<TypeConfig, SM>,
+        identity: Identity,
+        incoming_dir: impl Into<PathBuf>,
+    ) -> Self {
         Self {
             raft,
             identity: Arc::new(identity),
@@ -192,7 +218,7 @@ fn raft_status(e: RaftError<TypeConfig>) -> Status {
 }
 
 #[tonic::async_trait]
-impl RaftService for RaftPeerService {
+impl<SM: PeerStateMachine> RaftService for RaftPeerService<SM> {
     async fn vote(
         &self,
         request: Request<pb::VoteRequest>,

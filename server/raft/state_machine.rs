@@ -33,7 +33,7 @@ use openraft::type_config::alias::{
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StoredMembership};
 use tokio::io::AsyncWriteExt;
 
-use self::snapshot_dir::{Receiving, SnapshotDir};
+use self::snapshot_dir::SnapshotDir;
 use self::snapshot_file::Meta;
 use crate::deps::{BlockingExecutor, Deps};
 use crate::raft::TypeConfig;
@@ -57,8 +57,6 @@ pub struct StateMachine {
     applied: Arc<RwLock<Applied>>,
     dir: Arc<SnapshotDir>,
     blocking: BlockingExecutor,
-    /// The file handed out by the last `begin_receiving_snapshot`, until it is installed.
-    receiving: Option<Receiving>,
 }
 
 /// A cheap, cloneable read handle on the applied state, for the API's read path.
@@ -118,7 +116,6 @@ impl StateMachine {
             applied: Arc::new(RwLock::new(applied)),
             dir: Arc::new(dir),
             blocking: deps.blocking,
-            receiving: None,
         })
     }
 
@@ -235,19 +232,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let file = file.into_std().await;
 
         let dir = self.dir.clone();
-        let receiving = self.receiving.clone();
         let expected = meta.clone();
-        let (store, consumed) = self
+        let store = self
             .blocking
             .run(move || {
-                let installed = dir.install(file, receiving.as_ref(), &expected)?;
+                let installed = dir.install(file, &expected)?;
                 dir.prune();
                 Ok::<_, io::Error>(installed)
             })
             .await?;
-        if consumed {
-            self.receiving = None;
-        }
 
         let mut applied = write_lock(&self.applied);
         applied.store = store;

@@ -1,19 +1,12 @@
 //! Round-trip tests for every conversion in the codec, and the refusals of incomplete or
 //! unknown-version messages.
 
-// openraft 0.10 names its log types through the type config; the short names the tests
-// were written with.
-#[allow(unused_imports)]
+// openraft 0.10 names its log types through the type config; short names for the tests.
 use openraft::vote::RaftLeaderId as _;
-#[allow(dead_code)]
 type Entry = openraft::type_config::alias::EntryOf<crate::raft::TypeConfig>;
-#[allow(dead_code)]
 type CommittedLeaderId = openraft::type_config::alias::CommittedLeaderIdOf<crate::raft::TypeConfig>;
-#[allow(dead_code)]
 type LeaderId = openraft::type_config::alias::LeaderIdOf<crate::raft::TypeConfig>;
-#[allow(unused_imports)]
 use crate::raft::{Member, NodeId, TypeConfig};
-#[allow(unused_imports)]
 use openraft::{LogId, Vote};
 
 use konsul_proto::raft::v1::command::Kind;

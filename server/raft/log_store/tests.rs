@@ -2,27 +2,21 @@
 //! the log-only cases of openraft's storage suite. The full suite also exercises a state
 //! machine; it can run once `raft::state_machine` exists.
 
-// openraft 0.10 names its log types through the type config; the short names the tests
-// were written with.
-#[allow(unused_imports)]
+// openraft 0.10 names its log types through the type config; short names for the tests.
 use openraft::vote::RaftLeaderId as _;
-#[allow(dead_code)]
 type Entry = openraft::type_config::alias::EntryOf<crate::raft::TypeConfig>;
-#[allow(dead_code)]
 type CommittedLeaderId = openraft::type_config::alias::CommittedLeaderIdOf<crate::raft::TypeConfig>;
-#[allow(dead_code)]
-type LeaderId = openraft::type_config::alias::LeaderIdOf<crate::raft::TypeConfig>;
-#[allow(unused_imports)]
-use crate::raft::{Member, NodeId, TypeConfig};
-#[allow(unused_imports)]
+use crate::raft::TypeConfig;
 use openraft::{LogId, Vote};
 
 use openraft::type_config::alias::LogIdOf;
 use std::path::PathBuf;
 
-use openraft::storage::{RaftLogStorageExt, RaftStateMachine};
+use openraft::EntryPayload;
+use openraft::storage::RaftLogStorageExt;
 use openraft::testing::log::{StoreBuilder, Suite};
-use openraft::{EntryPayload, RaftSnapshotBuilder, StoredMembership};
+
+use crate::raft::state_machine::StateMachine;
 
 use super::*;
 use crate::deps::MemoryDisk;
@@ -177,7 +171,7 @@ async fn limited_reads_stop_at_the_byte_budget_but_return_at_least_one_entry() {
     let mut store = LogStore::open(Path::new("mem"), &memory_deps())
         .await
         .unwrap();
-    let big = |index: u64| Entry::<TypeConfig> {
+    let big = |index: u64| Entry {
         log_id: log_id(1, index),
         payload: EntryPayload::Normal(Command::KvSet {
             key: format!("big{index}"),
@@ -192,69 +186,27 @@ async fn limited_reads_stop_at_the_byte_budget_but_return_at_least_one_entry() {
     assert_eq!(store.try_get_log_entries(1..4).await.unwrap().len(), 3);
 }
 
-/// Stands in for the state machine in the log-only suite cases, which never call it.
-struct NoStateMachine;
-
-impl RaftSnapshotBuilder<TypeConfig> for NoStateMachine {
-    async fn build_snapshot(&mut self) -> StoreResult<Snapshot<TypeConfig>> {
-        unreachable!("log-only suite cases never build a snapshot")
-    }
-}
-
-impl RaftStateMachine<TypeConfig> for NoStateMachine {
-    type SnapshotBuilder = NoStateMachine;
-
-    async fn applied_state(
-        &mut self,
-    ) -> StoreResult<(
-        Option<LogIdOf<TypeConfig>>,
-        StoredMembership<NodeId, super::super::Member>,
-    )> {
-        unreachable!("log-only suite cases never read the state machine")
-    }
-
-    async fn apply<I>(&mut self, _entries: I) -> StoreResult<Vec<crate::store::Response>>
-    where
-        I: IntoIterator<Item = Entry> + OptionalSend,
-        I::IntoIter: OptionalSend,
-    {
-        unreachable!("log-only suite cases never apply")
-    }
-
-    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        NoStateMachine
-    }
-
-    async fn begin_receiving_snapshot(&mut self) -> StoreResult<Box<tokio::fs::File>> {
-        unreachable!("log-only suite cases never receive a snapshot")
-    }
-
-    async fn install_snapshot(
-        &mut self,
-        _meta: &openraft::SnapshotMeta<NodeId, super::super::Member>,
-        _snapshot: Box<tokio::fs::File>,
-    ) -> StoreResult<()> {
-        unreachable!("log-only suite cases never install a snapshot")
-    }
-
-    async fn get_current_snapshot(&mut self) -> StoreResult<Option<Snapshot<TypeConfig>>> {
-        unreachable!("log-only suite cases never read a snapshot")
-    }
-}
-
-/// Builds a fresh in-memory log store for each suite case.
+/// Builds a fresh in-memory log store for each suite case, beside a real state machine in its
+/// own temp dir (the log-only cases never touch it; the temp dir is the guard).
 struct MemoryLogs;
 
-impl StoreBuilder<TypeConfig, LogStore, NoStateMachine> for MemoryLogs {
-    async fn build(&self) -> StoreResult<((), LogStore, NoStateMachine)> {
+impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for MemoryLogs {
+    async fn build(
+        &self,
+    ) -> Result<(tempfile::TempDir, LogStore, StateMachine), openraft::StorageError<TypeConfig>>
+    {
         let store = LogStore::open(Path::new("mem"), &memory_deps())
             .await
             .unwrap();
-        Ok(((), store, NoStateMachine))
+        let dir = tempfile::tempdir().unwrap();
+        let sm = StateMachine::open(dir.path(), &Deps::production(), 2)
+            .await
+            .unwrap();
+        Ok((dir, store, sm))
     }
 }
 
-type LogSuite = Suite<TypeConfig, LogStore, NoStateMachine, MemoryLogs, ()>;
+type LogSuite = Suite<TypeConfig, LogStore, StateMachine, MemoryLogs, tempfile::TempDir>;
 
 /// One `#[tokio::test]` per openraft suite case, so their built-in sleeps run in parallel.
 macro_rules! suite_cases {
@@ -264,7 +216,7 @@ macro_rules! suite_cases {
             $(
                 #[tokio::test]
                 async fn $case() {
-                    let ((), store, sm) = MemoryLogs.build().await.unwrap();
+                    let (_dir, store, sm) = MemoryLogs.build().await.unwrap();
                     LogSuite::$case(store, sm).await.unwrap();
                 }
             )*
@@ -283,7 +235,13 @@ suite_cases!(
     purge_logs_upto_0,
     purge_logs_upto_5,
     purge_logs_upto_20,
-    delete_logs_since_11,
-    delete_logs_since_0,
+    delete_logs_after_11,
+    delete_logs_after_5,
+    delete_logs_after_0,
+    delete_logs_after_none,
+    leader_bounded_stream,
+    entries_stream,
+    log_reader_reads_new_entries,
+    last_id_in_log,
     append_to_log,
 );

@@ -1,32 +1,23 @@
 //! Tests of the outbound transport against a scripted in-process peer (no Raft): channel
-//! reuse, error mapping, deadlines, back-off, payload splitting and snapshot streaming.
+//! reuse, error mapping, deadlines, back-off and snapshot streaming.
 
-// openraft 0.10 names its log types through the type config; the short names the tests
-// were written with.
-#[allow(unused_imports)]
+// openraft 0.10 names its log types through the type config; short names for the tests.
 use openraft::vote::RaftLeaderId as _;
-#[allow(dead_code)]
-type Entry = openraft::type_config::alias::EntryOf<crate::raft::TypeConfig>;
-#[allow(dead_code)]
 type CommittedLeaderId = openraft::type_config::alias::CommittedLeaderIdOf<crate::raft::TypeConfig>;
-#[allow(dead_code)]
-type LeaderId = openraft::type_config::alias::LeaderIdOf<crate::raft::TypeConfig>;
-#[allow(unused_imports)]
-use crate::raft::{Member, NodeId, TypeConfig};
-#[allow(unused_imports)]
+use crate::raft::{Member, TypeConfig};
 use openraft::{LogId, Vote};
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use konsul_proto::raft::v1::raft_service_server::{RaftService, RaftServiceServer};
-use openraft::{EntryPayload, SnapshotMeta, StoredMembership};
+use openraft::type_config::alias::{SnapshotMetaOf, SnapshotOf};
+use openraft::{SnapshotMeta, StoredMembership};
 use tokio::fs::File;
 use tokio::io::AsyncWriteExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use super::*;
-use crate::store::Command;
 use futures::StreamExt;
 use konsul_proto::raft::v1::install_snapshot_request::Part;
 use tokio::io::AsyncRead;
@@ -115,6 +106,15 @@ impl RaftService for ScriptedPeer {
         _request: tonic::Request<pb::IdentityRequest>,
     ) -> Result<tonic::Response<pb::IdentityResponse>, tonic::Status> {
         Err(tonic::Status::unimplemented("scripted peer: no Identity"))
+    }
+
+    async fn transfer_leader(
+        &self,
+        _request: tonic::Request<pb::TransferLeaderRequest>,
+    ) -> Result<tonic::Response<pb::TransferLeaderResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented(
+            "scripted peer: no TransferLeader",
+        ))
     }
 }
 
@@ -283,54 +283,11 @@ async fn backoff_doubles_up_to_the_cap() {
     let client = net.new_client(2, &member("127.0.0.1:7002")).await;
     let steps: Vec<u64> = client
         .backoff()
+        .expect("a back-off")
         .take(6)
         .map(|d| d.as_millis() as u64)
         .collect();
     assert_eq!(steps, vec![100, 200, 400, 500, 500, 500]);
-}
-
-#[tokio::test]
-async fn chunked_install_snapshot_is_refused_with_a_clear_error() {
-    let mut client = client_for("127.0.0.1:7002").await;
-    let rpc = InstallSnapshotRequest::<TypeConfig> {
-        vote: Vote::new(1, 1),
-        meta: SnapshotMeta::default(),
-        offset: 0,
-        data: vec![],
-        done: true,
-    };
-    let err = client
-        .install_snapshot(rpc, RPCOption::new(Duration::from_secs(1)))
-        .await;
-    let err = err.unwrap_err().to_string();
-    assert!(err.contains("streams whole snapshots"), "{err}");
-}
-
-#[test]
-fn oversized_batches_ask_openraft_to_send_fewer_entries() {
-    let big = |index: u64| {
-        codec::encode_entry(Entry::<TypeConfig> {
-            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
-            payload: EntryPayload::Normal(Command::KvSet {
-                key: "k".into(),
-                value: vec![0; MAX_PEER_MESSAGE_BYTES / 3],
-                flags: 0,
-            }),
-        })
-    };
-    let mut req = pb::AppendEntriesRequest {
-        entries: vec![big(1)],
-        ..Default::default()
-    };
-    assert_eq!(
-        entries_that_fit(&req),
-        None,
-        "a single entry is always sent"
-    );
-    req.entries.extend([big(2), big(3), big(4)]);
-    assert_eq!(entries_that_fit(&req), Some(2));
-    req.entries.truncate(2);
-    assert_eq!(entries_that_fit(&req), None);
 }
 
 #[tokio::test]
@@ -345,14 +302,13 @@ async fn full_snapshot_streams_the_file_from_the_start_in_bounded_chunks() {
     let dir = tempfile::tempdir().unwrap();
     let mut file = rw_file(&dir.path().join("snap")).await;
     file.write_all(&data).await.unwrap();
-    let meta = SnapshotMeta {
+    let meta: SnapshotMetaOf<TypeConfig> = SnapshotMeta {
         last_log_id: Some(LogId::new(CommittedLeaderId::new(2, 1), 40)),
         last_membership: StoredMembership::default(),
-        snapshot_id: "2-1-40".into(),
     };
-    let snapshot = Snapshot {
+    let snapshot: SnapshotOf<TypeConfig, File> = openraft::Snapshot {
         meta: meta.clone(),
-        snapshot: Box::new(file),
+        snapshot: file,
     };
     let vote = Vote::new_committed(2, 1);
 
@@ -393,9 +349,9 @@ async fn full_snapshot_stops_when_replication_is_cancelled() {
     let mut client = client_for(listener.local_addr().unwrap()).await;
     let dir = tempfile::tempdir().unwrap();
     let file = rw_file(&dir.path().join("snap")).await;
-    let snapshot = Snapshot {
+    let snapshot: SnapshotOf<TypeConfig, File> = openraft::Snapshot {
         meta: SnapshotMeta::default(),
-        snapshot: Box::new(file),
+        snapshot: file,
     };
     let cancel = async {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -420,9 +376,9 @@ async fn a_cancelled_transfer_never_reaches_the_announced_size() {
     file.write_all(&vec![1; SNAPSHOT_CHUNK_BYTES * 8])
         .await
         .unwrap();
-    let snapshot = Snapshot {
+    let snapshot: SnapshotOf<TypeConfig, File> = openraft::Snapshot {
         meta: SnapshotMeta::default(),
-        snapshot: Box::new(file),
+        snapshot: file,
     };
     let cancel = async {
         tokio::time::sleep(Duration::from_millis(250)).await;

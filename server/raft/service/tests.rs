@@ -4,7 +4,6 @@
 
 mod fake_sm;
 
-use crate::raft::KonsulRaft;
 use openraft::async_runtime::WatchReceiver;
 use openraft::type_config::alias::LogIdOf;
 use std::collections::BTreeMap;
@@ -14,27 +13,29 @@ use std::time::Duration;
 use fake_sm::FakeSm;
 use konsul_proto::raft::v1::raft_service_client::RaftServiceClient;
 use openraft::error::{RPCError, ReplicationClosed};
-use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, VoteRequest};
+use openraft::type_config::alias::{CommittedLeaderIdOf, EntryOf, SnapshotMetaOf, SnapshotOf};
+use openraft::vote::RaftLeaderId as _;
 use openraft::{
-    CommittedLeaderId, Config, Entry, EntryPayload, LogId, Membership, RaftLogReader, ServerState,
-    SnapshotMeta, StoredMembership, Vote,
+    Config, EntryPayload, LogId, Membership, RaftLogReader, ServerState, SnapshotMeta,
+    StoredMembership, Vote,
 };
 use tokio::io::AsyncWriteExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use super::*;
 use crate::deps::{Deps, MemoryDisk};
-use crate::raft::Member;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{self, PeerNetwork, TcpDialer};
+use crate::raft::{Member, NodeId};
 use crate::store::Command;
 
 /// One running node: its Raft, and handles on its storage and incoming-snapshot directory.
 struct TestNode {
     id: NodeId,
     member: Member,
-    raft: KonsulRaft,
+    raft: openraft::Raft<TypeConfig, FakeSm>,
     sm: FakeSm,
     log: LogStore,
     incoming: tempfile::TempDir,
@@ -61,7 +62,7 @@ async fn start_node(id: NodeId) -> TestNode {
     let sm = FakeSm::default();
     let network = PeerNetwork::new(id, Arc::new(TcpDialer::default()));
     let config = Arc::new(config.validate().unwrap());
-    let raft = Raft::new(id, config, network, log.clone(), sm.clone())
+    let raft = openraft::Raft::new(id, config, network, log.clone(), sm.clone())
         .await
         .unwrap();
     let incoming = tempfile::tempdir().unwrap();
@@ -92,7 +93,7 @@ async fn start_node(id: NodeId) -> TestNode {
 }
 
 fn log_id(term: u64, leader: NodeId, index: u64) -> LogIdOf<TypeConfig> {
-    LogId::new(CommittedLeaderId::new(term, leader), index)
+    LogId::new(CommittedLeaderIdOf::<TypeConfig>::new(term, leader), index)
 }
 
 fn nobody(id: NodeId) -> Member {
@@ -134,11 +135,11 @@ async fn vote_append_and_snapshot_reach_openraft_through_the_service() {
     assert!(granted.vote_granted, "{granted:?}");
 
     let members = BTreeMap::from([(1, node.member.clone()), (2, nobody(2))]);
-    let membership = Membership::new(vec![[1, 2].into()], members);
+    let membership = Membership::new(vec![[1, 2].into()], members).unwrap();
     let append = AppendEntriesRequest::<TypeConfig> {
         vote: Vote::new_committed(1, 2),
         prev_log_id: None,
-        entries: vec![Entry {
+        entries: vec![EntryOf::<TypeConfig> {
             log_id: log_id(1, 2, 0),
             payload: EntryPayload::Membership(membership.clone()),
         }],
@@ -158,14 +159,13 @@ async fn vote_append_and_snapshot_reach_openraft_through_the_service() {
         .collect();
     let mut file = File::from_std(tempfile::tempfile().unwrap());
     file.write_all(&data).await.unwrap();
-    let meta = SnapshotMeta {
+    let meta: SnapshotMetaOf<TypeConfig> = SnapshotMeta {
         last_log_id: Some(log_id(1, 2, 5)),
         last_membership: StoredMembership::new(Some(log_id(1, 2, 0)), membership),
-        snapshot_id: "from-2".into(),
     };
-    let snapshot = Snapshot {
+    let snapshot: SnapshotOf<TypeConfig, File> = Snapshot {
         meta: meta.clone(),
-        snapshot: Box::new(file),
+        snapshot: file,
     };
     let cancel = std::future::pending::<ReplicationClosed>();
     let vote = Vote::new_committed(1, 2);
@@ -213,19 +213,20 @@ async fn calls_meant_for_another_incarnation_are_refused_before_openraft() {
         matches!(appended, Err(RPCError::Unreachable(_))),
         "{appended:?}"
     );
-    let snapshot = Snapshot {
+    let snapshot: SnapshotOf<TypeConfig, File> = Snapshot {
         meta: SnapshotMeta::default(),
-        snapshot: Box::new(File::from_std(tempfile::tempfile().unwrap())),
+        snapshot: File::from_std(tempfile::tempfile().unwrap()),
     };
     let cancel = std::future::pending::<ReplicationClosed>();
     let installed = stale
         .full_snapshot(Vote::new_committed(1, 2), snapshot, cancel, option())
         .await;
     assert!(installed.is_err(), "{installed:?}");
+    let vote = node.raft.metrics().borrow_watched().vote;
     assert_eq!(
-        node.raft.metrics().borrow_watched().vote,
-        Vote::default(),
-        "openraft never saw the refused calls"
+        (vote.leader_id().term, vote.is_committed()),
+        (0, false),
+        "openraft never saw the refused calls: {vote:?}"
     );
 
     // What the caller is told, on the wire.
@@ -268,7 +269,7 @@ async fn calls_meant_for_another_incarnation_are_refused_before_openraft() {
 }
 
 fn header(size: u64) -> pb::InstallSnapshotRequest {
-    let meta = SnapshotMeta {
+    let meta: SnapshotMetaOf<TypeConfig> = SnapshotMeta {
         last_log_id: Some(log_id(1, 2, 5)),
         ..Default::default()
     };
@@ -353,6 +354,14 @@ async fn a_cluster_elects_replicates_and_catches_a_learner_up_by_snapshot() {
         .unwrap();
     wait(leader)
         .state(ServerState::Leader, "leader sees itself lead")
+        .await
+        .unwrap();
+    // openraft 0.10 takes writes only once a quorum has acknowledged the new leader.
+    wait(leader)
+        .metrics(
+            |m| m.last_quorum_acked.is_some(),
+            "a quorum acked the leader",
+        )
         .await
         .unwrap();
 

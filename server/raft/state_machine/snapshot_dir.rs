@@ -41,17 +41,6 @@ pub(super) struct SnapshotDir {
     seq: AtomicU64,
 }
 
-/// A file handed to openraft by `begin_receiving_snapshot`.
-#[derive(Debug, Clone)]
-pub(super) struct Receiving {
-    path: PathBuf,
-    identity: Option<FileIdentity>,
-}
-
-/// (device, inode): lets `install` recognise the handle it gave out, even though openraft
-/// may hand back any file (the storage test suite passes the leader's own snapshot file).
-type FileIdentity = (u64, u64);
-
 /// One complete snapshot file in the directory.
 #[derive(Debug)]
 struct Listed {
@@ -151,64 +140,25 @@ impl SnapshotDir {
         Ok(file)
     }
 
-    /// Creates the file a follower receives a snapshot into. `previous`, if any, is a receive
-    /// that openraft abandoned (it starts a new one only when the leader switches snapshots);
-    /// its file is deleted.
-    pub(super) fn begin_receive(
-        &self,
-        previous: Option<Receiving>,
-    ) -> io::Result<(Receiving, File)> {
-        if let Some(previous) = previous {
-            remove_if_present(&previous.path)?;
-        }
-        let path = self
+    /// Verifies a received snapshot and makes it the current one.
+    ///
+    /// `received` (wherever the peer service wrote it) is copied into a new file of this
+    /// directory, so a snapshot here is always one this directory owns. Verification is
+    /// complete (length, checksum, store decoding) and the header meta must equal `expected`,
+    /// the meta openraft received with the data. Returns the decoded store.
+    pub(super) fn install(&self, mut received: File, expected: &Meta) -> io::Result<Store> {
+        let tmp = self
             .path
             .join(format!("recv-{}{PART_SUFFIX}", self.next_seq()));
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
-            .open(&path)?;
-        let identity = identity(&file);
-        Ok((Receiving { path, identity }, file))
-    }
-
-    /// Verifies a received snapshot and makes it the current one.
-    ///
-    /// When `received` is the file handed out for `receiving`, it is verified, fsynced and
-    /// renamed into place; any other handle is first copied into a new file of this
-    /// directory. Verification is complete (length, checksum, store decoding) and the header
-    /// meta must equal `expected`, the meta openraft received with the data. Returns the
-    /// decoded store and whether `receiving` was consumed.
-    pub(super) fn install(
-        &self,
-        mut received: File,
-        receiving: Option<&Receiving>,
-        expected: &Meta,
-    ) -> io::Result<(Store, bool)> {
-        let ours = receiving.filter(|r| r.identity.is_some() && identity(&received) == r.identity);
-        let (tmp, mut file) = match ours {
-            Some(r) => (r.path.clone(), received),
-            None => {
-                let tmp = self
-                    .path
-                    .join(format!("recv-{}{PART_SUFFIX}", self.next_seq()));
-                let mut copy = OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create_new(true)
-                    .open(&tmp)?;
-                let copied = received
-                    .rewind()
-                    .and_then(|()| io::copy(&mut received, &mut copy));
-                if let Err(e) = copied {
-                    let _ = fs::remove_file(&tmp);
-                    return Err(e);
-                }
-                (tmp, copy)
-            }
-        };
+            .open(&tmp)?;
         let verified = (|| {
+            received.rewind()?;
+            io::copy(&mut received, &mut file)?;
+            file.rewind()?;
             let loaded = snapshot_file::load(&mut file)?;
             if loaded.meta != *expected {
                 return Err(invalid(format!(
@@ -227,7 +177,7 @@ impl SnapshotDir {
             }
         };
         self.publish(&tmp, self.next_seq(), expected)?;
-        Ok((store, ours.is_some()))
+        Ok(store)
     }
 
     /// The newest snapshot file with its header meta, rewound to its start.
@@ -327,30 +277,17 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-#[cfg(unix)]
-fn identity(file: &File) -> Option<FileIdentity> {
-    use std::os::unix::fs::MetadataExt;
-    file.metadata().ok().map(|m| (m.dev(), m.ino()))
-}
-
-#[cfg(not(unix))]
-fn identity(_file: &File) -> Option<FileIdentity> {
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn names_sort_by_index_then_seq_and_ids_are_sanitized() {
+    fn names_parse_to_index_and_seq() {
         assert_eq!(
             parse_name("snapshot-00000000000000000042-00000000000000000007-3-42-7.snap"),
             Some((42, 7))
         );
         assert_eq!(parse_name("snapshot-1-2-x.snap.corrupt"), None);
         assert_eq!(parse_name("recv-3.part"), None);
-        assert_eq!(sanitize("3-42-7"), "3-42-7");
-        assert_eq!(sanitize("../../etc/passwd"), "______etc_passwd");
     }
 }

@@ -1,23 +1,24 @@
-//! A stand-in state machine for tests of the peer transport and service, until the real
-//! `raft::state_machine` exists: it remembers what was applied and what snapshots were
-//! installed, and serves snapshots as real files (padded past one chunk) so that they travel
-//! through the streaming path. It does not run `store::apply`.
+//! A stand-in state machine for tests of the peer transport and service: it remembers what
+//! was applied and what snapshots were installed, whatever their bytes, and serves snapshots
+//! as real files (padded past one chunk) so that they travel through the streaming path. It
+//! does not run `store::apply` (the real state machine refuses bytes that are not a snapshot
+//! file, which these tests send on purpose).
 
-use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf, StoredMembershipOf};
+use std::io;
 use std::sync::{Arc, Mutex};
 
-use openraft::storage::RaftStateMachine;
-use openraft::{
-    Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, Snapshot, SnapshotMeta,
-    StorageError, StoredMembership,
-};
+use futures::{Stream, StreamExt};
+use openraft::storage::{EntryResponder, RaftStateMachine};
+use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
+use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StoredMembership};
 use tokio::fs::File;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use crate::raft::{Member, NodeId, TypeConfig};
+use crate::raft::TypeConfig;
 use crate::store::Response;
 
-type StoreResult<T> = Result<T, StorageError<TypeConfig>>;
+type StoreResult<T> = io::Result<T>;
+type Snapshot = SnapshotOf<TypeConfig, File>;
 
 /// Bytes of padding in every snapshot, so each one spans several stream chunks.
 pub const SNAPSHOT_PADDING: usize = 2 * 1024 * 1024 + 17;
@@ -55,27 +56,29 @@ async fn file_with(data: &[u8]) -> File {
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for FakeSm {
-    async fn build_snapshot(&mut self) -> StoreResult<Snapshot<TypeConfig>> {
+    type SnapshotData = File;
+
+    async fn build_snapshot(&mut self) -> StoreResult<Snapshot> {
         let (meta, data) = {
             let mut st = self.state();
             let mut data = format!("{:?}", st.applied_commands).into_bytes();
             data.resize(data.len() + SNAPSHOT_PADDING, 0xab);
-            let meta = SnapshotMeta {
+            let meta: SnapshotMetaOf<TypeConfig> = SnapshotMeta {
                 last_log_id: st.last_applied,
                 last_membership: st.membership.clone(),
-                snapshot_id: format!("snap-{:?}", st.last_applied.map(|l| l.index)),
             };
             st.snapshot = Some((meta.clone(), data.clone()));
             (meta, data)
         };
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(file_with(&data).await),
+            snapshot: file_with(&data).await,
         })
     }
 }
 
 impl RaftStateMachine<TypeConfig> for FakeSm {
+    type SnapshotData = File;
     type SnapshotBuilder = FakeSm;
 
     async fn applied_state(
@@ -85,39 +88,38 @@ impl RaftStateMachine<TypeConfig> for FakeSm {
         Ok((st.last_applied, st.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> StoreResult<Vec<Response>>
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> StoreResult<()>
     where
-        I: IntoIterator<Item = Entry> + OptionalSend,
-        I::IntoIter: OptionalSend,
+        Strm: Stream<Item = io::Result<EntryResponder<TypeConfig>>> + Unpin + OptionalSend,
     {
-        let mut st = self.state();
-        let mut out = Vec::new();
-        for entry in entries {
-            st.last_applied = Some(entry.log_id);
-            match entry.payload {
-                EntryPayload::Blank => {}
-                EntryPayload::Normal(_) => st.applied_commands.push(entry.log_id.index),
-                EntryPayload::Membership(m) => {
-                    st.membership = StoredMembership::new(Some(entry.log_id), m)
+        while let Some(item) = entries.next().await {
+            let (entry, responder) = item?;
+            {
+                let mut st = self.state();
+                st.last_applied = Some(entry.log_id);
+                match entry.payload {
+                    EntryPayload::Blank => {}
+                    EntryPayload::Normal(_) => st.applied_commands.push(entry.log_id.index),
+                    EntryPayload::Membership(m) => {
+                        st.membership = StoredMembership::new(Some(entry.log_id), m)
+                    }
                 }
             }
-            out.push(Response::None);
+            if let Some(responder) = responder {
+                responder.send(Response::None);
+            }
         }
-        Ok(out)
+        Ok(())
     }
 
     async fn get_snapshot_builder(&mut self) -> FakeSm {
         self.clone()
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> StoreResult<Box<File>> {
-        Ok(Box::new(file_with(&[]).await))
-    }
-
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMetaOf<TypeConfig>,
-        mut snapshot: Box<File>,
+        mut snapshot: File,
     ) -> StoreResult<()> {
         let mut data = Vec::new();
         snapshot.read_to_end(&mut data).await.unwrap();
@@ -129,13 +131,13 @@ impl RaftStateMachine<TypeConfig> for FakeSm {
         Ok(())
     }
 
-    async fn get_current_snapshot(&mut self) -> StoreResult<Option<Snapshot<TypeConfig>>> {
+    async fn get_current_snapshot(&mut self) -> StoreResult<Option<Snapshot>> {
         let current = self.state().snapshot.clone();
         match current {
             None => Ok(None),
             Some((meta, data)) => Ok(Some(Snapshot {
                 meta,
-                snapshot: Box::new(file_with(&data).await),
+                snapshot: file_with(&data).await,
             })),
         }
     }

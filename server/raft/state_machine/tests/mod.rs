@@ -3,31 +3,23 @@
 //! helpers and the apply tests; `snapshots` covers building, restoring, installing and
 //! pruning snapshot files; `storage_suite` runs openraft's own suite with the redb log store.
 
-// openraft 0.10 names its log types through the type config; the short names the tests
-// were written with.
-#[allow(unused_imports)]
+// openraft 0.10 names its log types through the type config; short names for the tests.
 use openraft::vote::RaftLeaderId as _;
-#[allow(dead_code)]
 type Entry = openraft::type_config::alias::EntryOf<crate::raft::TypeConfig>;
-#[allow(dead_code)]
 type CommittedLeaderId = openraft::type_config::alias::CommittedLeaderIdOf<crate::raft::TypeConfig>;
-#[allow(dead_code)]
-type LeaderId = openraft::type_config::alias::LeaderIdOf<crate::raft::TypeConfig>;
-#[allow(unused_imports)]
 use crate::raft::{Member, NodeId, TypeConfig};
-#[allow(unused_imports)]
-use openraft::{LogId, Vote};
+use openraft::LogId;
 
 mod snapshots;
 mod storage_suite;
 
-use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf};
+use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::StoredMembership;
+use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, Membership, RaftSnapshotBuilder};
-use openraft::{SnapshotMeta, StoredMembership};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::*;
@@ -69,7 +61,7 @@ fn members(ids: &[NodeId]) -> Membership<NodeId, Member> {
             (*id, member)
         })
         .collect();
-    Membership::new(vec![voters], nodes)
+    Membership::new(vec![voters], nodes).expect("every voter has a node")
 }
 
 fn membership(term: u64, index: u64, ids: &[NodeId]) -> Entry {
@@ -176,14 +168,14 @@ fn files_ending(dir: &Path, suffix: &str) -> Vec<String> {
     names
 }
 
-async fn bytes_of(snapshot: &mut Snapshot<TypeConfig>) -> Vec<u8> {
+async fn bytes_of(snapshot: &mut SnapshotOf<TypeConfig, tokio::fs::File>) -> Vec<u8> {
     let mut bytes = Vec::new();
     snapshot.snapshot.rewind().await.unwrap();
     snapshot.snapshot.read_to_end(&mut bytes).await.unwrap();
     bytes
 }
 
-async fn build(sm: &mut StateMachine) -> Snapshot<TypeConfig> {
+async fn build(sm: &mut StateMachine) -> SnapshotOf<TypeConfig, tokio::fs::File> {
     sm.get_snapshot_builder()
         .await
         .build_snapshot()
@@ -191,14 +183,15 @@ async fn build(sm: &mut StateMachine) -> Snapshot<TypeConfig> {
         .expect("build snapshot")
 }
 
-/// What a follower does with a leader's snapshot: receive it in chunks into the file from
-/// `begin_receiving_snapshot` (as openraft's chunked transport does), then install it.
+/// What a follower does with a leader's snapshot: the peer service receives it in chunks into
+/// a file of its own (outside the snapshot dir), then openraft installs that file.
 async fn receive_and_install(
     follower: &mut StateMachine,
     meta: &SnapshotMetaOf<TypeConfig>,
     bytes: &[u8],
-) -> Result<(), StorageError<TypeConfig>> {
-    let mut file = follower.begin_receiving_snapshot().await?;
+) -> std::io::Result<()> {
+    let incoming = tempfile::tempfile().unwrap();
+    let mut file = tokio::fs::File::from_std(incoming);
     for (i, chunk) in bytes.chunks(7).enumerate() {
         file.seek(std::io::SeekFrom::Start((i * 7) as u64))
             .await

@@ -1,20 +1,5 @@
 //! Snapshot tests: build and restart, install on a follower, damaged data, retention.
 
-// openraft 0.10 names its log types through the type config; the short names the tests
-// were written with.
-#[allow(unused_imports)]
-use openraft::vote::RaftLeaderId as _;
-#[allow(dead_code)]
-type Entry = openraft::type_config::alias::EntryOf<crate::raft::TypeConfig>;
-#[allow(dead_code)]
-type CommittedLeaderId = openraft::type_config::alias::CommittedLeaderIdOf<crate::raft::TypeConfig>;
-#[allow(dead_code)]
-type LeaderId = openraft::type_config::alias::LeaderIdOf<crate::raft::TypeConfig>;
-#[allow(unused_imports)]
-use crate::raft::{Member, NodeId, TypeConfig};
-#[allow(unused_imports)]
-use openraft::{LogId, Vote};
-
 use super::*;
 
 #[tokio::test]
@@ -29,8 +14,11 @@ async fn built_snapshot_is_current_and_survives_a_restart() {
     let membership = StoredMembership::new(Some(log_id(1, 0)), members(&[1, 2]));
     assert_eq!(built.meta.last_log_id, Some(log_id(2, 2)));
     assert_eq!(built.meta.last_membership, membership);
-    // Deterministic id: term-index-seq, seq starting at 1 in a fresh directory.
-    assert_eq!(built.meta.snapshot_id, "2-2-1");
+    // Deterministic file name: index then seq, seq starting at 1 in a fresh directory.
+    assert_eq!(
+        snap_files(dir.path()),
+        [format!("snapshot-{:020}-{:020}.snap", 2, 1)]
+    );
 
     let mut current = sm
         .get_current_snapshot()
@@ -66,9 +54,13 @@ async fn built_snapshot_is_current_and_survives_a_restart() {
     assert_eq!(current.meta, built.meta);
 
     // The sequence continues above what is on disk: a new snapshot of the same state gets a
-    // new id and becomes the current one.
+    // new file and becomes the current one.
     let again = build(&mut reopened).await;
-    assert_eq!(again.meta.snapshot_id, "2-2-2");
+    assert!(
+        snap_files(dir.path()).contains(&format!("snapshot-{:020}-{:020}.snap", 2, 2)),
+        "{:?}",
+        snap_files(dir.path())
+    );
     let current = reopened
         .get_current_snapshot()
         .await
@@ -133,9 +125,9 @@ async fn follower_installs_the_leaders_snapshot_file() {
 }
 
 #[tokio::test]
-async fn install_accepts_a_foreign_file_handle_by_copying_it() {
-    // openraft's storage suite hands install_snapshot the leader's own file instead of the
-    // one begin_receiving_snapshot returned; that must work too (and leave no temp files).
+async fn install_copies_a_foreign_file_handle_from_its_start() {
+    // openraft's storage suite hands install_snapshot the leader's own file, positioned
+    // anywhere; install reads it from the start and leaves no temp files.
     let leader_dir = tempfile::tempdir().unwrap();
     let follower_dir = tempfile::tempdir().unwrap();
     let mut leader = StateMachine::open(leader_dir.path(), &inline_deps(), 1)
@@ -156,10 +148,8 @@ async fn install_accepts_a_foreign_file_handle_by_copying_it() {
     let mut follower = StateMachine::open(follower_dir.path(), &inline_deps(), 1)
         .await
         .unwrap();
-    let mut receiving = follower.begin_receiving_snapshot().await.unwrap();
-    *receiving = *sent.snapshot;
     follower
-        .install_snapshot(&sent.meta, receiving)
+        .install_snapshot(&sent.meta, sent.snapshot)
         .await
         .unwrap();
 
@@ -169,7 +159,6 @@ async fn install_accepts_a_foreign_file_handle_by_copying_it() {
     );
     let mut current = follower.get_current_snapshot().await.unwrap().unwrap();
     assert_eq!(bytes_of(&mut current).await, leader_bytes);
-    // The abandoned receive file is cleaned up by the next receive or, as here, by a restart.
     drop(follower);
     let _reopened = StateMachine::open(follower_dir.path(), &inline_deps(), 1)
         .await
@@ -211,7 +200,7 @@ async fn install_rejects_damaged_or_mismatched_data_and_keeps_the_state() {
     );
 
     let mut other_meta = sent.meta.clone();
-    other_meta.snapshot_id = "9-9-9".to_string();
+    other_meta.last_log_id = Some(log_id(9, 9));
     assert!(
         receive_and_install(&mut follower, &other_meta, &bytes)
             .await
@@ -234,16 +223,13 @@ async fn install_rejects_damaged_or_mismatched_data_and_keeps_the_state() {
 }
 
 #[tokio::test]
-async fn abandoned_receive_files_are_deleted() {
+async fn leftover_part_files_are_deleted_on_open() {
     let dir = tempfile::tempdir().unwrap();
-    let mut sm = open(dir.path(), 2).await;
-    let _first = sm.begin_receiving_snapshot().await.unwrap();
-    assert_eq!(files_ending(dir.path(), ".part").len(), 1);
-    let _second = sm.begin_receiving_snapshot().await.unwrap();
-    assert_eq!(files_ending(dir.path(), ".part").len(), 1);
+    let sm = open(dir.path(), 2).await;
 
-    // A crash mid-write leaves .part files; open removes them.
+    // A crash mid-write or mid-install leaves .part files; open removes them.
     std::fs::write(dir.path().join("build-77.part"), b"half a snapshot").unwrap();
+    std::fs::write(dir.path().join("recv-78.part"), b"half a snapshot").unwrap();
     drop(sm);
     let _reopened = open(dir.path(), 2).await;
     assert!(files_ending(dir.path(), ".part").is_empty());
@@ -253,20 +239,17 @@ async fn abandoned_receive_files_are_deleted() {
 async fn retention_keeps_only_the_newest_snapshots() {
     let dir = tempfile::tempdir().unwrap();
     let mut sm = open(dir.path(), 2).await;
-    let mut ids = Vec::new();
     for index in 0..5 {
         sm.apply_entries([blank(1, index)]).await.unwrap();
-        ids.push(build(&mut sm).await.meta.snapshot_id);
+        build(&mut sm).await;
     }
     let files = snap_files(dir.path());
-    assert_eq!(files.len(), 2, "{files:?}");
-    assert!(
-        files[0].ends_with(&format!("-{}.snap", ids[3])),
-        "{files:?}"
-    );
-    assert!(
-        files[1].ends_with(&format!("-{}.snap", ids[4])),
-        "{files:?}"
+    assert_eq!(
+        files,
+        [
+            format!("snapshot-{:020}-{:020}.snap", 3, 4),
+            format!("snapshot-{:020}-{:020}.snap", 4, 5)
+        ]
     );
 
     // Retention 0 still keeps the current snapshot.

@@ -2,22 +2,9 @@
 //! pair a node runs: the redb [`LogStore`] and this [`StateMachine`], each built fresh on
 //! real files in its own temp dir, exactly as `raft::node` opens them.
 
-// openraft 0.10 names its log types through the type config; the short names the tests
-// were written with.
-#[allow(unused_imports)]
-use openraft::vote::RaftLeaderId as _;
-#[allow(dead_code)]
-type Entry = openraft::type_config::alias::EntryOf<crate::raft::TypeConfig>;
-#[allow(dead_code)]
-type CommittedLeaderId = openraft::type_config::alias::CommittedLeaderIdOf<crate::raft::TypeConfig>;
-#[allow(dead_code)]
-type LeaderId = openraft::type_config::alias::LeaderIdOf<crate::raft::TypeConfig>;
-#[allow(unused_imports)]
-use crate::raft::{Member, NodeId, TypeConfig};
-#[allow(unused_imports)]
-use openraft::{LogId, Vote};
+// openraft 0.10 names its log types through the type config; short names for the tests.
+use crate::raft::TypeConfig;
 
-use openraft::StorageIOError;
 use openraft::testing::log::{StoreBuilder, Suite};
 
 use super::*;
@@ -30,20 +17,29 @@ struct FreshStores;
 impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for FreshStores {
     async fn build(
         &self,
-    ) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError<TypeConfig>> {
-        let dir = tempfile::tempdir().map_err(|e| StorageIOError::write(&e))?;
+    ) -> Result<(tempfile::TempDir, LogStore, StateMachine), openraft::StorageError<TypeConfig>>
+    {
+        let dir = tempfile::tempdir().map_err(|e| {
+            openraft::StorageError::write(openraft::errors::ErrorSource::from_error(&e))
+        })?;
         let log = LogStore::open(&dir.path().join("raft-log.redb"), &deps())
             .await
-            .map_err(|e| StorageIOError::write(&e))?;
+            .map_err(|e| {
+                openraft::StorageError::write(openraft::errors::ErrorSource::from_error(&e))
+            })?;
         let sm = StateMachine::open(&dir.path().join("snapshots"), &deps(), 2)
             .await
-            .map_err(|e| StorageIOError::write(&e))?;
+            .map_err(|e| {
+                openraft::StorageError::write(openraft::errors::ErrorSource::from_error(&e))
+            })?;
         Ok((dir, log, sm))
     }
 }
 
-/// A plain `#[test]`: the suite starts its own tokio runtime for every case.
-#[test]
-fn openraft_storage_suite_passes() {
-    Suite::test_all(FreshStores).expect("openraft storage suite");
+/// The whole suite, case after case, on one runtime.
+#[tokio::test]
+async fn openraft_storage_suite_passes() {
+    Suite::test_all(FreshStores)
+        .await
+        .expect("openraft storage suite");
 }
