@@ -11,6 +11,7 @@ use common::wait_until;
 use konsul_proto::v1 as pb;
 use openraft::async_runtime::WatchReceiver;
 use serde_json::Value;
+use std::time::Duration;
 use tonic::Code;
 
 fn put(key: &str, value: &str) -> pb::PutRequest {
@@ -223,16 +224,18 @@ async fn a_follower_and_then_the_leader_leave() {
         .unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
 
-    // The leader removes itself; the remaining node takes over and accepts writes.
+    // The leader removes itself; the remaining node takes over and accepts writes. Each
+    // step has a deadline, so a step that never finishes fails by name.
     let old = c.node(leader).name.clone();
-    c.node(leader)
-        .cluster()
-        .await
-        .leave(pb::LeaveRequest {
+    let mut cluster = c.node(leader).cluster().await;
+    step(
+        "the leader's leave of itself",
+        cluster.leave(pb::LeaveRequest {
             node_id: old.clone(),
-        })
-        .await
-        .unwrap();
+        }),
+    )
+    .await
+    .unwrap();
     let rest = 3 - leader - follower;
     let node = c.node(rest).server().node().clone();
     wait_until("the remaining node leads", || {
@@ -240,20 +243,30 @@ async fn a_follower_and_then_the_leader_leave() {
         async move { leads.then_some(()) }
     })
     .await;
-    c.kill(leader).await;
+    step("shutting the old leader down", c.kill(leader)).await;
     let mut kv = c.node(rest).kv().await;
-    kv.put(put("after", "leave")).await.unwrap();
-    let peers = c
-        .node(rest)
-        .cluster()
-        .await
-        .peers(pb::PeersRequest {})
+    step(
+        "a write on the remaining node",
+        kv.put(put("after", "leave")),
+    )
+    .await
+    .unwrap();
+    let mut cluster = c.node(rest).cluster().await;
+    let peers = step("peers", cluster.peers(pb::PeersRequest {}))
         .await
         .unwrap()
         .into_inner()
         .peers;
     assert_eq!(peers.len(), 1);
     assert!(peers.iter().all(|p| p.id != old));
+}
+
+/// Runs one step of a test, failing it by name if the step takes longer than 30 s.
+async fn step<T>(name: &str, f: impl std::future::Future<Output = T>) -> T {
+    match tokio::time::timeout(Duration::from_secs(30), f).await {
+        Ok(v) => v,
+        Err(_) => panic!("{name} did not finish within 30 s"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

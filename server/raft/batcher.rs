@@ -1,9 +1,8 @@
 //! Write grouping: many client writes, one Raft entry, one fsync.
 //!
-//! openraft 0.9 appends one entry per `client_write` and its core waits for that append's
-//! fsync before it takes the next one, so without help every write would pay a whole fsync
-//! in turn (and on a cluster, a whole replication round). `RaftNode::write` therefore hands
-//! commands to this batcher. It keeps at most [`IN_FLIGHT`] proposals open; whatever
+//! openraft appends one entry per `client_write`, and every entry costs its share of a log
+//! write, an fsync and a replication message on every follower. `RaftNode::write`
+//! therefore hands commands to this batcher. It keeps at most [`IN_FLIGHT`] proposals open; whatever
 //! arrives while they are under way is grouped into the next proposal as one
 //! `Command::Multi` entry, applied in order at one log index with one response per command.
 //!

@@ -3,6 +3,7 @@
 //! ```text
 //!  api/cluster Join ──► RaftNode::join ──try_lock──► add_learner ──wait caught up──► voter
 //!  api/cluster Leave ─► RaftNode::leave ─try_lock──► change_membership(remove)
+//!                                          └─ the leader itself: handover.rs first
 //! ```
 //!
 //! Before adding a node, the leader asks the node at the given Raft address who it is (the
@@ -22,10 +23,12 @@ use openraft::async_runtime::WatchReceiver;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
+use openraft::error::{ChangeMembershipError, ClientWriteError, ForwardReason, RaftError};
 use openraft::{ChangeMembers, Membership, ServerState};
+use tokio::time::Instant;
 
 use crate::error::{Error, Result};
+use crate::raft::handover;
 use crate::raft::node::RaftNode;
 use crate::raft::{Member, NodeId, node_id_for_name};
 
@@ -36,6 +39,12 @@ pub const DEFAULT_CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How many entries a learner may trail the leader's log and still count as caught up:
 /// under a steady write load it would otherwise never be exactly level.
 pub const CATCH_UP_MAX_LAG: u64 = 1000;
+
+/// How long a change refused because the leader is too new (just elected) is retried.
+const RETRY_REFUSED_FOR: Duration = Duration::from_secs(2);
+
+/// What openraft's membership calls return.
+type ChangeResult<T> = std::result::Result<T, RaftError<TypeConfig, ClientWriteError<TypeConfig>>>;
 
 /// How long join waits for the new node to say who it is. A running node answers at once;
 /// this only bounds a dead or unroutable address.
@@ -85,8 +94,8 @@ impl RaftNode {
     }
 
     /// Removes the member named `name`, voter or learner. Removing the leader itself works:
-    /// it keeps leading until the new configuration is committed, then steps down and the
-    /// remaining voters elect a new leader.
+    /// it hands leadership to another voter first and asks that new leader to remove it
+    /// (`handover.rs` says why).
     pub async fn leave(&self, name: &str) -> Result<Member> {
         self.check_clustered()?;
         self.check_leader()?;
@@ -167,18 +176,15 @@ impl RaftNode {
             membership.get_node(&id).cloned().unwrap_or(member)
         } else {
             tracing::info!(node = %member, "join: adding as a learner");
-            self.raft()
-                .add_learner(id, member.clone(), false)
-                .await
-                .map_err(|e| self.change_error(e))?;
+            self.retry_refused(|| self.raft().add_learner(id, member.clone(), false))
+                .await?;
             member
         };
 
         if let Err(e) = self.wait_caught_up(id, spec.catch_up_timeout).await {
             tracing::warn!(node = %member, "join: {e}; removing the learner again");
             let undo = self
-                .raft()
-                .change_membership(ChangeMembers::RemoveNodes(BTreeSet::from([id])), false)
+                .change(ChangeMembers::RemoveNodes(BTreeSet::from([id])))
                 .await;
             if let Err(u) = undo {
                 tracing::error!(node = %member, "join: could not remove the learner: {u}");
@@ -187,10 +193,8 @@ impl RaftNode {
         }
 
         tracing::info!(node = %member, "join: caught up, promoting to voter");
-        self.raft()
-            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
-            .await
-            .map_err(|e| self.change_error(e))?;
+        self.change(ChangeMembers::AddVoterIds(BTreeSet::from([id])))
+            .await?;
         Ok(Joined {
             member,
             already_member: false,
@@ -216,12 +220,52 @@ impl RaftNode {
         } else {
             ChangeMembers::RemoveNodes(BTreeSet::from([id]))
         };
+        if id == self.id() && matches!(change, ChangeMembers::RemoveVoters(_)) {
+            let leader = self.hand_over().await?;
+            tracing::info!(node = %member, leader = %leader, "leave: asking the new leader to remove this node");
+            handover::ask_leader_to_remove(&leader, name).await?;
+            return Ok(member);
+        }
         tracing::info!(node = %member, "leave: removing from the cluster");
-        self.raft()
-            .change_membership(change, false)
-            .await
-            .map_err(|e| self.change_error(e))?;
+        self.change(change).await?;
         Ok(member)
+    }
+
+    /// One `change_membership`, retried while refused for a reason that passes by itself.
+    async fn change(&self, change: ChangeMembers<NodeId, Member>) -> Result<()> {
+        self.retry_refused(|| self.raft().change_membership(change.clone(), false))
+            .await
+    }
+
+    /// Runs a membership call, retrying for up to [`RETRY_REFUSED_FOR`] while openraft 0.10
+    /// refuses it because this leader is too new: its lease has not been acknowledged by a
+    /// quorum yet, or it has not committed an entry of its term. A refused call appended
+    /// nothing, so retrying it is safe.
+    async fn retry_refused<F, Fut, T>(&self, call: F) -> Result<()>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = ChangeResult<T>>,
+    {
+        let give_up = Instant::now() + RETRY_REFUSED_FOR;
+        loop {
+            let e = match call().await {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            let transient = match &e {
+                RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+                    f.reason == ForwardReason::LeaseExpired
+                }
+                RaftError::APIError(ClientWriteError::ChangeMembershipError(
+                    ChangeMembershipError::UncommittedLeaderLog(_),
+                )) => true,
+                _ => false,
+            };
+            if !transient || Instant::now() >= give_up {
+                return Err(self.change_error(e));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Asks the node at the join's address who it is and returns its incarnation (0 for a
@@ -328,6 +372,15 @@ impl RaftNode {
 
     fn change_error(&self, e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> Error {
         match e {
+            RaftError::APIError(ClientWriteError::ForwardToLeader(f))
+                if f.reason == ForwardReason::LeaseExpired =>
+            {
+                Error::NoQuorum(
+                    "this leader has had no recent acknowledgement from a quorum; nothing was \
+                     changed"
+                        .into(),
+                )
+            }
             RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => self.not_leader(f),
             RaftError::APIError(ClientWriteError::ChangeMembershipError(c)) => match c {
                 ChangeMembershipError::InProgress(p) => {

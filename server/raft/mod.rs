@@ -25,6 +25,7 @@ pub mod cluster_status;
 pub mod codec;
 pub mod contact;
 pub mod dial;
+pub mod handover;
 pub mod identity;
 pub mod lease;
 pub mod log_store;

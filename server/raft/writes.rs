@@ -10,12 +10,12 @@
 //!        `quorum_timeout` ──► OutcomeUnknown (the entry may still commit later)
 //! ```
 //!
-//! "Not leader" comes only from the check before a write is submitted (this node's metrics
-//! say it does not lead), so nothing reached the log. Once submitted, openraft's
-//! ForwardToLeader answer cannot be trusted to mean "nothing written": it is also what a
-//! write gets whose entry was truncated from this node's log, and a truncated entry may
-//! still be committed elsewhere (inside a snapshot the next leader installs here, or by a
-//! node that kept it and leads later). So after submission it is "outcome unknown".
+//! "Not leader" means nothing reached the log. It comes from the check before a write is
+//! submitted (this node's metrics say it does not lead), or from openraft 0.10's own
+//! refusal before it appends (`ForwardToLeader`; see `batcher.rs`). Once an entry is in the
+//! log, losing it here (`LogEntryDiscarded`: truncated, or purged under a snapshot) is
+//! "outcome unknown": a truncated entry may still be committed elsewhere (inside a snapshot
+//! the next leader installs here, or by a node that kept it and leads later).
 
 use crate::raft::TypeConfig;
 use openraft::async_runtime::WatchReceiver;
