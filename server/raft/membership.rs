@@ -172,16 +172,27 @@ impl RaftNode {
             client_addr: spec.client_addr.clone(),
             incarnation,
         };
-        let member = if resume {
-            membership.get_node(&id).cloned().unwrap_or(member)
+        // The index of the entry that made the node a learner: this node's metrics may not
+        // show that entry yet when add_learner returns, and until they do, the learner's
+        // absence from them means nothing.
+        let (member, added_at) = if resume {
+            let added_at = membership_log_index(&self.raft().metrics().borrow_watched());
+            (
+                membership.get_node(&id).cloned().unwrap_or(member),
+                added_at,
+            )
         } else {
             tracing::info!(node = %member, "join: adding as a learner");
-            self.retry_refused(|| self.raft().add_learner(id, member.clone(), false))
+            let added = self
+                .retry_refused(|| self.raft().add_learner(id, member.clone(), false))
                 .await?;
-            member
+            (member, added.log_id.index)
         };
 
-        if let Err(e) = self.wait_caught_up(id, spec.catch_up_timeout).await {
+        if let Err(e) = self
+            .wait_caught_up(id, added_at, spec.catch_up_timeout)
+            .await
+        {
             tracing::warn!(node = %member, "join: {e}; removing the learner again");
             let undo = self
                 .change(ChangeMembers::RemoveNodes(BTreeSet::from([id])))
@@ -235,13 +246,14 @@ impl RaftNode {
     async fn change(&self, change: ChangeMembers<NodeId, Member>) -> Result<()> {
         self.retry_refused(|| self.raft().change_membership(change.clone(), false))
             .await
+            .map(drop)
     }
 
     /// Runs a membership call, retrying for up to [`RETRY_REFUSED_FOR`] while openraft 0.10
     /// refuses it because this leader is too new: its lease has not been acknowledged by a
     /// quorum yet, or it has not committed an entry of its term. A refused call appended
     /// nothing, so retrying it is safe.
-    async fn retry_refused<F, Fut, T>(&self, call: F) -> Result<()>
+    async fn retry_refused<F, Fut, T>(&self, call: F) -> Result<T>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = ChangeResult<T>>,
@@ -249,7 +261,7 @@ impl RaftNode {
         let give_up = Instant::now() + RETRY_REFUSED_FOR;
         loop {
             let e = match call().await {
-                Ok(_) => return Ok(()),
+                Ok(answer) => return Ok(answer),
                 Err(e) => e,
             };
             let transient = match &e {
@@ -295,31 +307,16 @@ impl RaftNode {
     }
 
     /// Waits until the leader has replicated to learner `id` everything up to the
-    /// membership entry that added it and the learner is within [`CATCH_UP_MAX_LAG`].
-    async fn wait_caught_up(&self, id: NodeId, timeout: Duration) -> Result<()> {
+    /// membership entry that added it (at log index `added_at`) and the learner is within
+    /// [`CATCH_UP_MAX_LAG`]. The learner counts as removed only once the metrics show a
+    /// configuration at least as new as `added_at` without it: metrics are published after
+    /// add_learner answers, so an older configuration is merely not yet updated.
+    async fn wait_caught_up(&self, id: NodeId, added_at: u64, timeout: Duration) -> Result<()> {
         let mut metrics = self.raft().metrics();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            {
-                let m = metrics.borrow_watched();
-                let Some(replication) = &m.replication else {
-                    return Err(Error::Unavailable(
-                        "this node lost leadership while the new node was catching up".into(),
-                    ));
-                };
-                if m.membership_config.membership().get_node(&id).is_none() {
-                    return Err(Error::Conflict(
-                        "the new node was removed while it was catching up".into(),
-                    ));
-                }
-                let needed = m.membership_config.log_id().map_or(0, |l| l.index);
-                let last = m.last_log_index.unwrap_or(0);
-                if let Some(Some(matched)) = replication.get(&id)
-                    && matched.index >= needed
-                    && last.saturating_sub(matched.index) <= CATCH_UP_MAX_LAG
-                {
-                    return Ok(());
-                }
+            if let Some(done) = catch_up_progress(&metrics.borrow_watched(), id, added_at) {
+                return done;
             }
             match tokio::time::timeout_at(deadline, metrics.changed()).await {
                 Ok(Ok(())) => {}
@@ -416,3 +413,46 @@ fn busy() -> Error {
             .into(),
     )
 }
+
+/// The log index of the configuration the metrics show (0 for the initial, unlogged one).
+fn membership_log_index(m: &openraft::RaftMetrics<TypeConfig>) -> u64 {
+    m.membership_config.log_id().as_ref().map_or(0, |l| l.index)
+}
+
+/// Where learner `id`, added by the configuration at log index `added_at`, stands in the
+/// leader's metrics `m`: `None` while it is still catching up (or while the metrics do not
+/// show its configuration yet), `Some(Ok)` once caught up, `Some(Err)` when waiting is over.
+fn catch_up_progress(
+    m: &openraft::RaftMetrics<TypeConfig>,
+    id: NodeId,
+    added_at: u64,
+) -> Option<Result<()>> {
+    let Some(replication) = &m.replication else {
+        return Some(Err(Error::Unavailable(
+            "this node lost leadership while the new node was catching up".into(),
+        )));
+    };
+    let config_at = membership_log_index(m);
+    let present = m.membership_config.membership().get_node(&id).is_some();
+    if !present {
+        return (config_at >= added_at).then(|| {
+            Err(Error::Conflict(
+                "the new node was removed while it was catching up".into(),
+            ))
+        });
+    }
+    let needed = config_at.max(added_at);
+    let last = m.last_log_index.unwrap_or(0);
+    match replication.get(&id) {
+        Some(Some(matched))
+            if matched.index >= needed
+                && last.saturating_sub(matched.index) <= CATCH_UP_MAX_LAG =>
+        {
+            Some(Ok(()))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;
