@@ -167,14 +167,21 @@ async fn a_forwarded_write_whose_leader_dies_is_outcome_unknown_not_not_leader()
     assert_eq!(reason_of(&err), reason::OUTCOME_UNKNOWN, "{err:?}");
     assert!(err.metadata().get(reason::LEADER_ADDR_KEY).is_none());
 
-    // The next leader has both writes.
+    // The next leader has both writes (once there is one: a strong read before the
+    // election ends is NoLeader, which on a loaded machine can outlast the SDK's retries).
     let client = c.client().await;
     for (key, value) in [("forwarded-rest", "rest"), ("forwarded-grpc", "grpc")] {
-        let kv = client
-            .get_with(key, Consistency::Strong)
-            .await
-            .unwrap()
-            .unwrap();
+        let kv = wait_until("a new leader to serve a strong read", || {
+            let client = client.clone();
+            async move {
+                match client.get_with(key, Consistency::Strong).await {
+                    Err(konsul_client::Error::NoLeader) => None,
+                    other => Some(other.unwrap()),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|| panic!("{key} was lost"));
         assert_eq!(kv.value, value.as_bytes());
     }
 }
