@@ -237,9 +237,8 @@ async fn a_follower_and_then_the_leader_leave() {
     .await
     .unwrap();
     let rest = 3 - leader - follower;
-    let node = c.node(rest).server().node().clone();
     wait_until("the remaining node leads", || {
-        let leads = node.raft().metrics().borrow_watched().state == openraft::ServerState::Leader;
+        let leads = c.leads(rest);
         async move { leads.then_some(()) }
     })
     .await;

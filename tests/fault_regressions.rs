@@ -13,7 +13,6 @@
 
 mod common;
 
-use openraft::async_runtime::WatchReceiver;
 use std::time::Duration;
 
 use common::cluster::TestCluster;
@@ -201,17 +200,7 @@ async fn a_leader_cut_off_from_its_quorum_serves_no_stale_reads_and_no_writes() 
 
     c.mesh().isolate(old, Fault::Drop);
     let new = wait_until("a new leader among the majority", || {
-        let found = (0..3).filter(|&i| i != old).find(|&i| {
-            let m = c
-                .node(i)
-                .server()
-                .node()
-                .raft()
-                .metrics()
-                .borrow_watched()
-                .clone();
-            m.state == openraft::ServerState::Leader
-        });
+        let found = (0..3).filter(|&i| i != old).find(|&i| c.leads(i));
         async move { found }
     })
     .await;
@@ -265,19 +254,7 @@ async fn a_leader_cut_off_from_its_quorum_serves_no_stale_reads_and_no_writes() 
     })
     .await;
     let leaders = wait_until("exactly one leader", || async {
-        let leaders = (0..3)
-            .filter(|&i| {
-                let m = c
-                    .node(i)
-                    .server()
-                    .node()
-                    .raft()
-                    .metrics()
-                    .borrow_watched()
-                    .clone();
-                m.state == openraft::ServerState::Leader
-            })
-            .count();
+        let leaders = (0..3).filter(|&i| c.leads(i)).count();
         (leaders == 1).then_some(leaders)
     })
     .await;

@@ -267,15 +267,17 @@ impl TestCluster {
         &self.nodes[i]
     }
 
+    /// Whether node `i` is running and sees itself as leader now.
+    pub fn leads(&self, i: usize) -> bool {
+        self.nodes[i].server.as_ref().is_some_and(|s| {
+            s.node().raft().metrics().borrow_watched().state == openraft::ServerState::Leader
+        })
+    }
+
     /// Waits until a running node sees itself as leader and returns its index.
     pub async fn leader(&self) -> usize {
         wait_until("a leader", || {
-            let found = self.nodes.iter().position(|n| {
-                n.server.as_ref().is_some_and(|s| {
-                    let m = s.node().raft().metrics().borrow_watched().clone();
-                    m.state == openraft::ServerState::Leader
-                })
-            });
+            let found = (0..self.nodes.len()).find(|&i| self.leads(i));
             async move { found }
         })
         .await
