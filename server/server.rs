@@ -37,6 +37,7 @@ use crate::error::{Error, Result};
 use crate::forward::ForwardLayer;
 use crate::gateway::{self, Gateway};
 use crate::leader::{self, LeaderSettings};
+use crate::raft::dial::{PEER_CONNECTION_WINDOW, PEER_STREAM_WINDOW};
 use crate::raft::node::RaftNode;
 use crate::raft::service::RaftPeerService;
 
@@ -179,7 +180,8 @@ impl Server {
             config.raft_data_dir().join("snapshots"),
         )
         .with_contact(node.contact.clone())
-        .with_lease(node.lease.clone());
+        .with_lease(node.lease.clone())
+        .with_stop(stop_rx.clone());
         if node.restored.term > 0 || node.restored.last_index > 0 {
             peer = peer.refuse_votes_until(node.started + node.timing.election_timeout_max);
         }
@@ -188,6 +190,8 @@ impl Server {
         tasks.spawn(async move {
             tonic::transport::Server::builder()
                 .tcp_nodelay(true)
+                .initial_stream_window_size(PEER_STREAM_WINDOW)
+                .initial_connection_window_size(PEER_CONNECTION_WINDOW)
                 .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
                 .add_service(peer.into_server())
                 .serve_with_incoming_shutdown(incoming, async move {

@@ -3,7 +3,7 @@
 //! `openraft::Raft` from [`Config::to_openraft`] and reads the settings openraft has no field
 //! for (lease, snapshot interval and retention, data dir) from the `RaftConfig` directly.
 //!
-//! | Konsul (hashicorp style)  | openraft 0.9                                   |
+//! | Konsul (hashicorp style)  | openraft 0.10                                  |
 //! |---------------------------|------------------------------------------------|
 //! | `election_timeout` (T)    | `election_timeout_min` = T, `_max` = 2T        |
 //! | `heartbeat_timeout` (H)   | `heartbeat_interval` = H / 5                   |
@@ -13,6 +13,7 @@
 //! | (fixed)                   | `purge_batch_size` = [`PURGE_BATCH_SIZE`]      |
 //! | (fixed)                   | `install_snapshot_timeout` = [`INSTALL_SNAPSHOT_TIMEOUT`] |
 //! | (fixed)                   | `cluster_name` = [`CLUSTER_NAME`]              |
+//! | (fixed)                   | `enable_leader_restore` = `false`              |
 //!
 //! Why these: hashicorp/raft randomizes a follower's timeout between one and two times the
 //! configured value, and so does this mapping. Its leader sends heartbeats at a tenth of the
@@ -23,6 +24,13 @@
 //! Konsul's `leader_lease_timeout`, used by the read path, is kept at most H ≤ T so the
 //! leader stops trusting its lease long before another leader can be elected, with a margin
 //! for clocks that run at slightly different rates.
+//!
+//! `enable_leader_restore` is off: with it, a restarted leader whose vote is still committed
+//! takes up leadership again from its own log and trusts the commit index it finds there.
+//! Konsul saves the commit index as a restart hint only (durable with the log's next
+//! transaction, see `raft/log_store.rs`), so a leader restarting from it could serve a state
+//! machine that lacks writes it had acknowledged. Off, a restarted node learns the commit
+//! index from an election or from the current leader, as openraft 0.9 always did.
 
 use std::time::Duration;
 
@@ -58,6 +66,7 @@ impl Config {
             snapshot_policy: SnapshotPolicy::LogsSinceLast(r.snapshot_threshold),
             max_in_snapshot_log_to_keep: r.trailing_logs,
             purge_batch_size: PURGE_BATCH_SIZE,
+            enable_leader_restore: Some(false),
             ..openraft::Config::default()
         };
         config

@@ -846,6 +846,8 @@ fn defaults_map_to_openraft_as_documented() {
     assert_eq!(o.purge_batch_size, 256);
     assert_eq!(o.install_snapshot_timeout, 10_000);
     assert!(o.enable_tick && o.enable_heartbeat && o.enable_elect);
+    // The commit index is not saved durably (raft_mapping.rs), so no leader restore.
+    assert_eq!(o.enable_leader_restore, Some(false));
 }
 
 #[test]

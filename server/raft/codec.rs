@@ -12,7 +12,8 @@
 //! does not know, instead of guessing a default: a guessed vote or log id would silently break
 //! Raft's safety. Fields that openraft itself treats as optional (`last_log_id`, `prev_log_id`,
 //! ...) are `Option` on both sides. The [`Command`](crate::store::Command) conversions, one
-//! arm per command kind, live in `codec/command.rs`.
+//! arm per command kind, live in `codec/command.rs`; the StreamAppend messages in
+//! `codec/stream.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -33,8 +34,12 @@ use super::{Member, NodeId, TypeConfig};
 
 mod check;
 mod command;
+mod stream;
 
 pub use command::{decode_command, encode_command};
+pub use stream::{
+    decode_stream_request, decode_stream_response, encode_stream_request, encode_stream_response,
+};
 
 /// The [`pb::Command::version`] this node writes and the only one it reads.
 pub const COMMAND_VERSION: u32 = 1;

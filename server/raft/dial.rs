@@ -10,6 +10,17 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::deps::Routes;
 
+/// HTTP/2 flow-control window of one peer call, in both directions (the dialer's channels
+/// and the peer port's server set it). Pipelined replication keeps up to
+/// `network::MAX_INFLIGHT_BYTES` (8 MiB) unanswered on one stream; a window below that would
+/// make the sender wait for window updates instead of the follower's answers. hyper's default
+/// (1-2 MiB) is sized for request/response calls.
+pub const PEER_STREAM_WINDOW: u32 = 16 * 1024 * 1024;
+
+/// HTTP/2 flow-control window of one peer connection: room for a replication stream's
+/// window plus a snapshot stream and the unary calls beside it.
+pub const PEER_CONNECTION_WINDOW: u32 = 32 * 1024 * 1024;
+
 /// Opens channels to peers: the dialing seam. Production uses [`TcpDialer`]; a deterministic
 /// simulation supplies a dialer whose channels run over its simulated network (for example
 /// through `Endpoint::connect_with_connector_lazy`).
@@ -61,6 +72,8 @@ impl Dialer for TcpDialer {
             .map_err(|e| crate::Error::Config(format!("peer address '{addr}': {e}")))?
             .connect_timeout(self.connect_timeout)
             .tcp_nodelay(true)
+            .initial_stream_window_size(PEER_STREAM_WINDOW)
+            .initial_connection_window_size(PEER_CONNECTION_WINDOW)
             .http2_keep_alive_interval(self.keepalive_interval)
             .keep_alive_timeout(self.keepalive_timeout)
             .keep_alive_while_idle(true);

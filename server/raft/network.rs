@@ -2,10 +2,16 @@
 //!
 //! ```text
 //!  openraft::Raft ──new_client(target)──► PeerNetwork (one lazy Channel per peer address)
-//!       │ vote / append_entries / full_snapshot
+//!       │ vote / stream_append / full_snapshot / transfer_leader
 //!       ▼
 //!  PeerClient ──codec──► RaftServiceClient ──gRPC (peer port)──► peer's raft::service
 //! ```
+//!
+//! Replication is pipelined: openraft's `stream_append` runs over one StreamAppend call per
+//! replication session, with a bounded window of unanswered bytes (`network/append_stream.rs`).
+//! Heartbeats go through a client of their own (`new_heartbeat_client`) that sends each as one
+//! unary AppendEntries: openraft hands it one-request streams, for which a gRPC stream apiece
+//! would cost more than it saves, and a heartbeat never waits behind a replication window.
 //!
 //! Channels are opened through a [`Dialer`], the dialing seam of DESIGN.md §4: production uses
 //! [`TcpDialer`] (tonic over TCP, lazy connect, HTTP/2 keepalive, `TCP_NODELAY`); a simulator
@@ -37,15 +43,19 @@ use std::io::SeekFrom;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
+use futures::stream::{BoxStream, Stream};
 use konsul_proto::raft::v1 as pb;
 use konsul_proto::raft::v1::raft_service_client::RaftServiceClient;
 use openraft::error::{
     ErrorSource, RPCError, ReplicationClosed, StreamingError, Timeout, Unreachable,
 };
-use openraft::network::{Backoff, RPCOption, RPCTypes, RaftNetworkFactory, v2::RaftNetworkV2};
+use openraft::network::{
+    Backoff, RPCOption, RPCTypes, RaftNetworkFactory, stream_append_sequential, v2::RaftNetworkV2,
+};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
-    TransferLeaderResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendResult,
+    TransferLeaderRequest, TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 use openraft::type_config::alias::{SnapshotOf, VoteOf};
 use openraft::{AnyError, OptionalSend, StorageError};
@@ -166,6 +176,19 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: NodeId, node: &Member) -> PeerClient {
+        self.client_for(target, node, false)
+    }
+
+    /// Heartbeats travel as unary AppendEntries calls (see the module doc).
+    async fn new_heartbeat_client(&mut self, target: NodeId, node: &Member) -> PeerClient {
+        self.client_for(target, node, true)
+    }
+}
+
+impl PeerNetwork {
+    /// A client to `target`; with `unary_appends`, `stream_append` sends one unary
+    /// AppendEntries per request instead of opening a StreamAppend call.
+    fn client_for(&self, target: NodeId, node: &Member, unary_appends: bool) -> PeerClient {
         let client = self.channel(&node.raft_addr).map(|ch| {
             RaftServiceClient::new(ch)
                 .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
@@ -180,6 +203,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
             contact: self.contact.clone(),
             lease: self.lease.clone(),
             faults: self.faults.clone(),
+            unary_appends,
         }
     }
 }
@@ -213,6 +237,8 @@ pub struct PeerClient {
     contact: LastContact,
     lease: LeaseTracker,
     faults: FaultPoints,
+    /// `stream_append` as one unary call per request (the heartbeat client).
+    unary_appends: bool,
 }
 
 type RpcResult<T> = Result<T, RPCError<TypeConfig>>;
@@ -295,10 +321,24 @@ impl PeerClient {
     }
 }
 
-// openraft 0.10's default `stream_append` (one AppendEntries at a time) for now; the
-// pipelined bidi stream is the next step of issue 9.
 impl RaftNetworkV2<TypeConfig> for PeerClient {
     type SnapshotData = tokio::fs::File;
+
+    /// Pipelined replication over one StreamAppend call (`network/append_stream.rs`), or, for
+    /// the heartbeat client, openraft's one-at-a-time loop over [`Self::append_entries`].
+    fn stream_append<'s, S>(
+        &'s mut self,
+        input: S,
+        option: RPCOption,
+    ) -> BoxFuture<'s, RpcResult<BoxStream<'s, RpcResult<StreamAppendResult<TypeConfig>>>>>
+    where
+        S: Stream<Item = AppendEntriesRequest<TypeConfig>> + OptionalSend + Unpin + 'static,
+    {
+        if self.unary_appends {
+            return stream_append_sequential(self, input, option);
+        }
+        Box::pin(async move { self.open_append_stream(input, option.hard_ttl()).await })
+    }
 
     async fn append_entries(
         &mut self,
@@ -461,7 +501,10 @@ fn decode_snapshot_answer(
     Ok(SnapshotResponse::new(codec::decode_vote(vote)?))
 }
 
+mod append_stream;
 mod snapshot_stream;
+
+pub use append_stream::MAX_INFLIGHT_BYTES;
 
 use snapshot_stream::snapshot_stream;
 

@@ -8,7 +8,12 @@
 //! ```
 //!
 //! Vote and AppendEntries are decoded with [`codec`], handed to `openraft::Raft`, and the
-//! answer encoded back. InstallSnapshot is one client stream: a [`pb::SnapshotHeader`] (vote,
+//! answer encoded back. StreamAppend (pipelined replication) hands the decoded requests of
+//! one stream to `Raft::stream_append`, which appends them in order and answers each once
+//! its entries are flushed; a request that does not decode ends the stream with
+//! INVALID_ARGUMENT after the answers to the requests before it. Answer streams end when the
+//! node shuts down ([`RaftPeerService::with_stop`]): a leader keeps its stream open for as
+//! long as it leads, and the peer port's graceful shutdown waits for open streams. InstallSnapshot is one client stream: a [`pb::SnapshotHeader`] (vote,
 //! metadata, size), then data chunks. They are written to a fresh file in the directory the
 //! service was built with, which is fsynced and rewound before openraft installs it. A stream
 //! without a header first, with a second header, or that delivers more or fewer bytes than
@@ -46,6 +51,8 @@ use tokio::fs::File;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tonic::{Request, Response, Status, Streaming};
 
+use futures::stream::{self, BoxStream, StreamExt};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::identity::{Identity, TARGET_INCARNATION_METADATA, TARGET_NODE_METADATA};
@@ -68,6 +75,8 @@ pub struct RaftPeerService<SM: PeerStateMachine = StateMachine> {
     lease: LeaseTracker,
     /// Until when Vote calls are refused (see [`RaftPeerService::refuse_votes_until`]).
     votes_from: Option<Instant>,
+    /// Becomes true when the node shuts down; ends the answer streams.
+    stop: Option<watch::Receiver<bool>>,
 }
 
 /// What the service needs of a state machine: snapshots arrive as files.
@@ -84,6 +93,7 @@ impl<SM: PeerStateMachine> Clone for RaftPeerService<SM> {
             contact: self.contact.clone(),
             lease: self.lease.clone(),
             votes_from: self.votes_from,
+            stop: self.stop.clone(),
         }
     }
 }
@@ -105,7 +115,14 @@ impl<SM: PeerStateMachine> RaftPeerService<SM> {
             contact: LastContact::default(),
             lease: LeaseTracker::default(),
             votes_from: None,
+            stop: None,
         }
+    }
+
+    /// Ends every StreamAppend answer stream once `stop` becomes true (the node's shutdown).
+    pub fn with_stop(mut self, stop: watch::Receiver<bool>) -> Self {
+        self.stop = Some(stop);
+        self
     }
 
     /// Revokes `lease` (this node's, as a leader) before any vote this node grants.
@@ -217,8 +234,80 @@ fn raft_status(e: RaftError<TypeConfig>) -> Status {
     }
 }
 
+/// The answers of one StreamAppend call.
+pub type AnswerStream = BoxStream<'static, Result<pb::StreamAppendResponse, Status>>;
+
+impl<SM: PeerStateMachine> RaftPeerService<SM> {
+    /// The answer stream to one StreamAppend call's `incoming` requests (see the module doc).
+    fn answer_stream(&self, incoming: Streaming<pb::StreamAppendRequest>) -> AnswerStream {
+        // The first request that does not decode ends the input; its error ends the answers.
+        let refused: Arc<std::sync::Mutex<Option<Status>>> = Arc::default();
+        // One stream serves one leader's replication session; its contact is recorded.
+        let leader: Arc<std::sync::Mutex<Option<crate::raft::NodeId>>> = Arc::default();
+        let requests = {
+            let (refused, leader) = (refused.clone(), leader.clone());
+            stream::unfold(Some(incoming), move |incoming| {
+                let (refused, leader) = (refused.clone(), leader.clone());
+                async move {
+                    let mut incoming = incoming?;
+                    // A transport error means the caller went away: nobody reads the answer.
+                    let msg = incoming.message().await.ok()??;
+                    match codec::decode_stream_request(msg) {
+                        Ok(rpc) => {
+                            *lock(&leader) = Some(rpc.vote.leader_id().node_id);
+                            Some((rpc, Some(incoming)))
+                        }
+                        Err(e) => {
+                            *lock(&refused) = Some(decode_status(e));
+                            None
+                        }
+                    }
+                }
+            })
+        };
+        let contact = self.contact.clone();
+        let answers = self.raft.stream_append(requests).map(move |answer| {
+            let result = answer.map_err(fatal_status)?;
+            if !matches!(
+                result,
+                Err(openraft::raft::StreamAppendError::HigherVote(_))
+            ) && let Some(leader) = *lock(&leader)
+            {
+                contact.record(leader);
+            }
+            Ok(codec::encode_stream_response(&result))
+        });
+        let refusal = stream::once(async move { lock(&refused).take() })
+            .filter_map(|status| async move { status.map(Err) });
+        let mut stop = self.stop.clone();
+        let stopping = async move {
+            match &mut stop {
+                Some(stop) => {
+                    let _ = stop.wait_for(|s| *s).await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        answers.chain(refusal).take_until(stopping).boxed()
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 #[tonic::async_trait]
 impl<SM: PeerStateMachine> RaftService for RaftPeerService<SM> {
+    type StreamAppendStream = AnswerStream;
+
+    async fn stream_append(
+        &self,
+        request: Request<Streaming<pb::StreamAppendRequest>>,
+    ) -> Result<Response<AnswerStream>, Status> {
+        self.check_addressed_to_me(&request, "StreamAppend")?;
+        Ok(Response::new(self.answer_stream(request.into_inner())))
+    }
+
     async fn vote(
         &self,
         request: Request<pb::VoteRequest>,

@@ -18,8 +18,21 @@ fn refused() -> Status {
     Status::unavailable("ghost: never answers Raft calls")
 }
 
+type Answers = std::pin::Pin<
+    Box<dyn tokio_stream::Stream<Item = Result<pb::StreamAppendResponse, Status>> + Send>,
+>;
+
 #[tonic::async_trait]
 impl RaftService for Ghost {
+    type StreamAppendStream = Answers;
+
+    async fn stream_append(
+        &self,
+        _: Request<Streaming<pb::StreamAppendRequest>>,
+    ) -> Result<Response<Answers>, Status> {
+        Err(refused())
+    }
+
     async fn vote(
         &self,
         _: Request<pb::VoteRequest>,

@@ -37,10 +37,70 @@ struct ScriptedPeer {
     complete: Arc<AtomicUsize>,
     /// The target metadata (node, incarnation) of every vote received.
     addressed: Arc<Mutex<Vec<Addressed>>>,
+    /// Every StreamAppend request received, with its encoded size.
+    appended: Arc<Mutex<Vec<(pb::AppendEntriesRequest, usize)>>>,
+    /// When set, each StreamAppend answer waits for a permit of its own; unset, the peer
+    /// answers at once.
+    answer_permits: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+/// The log id a StreamAppend answer reports as flushed for `req`: its last entry's, or
+/// `prev_log_id` when it carries none.
+fn flushed_by(req: &pb::AppendEntriesRequest) -> Option<pb::LogId> {
+    req.entries
+        .last()
+        .map(|e| {
+            let e = codec::decode_entry(e.clone()).unwrap();
+            codec::encode_log_id(&e.log_id)
+        })
+        .or(req.prev_log_id)
 }
 
 #[tonic::async_trait]
 impl RaftService for ScriptedPeer {
+    type StreamAppendStream = crate::raft::service::AnswerStream;
+
+    /// Records every request as it arrives and answers each, in order, once
+    /// `answer_permits` lets it.
+    async fn stream_append(
+        &self,
+        request: tonic::Request<tonic::Streaming<pb::StreamAppendRequest>>,
+    ) -> Result<tonic::Response<Self::StreamAppendStream>, tonic::Status> {
+        let mut incoming = request.into_inner();
+        let (to_answer, mut answer_queue) = tokio::sync::mpsc::unbounded_channel();
+        let appended = self.appended.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(msg)) = incoming.message().await {
+                let size = prost::Message::encoded_len(&msg);
+                let req = msg.append.unwrap();
+                appended.lock().unwrap().push((req.clone(), size));
+                if to_answer.send(req).is_err() {
+                    return;
+                }
+            }
+        });
+        let (answers_tx, answers_rx) = tokio::sync::mpsc::channel(1024);
+        let permits = self.answer_permits.clone();
+        tokio::spawn(async move {
+            while let Some(req) = answer_queue.recv().await {
+                if let Some(permits) = &permits {
+                    permits.acquire().await.unwrap().forget();
+                }
+                let answer = pb::StreamAppendResponse {
+                    result: Some(pb::stream_append_response::Result::Flushed(pb::Flushed {
+                        log_id: flushed_by(&req),
+                    })),
+                };
+                if answers_tx.send(Ok(answer)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(tonic::Response::new(
+            tokio_stream::wrappers::ReceiverStream::new(answers_rx).boxed(),
+        ))
+    }
+
     async fn vote(
         &self,
         request: tonic::Request<pb::VoteRequest>,
@@ -431,3 +491,5 @@ async fn a_read_error_is_reported_and_the_stream_never_ends() {
     assert!(next.is_err(), "the stream must stall, not end: {next:?}");
     assert_eq!(failed_rx.await.unwrap().to_string(), "disk on fire");
 }
+
+mod append_stream;

@@ -3,6 +3,7 @@
 //! [`PeerNetwork`] and this service on a `127.0.0.1:0` tonic server.
 
 mod fake_sm;
+mod stream_append;
 
 use openraft::async_runtime::WatchReceiver;
 use openraft::type_config::alias::LogIdOf;
@@ -39,6 +40,8 @@ struct TestNode {
     sm: FakeSm,
     log: LogStore,
     incoming: tempfile::TempDir,
+    /// The node's shutdown signal, as the server hands it to the service.
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 async fn start_node(id: NodeId) -> TestNode {
@@ -70,7 +73,8 @@ async fn start_node(id: NodeId) -> TestNode {
         name: format!("n{id}"),
         incarnation: 1000 + id,
     };
-    let service = RaftPeerService::new(raft.clone(), identity, incoming.path());
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let service = RaftPeerService::new(raft.clone(), identity, incoming.path()).with_stop(stopping);
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service.into_server())
@@ -89,6 +93,7 @@ async fn start_node(id: NodeId) -> TestNode {
         sm,
         log,
         incoming,
+        stop,
     }
 }
 
