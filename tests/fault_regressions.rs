@@ -41,16 +41,17 @@ fn only(c: &ProcessCluster, i: usize, timeout: Duration) -> Client {
         .unwrap()
 }
 
-/// Observation 1. n1 leads; its followers have a 30 s election timeout, so they never
-/// campaign while it is down. n1 acknowledges `k = second` (its commit index is saved
-/// lazily, so on disk it still says the write before), is SIGKILLed and restarted at once:
-/// it resumes leadership of the same term. Its replication is held back by a failpoint
-/// until the reads below have been sent, so its commit index cannot catch up by itself
-/// first; only the bare heartbeat round of a linearizable read gets through. Strong and
-/// leader reads must still see `second`.
+/// Observation 1. n1 leads and acknowledges `k = second` (its commit index is saved lazily,
+/// so on disk it still says the write before); it is SIGKILLed and restarted at once. With
+/// openraft 0.9 it resumed leadership of the same term and trusted that stale commit index;
+/// Konsul now turns openraft 0.10's `enable_leader_restore` off, so whoever leads next does so
+/// in a newer term, elected. n1's replication is held back by a failpoint until the reads
+/// below have been sent, so if n1 wins, its commit index cannot catch up by itself first.
+/// Strong and leader reads on the next leader must see `second`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_leader_restored_on_restart_reads_every_write_it_acknowledged() {
-    let patient: &[(&str, &str)] = &[("KONSUL_RAFT_ELECTION_TIMEOUT", "30s")];
+async fn a_leader_restarted_at_once_reads_every_write_it_acknowledged() {
+    // The followers wait a little before campaigning, so n1 is back before they do.
+    let patient: &[(&str, &str)] = &[("KONSUL_RAFT_ELECTION_TIMEOUT", "2s")];
     let mut c = ProcessCluster::start_faulty(
         3,
         &[("KONSUL_REQUEST_TIMEOUT", "60s")],
@@ -58,6 +59,7 @@ async fn a_leader_restored_on_restart_reads_every_write_it_acknowledged() {
     )
     .await;
     assert_eq!(c.leader().await, 0, "n1 bootstrapped and leads");
+    let term_before = c.node(0).status().await.expect("n1 answers").term;
     let client = c.client().await;
     client.put("k", "first").await.unwrap();
     let acked = client.put("k", "second").await.unwrap();
@@ -65,10 +67,17 @@ async fn a_leader_restored_on_restart_reads_every_write_it_acknowledged() {
     c.sigkill(0).await;
     c.restart_with(0, &[("FAILPOINTS", "peer.replicate=return(5000)")])
         .await;
-    c.wait_ready(0).await;
-    // The reads go out while replication is still held back; the failpoint is lifted a
+    let leader = c.leader().await;
+    let term = c.node(leader).status().await.map_or(0, |s| s.term);
+    assert!(
+        term > term_before,
+        "n{} leads in term {term}, not after the restart's term {term_before}: a leader \
+         restored itself",
+        leader + 1
+    );
+    // The reads go out while n1's replication is still held back; the failpoint is lifted a
     // moment later so a correct leader can commit its log and answer them.
-    let n1 = only(&c, 0, Duration::from_secs(30));
+    let on_leader = only(&c, leader, Duration::from_secs(30));
     let reads = tokio::spawn(async move {
         let mut answers = Vec::new();
         for consistency in [Consistency::Strong, Consistency::Leader] {
@@ -76,7 +85,7 @@ async fn a_leader_restored_on_restart_reads_every_write_it_acknowledged() {
                 consistency,
                 min_index: 0,
             };
-            answers.push((consistency, n1.get_with_options("k", options).await));
+            answers.push((consistency, on_leader.get_with_options("k", options).await));
         }
         answers
     });
@@ -89,8 +98,8 @@ async fn a_leader_restored_on_restart_reads_every_write_it_acknowledged() {
         let kv = got.kv.expect("the key exists");
         assert_eq!(
             kv.value, b"second",
-            "a {consistency:?} read on the restored leader missed the write it acknowledged \
-             at index {}",
+            "a {consistency:?} read on the next leader missed the write acknowledged at \
+             index {}",
             acked.modify_index
         );
         assert_eq!(kv.modify_index, acked.modify_index);
