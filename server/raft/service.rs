@@ -13,8 +13,10 @@
 //! its entries are flushed; a request that does not decode ends the stream with
 //! INVALID_ARGUMENT after the answers to the requests before it. Answer streams end when the
 //! node shuts down ([`RaftPeerService::with_stop`]): a leader keeps its stream open for as
-//! long as it leads, and the peer port's graceful shutdown waits for open streams. InstallSnapshot is one client stream: a [`pb::SnapshotHeader`] (vote,
-//! metadata, size), then data chunks. They are written to a fresh file in the directory the
+//! long as it leads, and the peer port's graceful shutdown waits for open streams.
+//!
+//! InstallSnapshot is one client stream: a [`pb::SnapshotHeader`] (vote, metadata, size),
+//! then data chunks. They are written to a fresh file in the directory the
 //! service was built with, which is fsynced and rewound before openraft installs it. A stream
 //! without a header first, with a second header, or that delivers more or fewer bytes than
 //! the header announced is refused and nothing is installed: a sender that gives up mid-way
