@@ -58,7 +58,7 @@ use openraft::raft::{
     TransferLeaderRequest, TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 use openraft::type_config::alias::{SnapshotOf, VoteOf};
-use openraft::{AnyError, OptionalSend, StorageError};
+use openraft::{OptionalSend, StorageError};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::{Notify, oneshot};
 use tonic::metadata::{AsciiMetadataValue, MetadataMap};
@@ -243,50 +243,13 @@ pub struct PeerClient {
 
 type RpcResult<T> = Result<T, RPCError<TypeConfig>>;
 
-/// How one peer call failed, before it is shaped into the error type of its RPC.
-enum CallError {
-    /// The deadline passed (locally, or the peer said so).
-    Timeout(Duration),
-    /// Anything else: the peer is treated as unreachable for a while.
-    Unreachable(String),
-}
-
-impl CallError {
-    fn from_status(status: tonic::Status, ttl: Duration) -> Self {
-        // tonic enforces the grpc-timeout we set and reports it as CANCELLED.
-        let local_deadline = status.code() == tonic::Code::Cancelled
-            && status.message() == tonic::TimeoutExpired(()).to_string();
-        match status.code() {
-            tonic::Code::DeadlineExceeded => CallError::Timeout(ttl),
-            _ if local_deadline => CallError::Timeout(ttl),
-            code => CallError::Unreachable(format!("{code:?}: {}", status.message())),
-        }
-    }
-
-    fn unreachable(self) -> Unreachable<TypeConfig> {
-        let message = match self {
-            CallError::Timeout(d) => format!("timed out after {d:?}"),
-            CallError::Unreachable(m) => m,
-        };
-        Unreachable::new(&AnyError::error(message))
-    }
-}
-
 impl PeerClient {
     fn timeout(&self, action: RPCTypes, ttl: Duration) -> Timeout<TypeConfig> {
-        Timeout {
-            action,
-            id: self.local_id,
-            target: self.target,
-            timeout: ttl,
-        }
+        call_error::timeout(self.local_id, self.target, action, ttl)
     }
 
     fn rpc_error(&self, action: RPCTypes, e: CallError) -> RPCError<TypeConfig> {
-        match e {
-            CallError::Timeout(ttl) => RPCError::Timeout(self.timeout(action, ttl)),
-            e => RPCError::Unreachable(e.unreachable()),
-        }
+        e.into_rpc_error(self.local_id, self.target, action)
     }
 
     /// A request carrying the metadata that names the target member.
@@ -502,7 +465,10 @@ fn decode_snapshot_answer(
 }
 
 mod append_stream;
+mod call_error;
 mod snapshot_stream;
+
+use call_error::CallError;
 
 pub use append_stream::MAX_INFLIGHT_BYTES;
 

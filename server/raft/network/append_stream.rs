@@ -289,14 +289,10 @@ impl AnswerReader {
     }
 
     fn error(&self, e: CallError) -> RPCError<TypeConfig> {
-        match e {
-            CallError::Timeout(ttl) => RPCError::Timeout(openraft::error::Timeout {
-                action: RPCTypes::AppendEntries,
-                id: self.client.local_id,
-                target: self.client.target,
-                timeout: ttl,
-            }),
-            e => RPCError::Unreachable(e.unreachable()),
-        }
+        e.into_rpc_error(
+            self.client.local_id,
+            self.client.target,
+            RPCTypes::AppendEntries,
+        )
     }
 }
