@@ -46,15 +46,27 @@ async fn three_nodes_form_a_cluster_and_apply_the_same_data() {
         assert_eq!(&c.contents(i).await, expected, "node {i} has the same data");
     }
 
-    // The leader's status: three voters, replication progress for every follower.
-    let status = c
-        .node(leader)
-        .cluster()
-        .await
-        .status(pb::StatusRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    // The leader's status: three voters, replication progress for every follower. A
+    // follower can apply an entry before the leader has read its acknowledgement (with
+    // pipelined replication the commit index may reach it on the next request first), so
+    // the leader's view of the followers' progress is awaited, not assumed.
+    let cluster = c.node(leader).cluster().await;
+    let status = wait_until("the leader to see every follower at the last write", || {
+        let mut cluster = cluster.clone();
+        async move {
+            let status = cluster
+                .status(pb::StatusRequest {})
+                .await
+                .unwrap()
+                .into_inner();
+            status
+                .peers
+                .iter()
+                .all(|p| p.match_index >= last)
+                .then_some(status)
+        }
+    })
+    .await;
     assert_eq!(status.state, pb::NodeState::Leader as i32);
     assert_eq!(status.peers.len(), 3);
     assert!(status.commit_index >= last);
