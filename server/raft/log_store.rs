@@ -38,7 +38,7 @@ use prost::Message;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{TypeConfig, codec};
+use super::{TypeConfig, codec, lock};
 use crate::deps::{BlockingExecutor, Deps};
 use crate::faults::FaultPoints;
 
@@ -250,12 +250,6 @@ fn read_entries(
         entries.push(codec::entry_from_bytes(value).io(READ_LOGS)?);
     }
     Ok((entries, false))
-}
-
-/// Locks a mutex, ignoring poisoning: the data behind these locks stays consistent even if a
-/// holder panicked (every critical section is a single map operation).
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl LogStore {

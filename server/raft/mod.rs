@@ -38,6 +38,14 @@ pub mod state_machine;
 pub mod writes;
 
 use std::fmt;
+use std::sync::{Mutex, MutexGuard};
+
+/// Locks a mutex, ignoring poisoning: every mutex of the Raft layer guards data that stays
+/// consistent even if a holder panicked (each critical section is one map, queue or cell
+/// operation).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 use serde::{Deserialize, Serialize};
 

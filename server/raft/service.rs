@@ -60,7 +60,7 @@ use tokio::time::Instant;
 use super::identity::{Identity, TARGET_INCARNATION_METADATA, TARGET_NODE_METADATA};
 use super::lease::LeaseTracker;
 use super::network::{LastContact, MAX_PEER_MESSAGE_BYTES};
-use super::{TypeConfig, codec};
+use super::{TypeConfig, codec, lock};
 
 /// Serves the Raft peer RPCs of one node. Cheap to clone; clones share the node.
 ///
@@ -292,10 +292,6 @@ impl<SM: PeerStateMachine> RaftPeerService<SM> {
         };
         answers.chain(refusal).take_until(stopping).boxed()
     }
-}
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[tonic::async_trait]

@@ -43,7 +43,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::{CallError, PeerClient, RpcResult};
 use crate::faults;
-use crate::raft::{TypeConfig, codec};
+use crate::raft::{TypeConfig, codec, lock};
 
 /// Most bytes of encoded requests one follower's stream may have unanswered. Large enough
 /// to keep a follower on a fast link busy through its fsyncs (several replication batches),
@@ -197,14 +197,11 @@ impl Pump {
             .acquire_many_owned(permits_for(encoded.encoded_len()))
             .await
             .expect("the window semaphore is never closed");
-        self.unanswered
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push_back(Sent {
-                at: Instant::now(),
-                vote,
-                _permits: permits,
-            });
+        lock(&self.unanswered).push_back(Sent {
+            at: Instant::now(),
+            vote,
+            _permits: permits,
+        });
         self.sent_signal.notify_one();
         self.out.send(encoded).await.is_ok()
     }
@@ -255,19 +252,14 @@ impl AnswerReader {
 
     /// When the oldest unanswered request was sent.
     fn oldest_sent(&self) -> Option<Instant> {
-        let unanswered = self.unanswered.lock().unwrap_or_else(|p| p.into_inner());
-        unanswered.front().map(|s| s.at)
+        lock(&self.unanswered).front().map(|s| s.at)
     }
 
     fn accept(
         &mut self,
         answer: pb::StreamAppendResponse,
     ) -> (RpcResult<StreamAppendResult<TypeConfig>>, bool) {
-        let sent = self
-            .unanswered
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop_front();
+        let sent = lock(&self.unanswered).pop_front();
         let Some(sent) = sent else {
             let e = CallError::Unreachable("StreamAppend: an answer to no request".into());
             return (Err(self.error(e)), false);
