@@ -180,9 +180,8 @@ impl Server {
             config.raft_data_dir().join("snapshots"),
         )
         .with_contact(node.contact.clone())
-        .with_lease(node.lease.clone())
         .with_stop(stop_rx.clone());
-        if node.restored.term > 0 || node.restored.last_index > 0 {
+        if node.restarted {
             peer = peer.refuse_votes_until(node.started + node.timing.election_timeout_max);
         }
         let mut stop = stop_rx.clone();

@@ -19,11 +19,12 @@
 //! configured value, and so does this mapping. Its leader sends heartbeats at a tenth of the
 //! heartbeat timeout; a fifth keeps the default 1s at 200ms, well under the 1s minimum
 //! election timeout (openraft requires `heartbeat_interval < election_timeout_min`, which
-//! `heartbeat_timeout ≤ election_timeout` guarantees). openraft 0.9 has no lease setting: a
-//! follower refuses to vote for `election_timeout_max` (2T) after hearing from its leader.
-//! Konsul's `leader_lease_timeout`, used by the read path, is kept at most H ≤ T so the
-//! leader stops trusting its lease long before another leader can be elected, with a margin
-//! for clocks that run at slightly different rates.
+//! `heartbeat_timeout ≤ election_timeout` guarantees). openraft has no lease setting: its
+//! lease is `election_timeout_max` (2T), the time a follower refuses to vote after hearing
+//! from its leader. Konsul's `leader_lease_timeout` is the age limit the read path gives
+//! openraft's lease read (`raft/reads.rs`), kept at most H ≤ T so the leader stops trusting
+//! its lease long before another leader can be elected, with a margin for clocks that run at
+//! slightly different rates.
 //!
 //! `enable_leader_restore` is off: with it, a restarted leader whose vote is still committed
 //! takes up leadership again from its own log and trusts the commit index it finds there.

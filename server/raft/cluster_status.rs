@@ -78,7 +78,7 @@ pub struct ClusterStatus {
     pub purged_index: Option<u64>,
     /// Every member, voters first, then by name.
     pub peers: Vec<PeerStatus>,
-    /// On the leader: how long ago a quorum was last in contact with it (`lease.rs`).
+    /// On the leader: how long ago a quorum was last in contact with it (`quorum_contact.rs`).
     pub quorum_contact: Option<Duration>,
     /// On the leader: true when that is longer than the quorum timeout, so writes are
     /// refused (`writes.rs`).

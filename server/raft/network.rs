@@ -67,7 +67,6 @@ use tonic::transport::Channel;
 pub use super::contact::LastContact;
 pub use super::dial::{Dialer, TcpDialer};
 use super::identity::{Identity, TARGET_INCARNATION_METADATA, TARGET_NODE_METADATA};
-use super::lease::LeaseTracker;
 use super::{Member, NodeId, TypeConfig, codec};
 use crate::faults::{self, FaultPoints};
 
@@ -88,7 +87,6 @@ pub struct PeerNetwork {
     dialer: Arc<dyn Dialer>,
     channels: Arc<Mutex<HashMap<String, Channel>>>,
     contact: LastContact,
-    lease: LeaseTracker,
     faults: FaultPoints,
     backoff_initial: Duration,
     backoff_max: Duration,
@@ -103,7 +101,6 @@ impl PeerNetwork {
             dialer,
             channels: Arc::default(),
             contact: LastContact::default(),
-            lease: LeaseTracker::default(),
             faults: FaultPoints::default(),
             backoff_initial: Duration::from_millis(50),
             backoff_max: Duration::from_secs(2),
@@ -126,11 +123,6 @@ impl PeerNetwork {
     /// The last-contact record this network keeps, for the node's cluster status.
     pub fn last_contact(&self) -> LastContact {
         self.contact.clone()
-    }
-
-    /// The acknowledgements this network records, for the node's lease (see `lease.rs`).
-    pub fn lease(&self) -> LeaseTracker {
-        self.lease.clone()
     }
 
     /// Asks the node at `addr` who it is (name and incarnation), within `ttl`. Join uses it
@@ -201,7 +193,6 @@ impl PeerNetwork {
             client: client.map_err(|e| e.to_string()),
             backoff: (self.backoff_initial, self.backoff_max),
             contact: self.contact.clone(),
-            lease: self.lease.clone(),
             faults: self.faults.clone(),
             unary_appends,
         }
@@ -235,7 +226,6 @@ pub struct PeerClient {
     client: Result<RaftServiceClient<Channel>, String>,
     backoff: (Duration, Duration),
     contact: LastContact,
-    lease: LeaseTracker,
     faults: FaultPoints,
     /// `stream_append` as one unary call per request (the heartbeat client).
     unary_appends: bool,
@@ -311,12 +301,10 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         if rpc.prev_log_id.is_some() || !rpc.entries.is_empty() {
             self.faults.pause(faults::PEER_REPLICATE).await;
         }
-        let vote = rpc.vote;
         // openraft 0.10 sends a request whole (no PayloadTooLarge): the log store caps a
         // batch at REPLICATION_BATCH_BYTES plus one entry, under MAX_PEER_MESSAGE_BYTES.
         let req = codec::encode_append_request(rpc);
         let ttl = option.hard_ttl();
-        let sent = tokio::time::Instant::now();
         let resp = self
             .unary(
                 ttl,
@@ -325,25 +313,17 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
             )
             .await
             .map_err(|e| self.rpc_error(RPCTypes::AppendEntries, e))?;
-        let resp = codec::decode_append_response(resp)
-            .map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
-        // Any answer but a higher vote means the peer accepted this leader (a conflict only
-        // says its log differs): it now refuses other candidates for a while (`lease.rs`).
-        if !matches!(resp, AppendEntriesResponse::HigherVote(_)) {
-            self.lease.ack(self.target, vote, sent);
-        }
-        Ok(resp)
+        codec::decode_append_response(resp).map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))
     }
 
     /// Asks the chosen successor to run for leader now (openraft calls this when a removed
-    /// leader steps down). This node gives up its lease first: the successor's voters will
-    /// not wait out the usual election timeout, since the leader itself asked for it.
+    /// leader steps down, after it has given up its own lease: the successor's voters will
+    /// not wait out the usual election timeout, since the leader itself asked for it).
     async fn transfer_leader(
         &mut self,
         req: TransferLeaderRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<TransferLeaderResponse<TypeConfig>> {
-        self.lease.revoke();
         let req = codec::encode_transfer_leader_request(&req);
         let ttl = option.hard_ttl();
         let resp = self

@@ -28,9 +28,9 @@ use crate::error::{Error, Result};
 use crate::faults::FaultPoints;
 use crate::raft::batcher::Batcher;
 use crate::raft::identity::{self, Identity};
-use crate::raft::lease::LeaseTracker;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{LastContact, PeerNetwork};
+use crate::raft::quorum_contact::QuorumContact;
 use crate::raft::state_machine::{StateMachine, StoreView};
 use crate::raft::{Member, NodeId, TypeConfig, node_id_for_name};
 use crate::store::Response;
@@ -71,11 +71,11 @@ pub struct Written {
 /// The durations the read and write paths work with, from `raft.*` settings.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
-    /// How long after a quorum acknowledged it the leader serves `leader` reads locally
-    /// (`raft.leader_lease_timeout`).
+    /// How old a quorum's acknowledgement of the leader may be for a `leader` read to use
+    /// it without a new heartbeat round (`raft.leader_lease_timeout`).
     pub lease: Duration,
     /// How long a leader may go without contact with a quorum before it refuses writes and
-    /// gives up on the ones in flight: openraft's `election_timeout_max` (after which
+    /// gives up on the ones in flight, and how long a read waits for a quorum: openraft's `election_timeout_max` (after which
     /// another leader may have been elected), but at least [`MIN_QUORUM_TIMEOUT`].
     pub quorum_timeout: Duration,
     /// openraft's `election_timeout_max`: how long a follower refuses other candidates
@@ -90,15 +90,6 @@ pub struct Timing {
 /// depends on this value, only how soon a cut-off leader gives up on its writes.
 pub const MIN_QUORUM_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// What the log held when the node started: its vote's term and last index.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RestoredLog {
-    /// The term of the vote stored at start.
-    pub term: u64,
-    /// The last log index at start.
-    pub last_index: u64,
-}
-
 /// One Konsul node's Raft instance with its storage, ready for the API to use.
 #[derive(Clone)]
 pub struct RaftNode {
@@ -110,13 +101,13 @@ pub struct RaftNode {
     /// A clone of the network openraft uses (clones share channels), for join's identity
     /// question to a new node.
     pub(crate) network: PeerNetwork,
-    /// The acknowledgements the network records: the lease and quorum contact.
-    pub(crate) lease: LeaseTracker,
+    /// When this node, as leader, last heard from a quorum (`quorum_contact.rs`).
+    pub(crate) quorum_contact: QuorumContact,
     /// The timing the read and write paths work with (`reads.rs`, `writes.rs`).
     pub(crate) timing: Timing,
-    /// The log as the node found it at start: what a leader restored on restart must
-    /// apply before it serves reads (`reads.rs`).
-    pub(crate) restored: RestoredLog,
+    /// True when the log held a vote or an entry at start: the node restarted, and grants
+    /// no vote for `election_timeout_max` (`service.rs`).
+    pub(crate) restarted: bool,
     /// This node's failpoints (test builds only; inert otherwise).
     pub(crate) faults: FaultPoints,
     /// When the node started (monotonic).
@@ -163,15 +154,8 @@ impl RaftNode {
         let mut log_store =
             LogStore::open_with_faults(&dir.join("raft-log.redb"), deps, faults.clone()).await?;
         let log_closed = log_store.closed();
-        let identity = identity::keep_or_renew(
-            recorded,
-            &name,
-            log_is_empty(&mut log_store).await?,
-            &dir,
-            deps,
-        )
-        .await?;
-        let restored = restored_log(&mut log_store).await?;
+        let restarted = !log_is_empty(&mut log_store).await?;
+        let identity = identity::keep_or_renew(recorded, &name, !restarted, &dir, deps).await?;
         let committed_at_start = log_store
             .read_committed()
             .await
@@ -196,7 +180,6 @@ impl RaftNode {
         };
         let network = PeerNetwork::new(id, deps.dialer.clone()).with_faults(faults.clone());
         let contact = network.last_contact();
-        let lease = network.lease();
         let raft = Raft::new(
             id,
             Arc::new(config.to_openraft()?),
@@ -239,9 +222,9 @@ impl RaftNode {
             me,
             identity,
             network,
-            lease,
+            quorum_contact: QuorumContact::default(),
             timing,
-            restored,
+            restarted,
             faults,
             started: Instant::now(),
             ready,
@@ -391,17 +374,6 @@ pub(crate) fn not_leader_error(f: ForwardToLeader<TypeConfig>) -> Error {
         },
         _ => Error::NoLeader,
     }
-}
-
-/// The vote's term and the last log index the log holds at start.
-async fn restored_log(log_store: &mut LogStore) -> Result<RestoredLog> {
-    let storage = |e: std::io::Error| Error::Storage(e.to_string());
-    let vote = log_store.read_vote().await.map_err(storage)?;
-    let state = log_store.get_log_state().await.map_err(storage)?;
-    Ok(RestoredLog {
-        term: vote.map_or(0, |v| v.leader_id().term),
-        last_index: state.last_log_id.map_or(0, |l| l.index),
-    })
 }
 
 /// True when the log holds no vote and no entry, purged or not: the node has never taken

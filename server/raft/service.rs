@@ -33,8 +33,9 @@
 //! [`RaftPeerService::refuse_votes_until`]), and every AppendEntries it accepts from the
 //! leader is recorded as contact with that leader.
 //!
-//! There is no `api/status.rs` on this layer's branch yet, so openraft errors become a
-//! `tonic::Status` here, in [`fatal_status`] and [`decode_status`].
+//! Peers are not API clients: openraft's errors become a `tonic::Status` here, in
+//! [`fatal_status`] and [`decode_status`], not through `crate::Error`'s mapping in
+//! `api/status.rs`.
 
 use crate::raft::state_machine::StateMachine;
 use openraft::Raft;
@@ -58,7 +59,6 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::identity::{Identity, TARGET_INCARNATION_METADATA, TARGET_NODE_METADATA};
-use super::lease::LeaseTracker;
 use super::network::{LastContact, MAX_PEER_MESSAGE_BYTES};
 use super::{TypeConfig, codec, lock};
 
@@ -73,8 +73,6 @@ pub struct RaftPeerService<SM: PeerStateMachine = StateMachine> {
     next_incoming: Arc<AtomicU64>,
     /// Where accepted calls from the leader are recorded (this node's last contact).
     contact: LastContact,
-    /// This node's lease, revoked before any vote it grants.
-    lease: LeaseTracker,
     /// Until when Vote calls are refused (see [`RaftPeerService::refuse_votes_until`]).
     votes_from: Option<Instant>,
     /// Becomes true when the node shuts down; ends the answer streams.
@@ -93,7 +91,6 @@ impl<SM: PeerStateMachine> Clone for RaftPeerService<SM> {
             incoming_dir: self.incoming_dir.clone(),
             next_incoming: self.next_incoming.clone(),
             contact: self.contact.clone(),
-            lease: self.lease.clone(),
             votes_from: self.votes_from,
             stop: self.stop.clone(),
         }
@@ -115,7 +112,6 @@ impl<SM: PeerStateMachine> RaftPeerService<SM> {
             incoming_dir: Arc::new(incoming_dir.into()),
             next_incoming: Arc::default(),
             contact: LastContact::default(),
-            lease: LeaseTracker::default(),
             votes_from: None,
             stop: None,
         }
@@ -124,12 +120,6 @@ impl<SM: PeerStateMachine> RaftPeerService<SM> {
     /// Ends every StreamAppend answer stream once `stop` becomes true (the node's shutdown).
     pub fn with_stop(mut self, stop: watch::Receiver<bool>) -> Self {
         self.stop = Some(stop);
-        self
-    }
-
-    /// Revokes `lease` (this node's, as a leader) before any vote this node grants.
-    pub fn with_lease(mut self, lease: LeaseTracker) -> Self {
-        self.lease = lease;
         self
     }
 
@@ -142,11 +132,10 @@ impl<SM: PeerStateMachine> RaftPeerService<SM> {
 
     /// Refuses every Vote call until `until`. A node that restarts has forgotten when it
     /// last heard from its leader, while the leader may still count on this node's earlier
-    /// acknowledgement for its lease (`lease.rs`). openraft 0.9 times a stored *committed*
-    /// vote from startup and so refuses other candidates that long already; this refusal
-    /// also covers a node whose stored vote was not committed yet, and does not depend on
-    /// that detail of openraft. Waiting out `election_timeout_max` from start keeps the
-    /// lease's promise across restarts.
+    /// acknowledgement for its lease (`reads.rs`). openraft 0.10 starts a restarted node
+    /// with no vote lease, so it could grant a vote at once (its `storage/helper.rs` notes
+    /// that lease reads are unsafe then). Waiting out `election_timeout_max` from start
+    /// keeps the lease's promise across restarts.
     pub fn refuse_votes_until(mut self, until: Instant) -> Self {
         self.votes_from = Some(until);
         self
@@ -322,10 +311,6 @@ impl<SM: PeerStateMachine> RaftService for RaftPeerService<SM> {
         }
         let rpc = codec::decode_vote_request(request.into_inner()).map_err(decode_status)?;
         let resp = self.raft.vote(rpc).await.map_err(raft_status)?;
-        if resp.vote_granted {
-            // Before the grant leaves: a leader's lease must not outlive its vote for another.
-            self.lease.revoke();
-        }
         Ok(Response::new(codec::encode_vote_response(&resp)))
     }
 

@@ -17,15 +17,10 @@
 //! "outcome unknown": a truncated entry may still be committed elsewhere (inside a snapshot
 //! the next leader installs here, or by a node that kept it and leads later).
 
-use crate::raft::TypeConfig;
-use openraft::async_runtime::WatchReceiver;
-use openraft::type_config::alias::VoteOf;
-use std::collections::BTreeSet;
-
 use openraft::ServerState;
+use openraft::async_runtime::WatchReceiver;
 use tokio::time::Instant;
 
-use super::NodeId;
 use super::node::{RaftNode, Written};
 use crate::error::{Error, Result};
 use crate::faults;
@@ -119,22 +114,12 @@ impl RaftNode {
         }
     }
 
-    /// When this node leads, the last time a quorum was in contact with it (`lease.rs`).
+    /// When this node leads, the last time a quorum was in contact with it
+    /// (`quorum_contact.rs`).
     pub(crate) fn quorum_contact(&self, now: Instant) -> Option<Instant> {
-        let (vote, configs) = self.leadership()?;
-        Some(self.lease.quorum_contact(self.id(), vote, &configs, now))
-    }
-
-    /// This node's committed vote and voter sets (one, or two in a joint change), when its
-    /// metrics say it leads under its own vote: what lease and quorum checks are made of.
-    pub(crate) fn leadership(&self) -> Option<(VoteOf<TypeConfig>, Vec<BTreeSet<NodeId>>)> {
         let m = self.raft().metrics();
         let m = m.borrow_watched();
-        let mine = m.vote.is_committed() && Some(m.vote.leader_id().node_id) == Some(self.id());
-        (m.state == ServerState::Leader && mine).then(|| {
-            let configs = m.membership_config.membership().get_joint_config().clone();
-            (m.vote, configs)
-        })
+        self.quorum_contact.at(&m, self.id(), now)
     }
 
     /// `Some(why)` when this node leads and has not heard from a quorum for longer than

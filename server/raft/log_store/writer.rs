@@ -1,8 +1,8 @@
 //! The log's single writer: group commit for every mutation of the Raft log.
 //!
-//! openraft 0.9 hands the log store one `append` per client write and waits for `append` to
-//! return before it looks at the next write. If `append` waited for its own fsync, every
-//! write would pay a whole fsync in turn and nothing would ever batch. Instead `append`
+//! openraft hands the log store one `append` per batch of client writes and waits for
+//! `append` to return before it hands over the next. If `append` waited for its own fsync,
+//! every batch would pay a whole fsync in turn and nothing more would ever group. Instead `append`
 //! queues its entries here (they are readable at once through the log store's pending
 //! map) and returns; this task takes everything queued since its last commit, writes it in
 //! ONE redb transaction with one fsync, and only then calls each batch's

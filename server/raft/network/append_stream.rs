@@ -19,8 +19,8 @@
 //! arrives. A follower that stops answering therefore stops the leader from reading more of
 //! its log for it, instead of filling memory and HTTP/2 buffers.
 //!
-//! Every answer carries the time its request was sent, so the lease (`lease.rs`) counts an
-//! acknowledgement from when the follower could first have seen it, as the unary call does.
+//! openraft itself stamps each request with its send time and counts an answer towards its
+//! leader lease from that stamp, so the answers here are only matched, decoded and passed on.
 //! The deadline (`RPCOption::hard_ttl`) applies to the oldest unanswered request: an idle
 //! stream waits for openraft's next request without limit, a stream with a request older
 //! than the deadline ends with `RPCError::Timeout`. Any other failure is `Unreachable`, and
@@ -34,8 +34,7 @@ use futures::stream::{BoxStream, Stream, StreamExt};
 use konsul_proto::raft::v1 as pb;
 use openraft::error::{RPCError, Unreachable};
 use openraft::network::RPCTypes;
-use openraft::raft::{AppendEntriesRequest, StreamAppendError, StreamAppendResult};
-use openraft::type_config::alias::VoteOf;
+use openraft::raft::{AppendEntriesRequest, StreamAppendResult};
 use prost::Message;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
@@ -59,7 +58,6 @@ pub(super) const WINDOW_PERMITS: usize = MAX_INFLIGHT_BYTES / PERMIT_BYTES;
 /// One request sent and not answered yet.
 struct Sent {
     at: Instant,
-    vote: VoteOf<TypeConfig>,
     /// Its share of the window, given back with its answer.
     _permits: OwnedSemaphorePermit,
 }
@@ -131,7 +129,6 @@ impl PeerClient {
             local_id: self.local_id,
             target: self.target,
             contact: self.contact.clone(),
-            lease: self.lease.clone(),
         }
     }
 }
@@ -141,7 +138,6 @@ struct AnswerContext {
     local_id: crate::raft::NodeId,
     target: crate::raft::NodeId,
     contact: super::LastContact,
-    lease: super::LeaseTracker,
 }
 
 /// Encoded requests waiting for the gRPC stream to take them. Few: the window, not this
@@ -189,7 +185,6 @@ impl Pump {
         if req.prev_log_id.is_some() || !req.entries.is_empty() {
             self.faults.pause(faults::PEER_REPLICATE).await;
         }
-        let vote = req.vote;
         let encoded = codec::encode_stream_request(req);
         let permits = self
             .window
@@ -199,7 +194,6 @@ impl Pump {
             .expect("the window semaphore is never closed");
         lock(&self.unanswered).push_back(Sent {
             at: Instant::now(),
-            vote,
             _permits: permits,
         });
         self.sent_signal.notify_one();
@@ -269,13 +263,8 @@ impl AnswerReader {
             Err(e) => return (Err(RPCError::Unreachable(Unreachable::new(&e))), false),
         };
         self.client.contact.record(self.client.target);
-        // Any answer but a higher vote means the follower accepted this leader (a conflict
-        // only says its log differs): it now refuses other candidates for a while.
-        if !matches!(result, Err(StreamAppendError::HigherVote(_))) {
-            self.client
-                .lease
-                .ack(self.client.target, sent.vote, sent.at);
-        }
+        // Its window permits go back with it.
+        drop(sent);
         let go_on = result.is_ok();
         (Ok(result), go_on)
     }
