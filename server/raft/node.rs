@@ -75,8 +75,9 @@ pub struct Timing {
     /// it without a new heartbeat round (`raft.leader_lease_timeout`).
     pub lease: Duration,
     /// How long a leader may go without contact with a quorum before it refuses writes and
-    /// gives up on the ones in flight, and how long a read waits for a quorum: openraft's `election_timeout_max` (after which
-    /// another leader may have been elected), but at least [`MIN_QUORUM_TIMEOUT`].
+    /// gives up on the ones in flight, and how long a read waits for a quorum: openraft's
+    /// `election_timeout_max` (after which another leader may have been elected), but at
+    /// least [`MIN_QUORUM_TIMEOUT`].
     pub quorum_timeout: Duration,
     /// openraft's `election_timeout_max`: how long a follower refuses other candidates
     /// after it heard from its leader, and so how long a restarted node refuses votes.
