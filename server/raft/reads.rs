@@ -102,7 +102,10 @@ impl RaftNode {
         let budget = deadline.saturating_duration_since(Instant::now());
         let option = LinearizerOption::new(Some(max_ack_age), true)
             .with_wait_timeout(budget.min(self.timing.quorum_timeout));
-        let linearizer = match self.raft().get_read_linearizer(option).await {
+        // openraft bounds its own wait, but from when its core gets to the request: a busy
+        // core must not carry the read past its deadline.
+        let asked = tokio::time::timeout_at(deadline, self.raft().get_read_linearizer(option));
+        let linearizer = match asked.await.map_err(|_| self.read_timed_out())? {
             Ok(l) => l,
             Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
                 return Err(self.not_leader(f));
