@@ -12,10 +12,12 @@
 //! openraft 0.10 publishes `last_quorum_acked` as an absolute monotonic instant, so a leader
 //! cut off from its followers shows a contact time that stops moving while `now` goes on
 //! (0.9 only published a duration frozen at its last metrics change, which is why Konsul
-//! once tracked acknowledgements itself). The one gap left is a leader elected a moment ago:
-//! it has no acknowledgement yet, and counts the first moment it was seen leading under its
-//! vote as contact, so that it is neither taken for a leader that lost its quorum nor left
-//! without a limit when its first round never comes back.
+//! once tracked acknowledgements itself). Two gaps are filled here. A single voter is its own
+//! quorum, but openraft stamps only followers' answers, so its value stays at its election:
+//! it counts as in contact now. A leader elected a moment ago has no acknowledgement yet: it
+//! counts the first moment it was seen leading under its vote as contact, so that it is
+//! neither taken for a leader that lost its quorum nor left without a limit when its first
+//! round never comes back.
 
 use std::sync::{Arc, Mutex};
 
@@ -75,14 +77,12 @@ impl QuorumContact {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
     use std::time::Duration;
 
-    use std::collections::BTreeSet;
-
     use openraft::metrics::SerdeInstant;
-    use openraft::{Membership, StoredMembership, Vote};
-
     use openraft::type_config::alias::InstantOf;
+    use openraft::{Membership, StoredMembership, Vote};
 
     use super::*;
 
