@@ -36,6 +36,7 @@ use crate::discovery::JoinLoop;
 use crate::error::{Error, Result};
 use crate::forward::ForwardLayer;
 use crate::gateway::{self, Gateway};
+use crate::leader::heartbeats::Heartbeats;
 use crate::leader::{self, LeaderSettings};
 use crate::raft::dial::{PEER_CONNECTION_WINDOW, PEER_STREAM_WINDOW};
 use crate::raft::node::RaftNode;
@@ -102,9 +103,13 @@ impl Server {
 
         // Client port: gRPC + REST.
         let kv = KvApi::new(node.clone(), limits, deps.clock.clone());
+        // Service heartbeats live in the leader's memory: the catalog API records them, the
+        // leader's expiry task reads them.
+        let heartbeats = Arc::new(Heartbeats::new());
         let catalog = CatalogApi::new(
             node.clone(),
             deps.clock.clone(),
+            heartbeats.clone(),
             CatalogLimits {
                 max_batch_services: config.limits.max_batch_services,
                 default_ttl_ms: u64::try_from(config.catalog.service_ttl.as_millis())
@@ -205,6 +210,7 @@ impl Server {
             node.clone(),
             deps.clone(),
             LeaderSettings::from_config(&config),
+            heartbeats.clone(),
             stop_rx.clone(),
         ));
 
@@ -215,6 +221,7 @@ impl Server {
 
         Ok(RunningServer {
             node,
+            heartbeats,
             client_addr,
             raft_addr,
             stop: stop_tx,
@@ -237,6 +244,7 @@ fn limits(config: &Config) -> Limits {
 /// running until the runtime ends.
 pub struct RunningServer {
     node: RaftNode,
+    heartbeats: Arc<Heartbeats>,
     client_addr: SocketAddr,
     raft_addr: SocketAddr,
     stop: watch::Sender<bool>,
@@ -257,6 +265,11 @@ impl RunningServer {
     /// The node, for readiness and introspection.
     pub fn node(&self) -> &RaftNode {
         &self.node
+    }
+
+    /// The service heartbeats this node has answered as leader, for introspection.
+    pub fn heartbeats(&self) -> &Heartbeats {
+        &self.heartbeats
     }
 
     /// Waits until a listener fails (it returns the error) or every server task (the two

@@ -1,9 +1,12 @@
 //! The service catalog on a 3-node in-process cluster: registrations replicate with the same
 //! indices everywhere, batches are atomic across the cluster, and services expire through
-//! replicated commands that the leader proposes (server/leader/expiry.rs): a heartbeat keeps
-//! a service alive, silence removes it from every node (at the same log index: every node
-//! reports the same `catalog_index` afterwards), and a leader failover grants a grace period
-//! instead of expiring services whose heartbeats went to the old leader.
+//! replicated commands that the leader proposes (server/leader/expiry.rs): a heartbeat,
+//! answered from the leader's memory without a Raft entry (server/leader/heartbeats.rs),
+//! keeps a service alive on every node although only the leader knows of it; silence
+//! removes it from every node (at the same log index: every node reports the same
+//! `catalog_index` afterwards); a leader failover grants a grace period instead of expiring
+//! services whose heartbeats went to the old leader; followers forward heartbeats; and a
+//! storm of heartbeats writes nothing to the log.
 //!
 //! Time is a [`ManualClock`] shared by every node, so deadlines move only when a test says
 //! so; Raft and the cleanup interval run on real timers. Nothing sleeps and then asserts:
@@ -119,20 +122,46 @@ async fn wait_removed_everywhere(c: &TestCluster, key: &str) {
     }
 }
 
-/// Checks every running node holds `name` with deadline `expires_at_ms` and serves it.
-async fn assert_alive_everywhere(c: &TestCluster, name: &str, expires_at_ms: u64) {
+/// Checks every running node holds `name` with replicated deadline `replicated_ms` and serves
+/// it: with that deadline, or on the leader `leader_ms` (its heartbeat table's).
+async fn assert_alive_everywhere(c: &TestCluster, name: &str, replicated_ms: u64, leader_ms: u64) {
     for i in live(c) {
         let who = &c.node(i).name;
         let held = stored(c, i, name).unwrap_or_else(|| panic!("{who} lost {name}"));
         assert_eq!(
-            held.expires_at_ms, expires_at_ms,
+            held.expires_at_ms, replicated_ms,
             "{who}: deadline of {name}"
         );
         let got = stale_get(c, i, name)
             .await
             .unwrap_or_else(|e| panic!("{who} does not serve {name}: {e}"));
-        assert_eq!(got.expires_at_ms, expires_at_ms, "{who}");
+        let shown = if c.leads(i) { leader_ms } else { replicated_ms };
+        assert_eq!(got.expires_at_ms, shown, "{who}");
     }
+}
+
+/// A heartbeat for `name` through node `i`.
+async fn heartbeat(
+    c: &TestCluster,
+    i: usize,
+    name: &str,
+) -> Result<pb::HeartbeatResponse, tonic::Status> {
+    c.node(i)
+        .catalog()
+        .await
+        .heartbeat(pb::HeartbeatRequest {
+            name: name.into(),
+            id: None,
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// Node `i`'s last log index.
+fn last_log_index(c: &TestCluster, i: usize) -> u64 {
+    let metrics = c.node(i).server().node().metrics_watch();
+    let last = metrics.borrow().last_log_index;
+    last.unwrap_or(0)
 }
 
 // Runtime: about 1-2 s (a 3-node start and one write).
@@ -172,25 +201,17 @@ async fn a_heartbeat_keeps_a_service_alive_and_silence_expires_it_everywhere() {
     assert_eq!(e.expires_at_ms, START_MS + 10 * SECOND);
 
     clock.advance(secs(8)); // t+8s
-    let hb = c
-        .node(l)
-        .catalog()
-        .await
-        .heartbeat(pb::HeartbeatRequest {
-            name: "web".into(),
-            id: None,
-        })
-        .await
-        .expect("heartbeat")
-        .into_inner();
+    let hb = heartbeat(&c, l, "web").await.expect("heartbeat");
     assert_eq!(hb.expires_at_ms, START_MS + 18 * SECOND);
     let canary = register(&c, l, svc("canary", SECOND)).await; // deadline t+9s
     c.wait_applied(canary.modify_index).await;
 
     clock.advance(secs(8)); // t+16s: past the registration's deadline, not the heartbeat's
-    // The canary going proves an expiry ran at t+16s; it left web alone.
+    // The canary going proves an expiry ran at t+16s; it left web alone. The followers
+    // never heard of the heartbeat (their deadline for web is t+10s, passed) and still
+    // serve web: only the leader's expiry removes a service.
     wait_removed_everywhere(&c, "canary").await;
-    assert_alive_everywhere(&c, "web", START_MS + 18 * SECOND).await;
+    assert_alive_everywhere(&c, "web", START_MS + 10 * SECOND, START_MS + 18 * SECOND).await;
 
     clock.advance(secs(3)); // t+19s: silence since t+8s
     wait_removed_everywhere(&c, "web").await;
@@ -205,7 +226,9 @@ async fn a_new_leader_grants_grace_instead_of_expiring_services_at_once() {
     let e = register(&c, old, svc("web", 10 * SECOND)).await; // deadline t+10s
     c.wait_applied(e.modify_index).await;
 
-    clock.advance(secs(9)); // t+9s: its owner's next heartbeat will go to a dead leader
+    clock.advance(secs(9)); // t+9s: a heartbeat that only the old leader will ever know of
+    let hb = heartbeat(&c, old, "web").await.expect("heartbeat");
+    assert_eq!(hb.expires_at_ms, START_MS + 19 * SECOND);
     c.kill(old).await;
     let new = c.leader().await;
     assert_ne!(new, old);
@@ -240,7 +263,7 @@ async fn a_new_leader_grants_grace_instead_of_expiring_services_at_once() {
         .kv
         .unwrap();
     c.wait_applied(put.modify_index).await;
-    assert_alive_everywhere(&c, "web", START_MS + 19 * SECOND).await;
+    assert_alive_everywhere(&c, "web", START_MS + 19 * SECOND, START_MS + 19 * SECOND).await;
     let kept = stale_get(&c, new, "web").await.unwrap();
     assert_eq!(
         (kept.create_index, kept.modify_index),
@@ -364,5 +387,98 @@ async fn a_service_expires_at_the_same_log_index_on_every_node() {
         "the expiry entry ({}) comes after the last registration ({})",
         indices[0],
         keep.modify_index
+    );
+}
+
+// Runtime: about 2-3 s (a 3-node start with forwarding, two writes, 640 heartbeats).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_heartbeat_storm_through_leader_and_followers_writes_no_log_entry() {
+    let clock = ManualClock::new();
+    let settings: Vec<(&str, &str)> = SETTINGS
+        .iter()
+        .copied()
+        .chain([("KONSUL_FORWARD_TO_LEADER", "true")])
+        .collect();
+    let c = TestCluster::start_with_clock(3, &settings, Some(clock.clone())).await;
+    let l = c.leader().await;
+    let names = ["a", "b", "c", "d"];
+    let mut last = 0;
+    for name in names {
+        last = register(&c, l, svc(name, 10 * SECOND)).await.modify_index;
+    }
+    c.wait_applied(last).await;
+    let before: Vec<u64> = (0..3).map(|i| last_log_index(&c, i)).collect();
+
+    clock.advance(secs(5)); // t+5s: every answer is t+15s
+    const TASKS: usize = 32;
+    const EACH: usize = 20;
+    let mut storm = tokio::task::JoinSet::new();
+    for t in 0..TASKS {
+        let via = t % 3; // the leader or a follower, which forwards
+        let mut client = c.node(via).catalog().await;
+        storm.spawn(async move {
+            for k in 0..EACH {
+                let name = ["a", "b", "c", "d"][(t + k) % 4];
+                let hb = client
+                    .heartbeat(pb::HeartbeatRequest {
+                        name: name.into(),
+                        id: None,
+                    })
+                    .await
+                    .unwrap_or_else(|e| panic!("heartbeat {k} of task {t} via node {via}: {e}"))
+                    .into_inner();
+                assert_eq!(hb.expires_at_ms, START_MS + 15 * SECOND, "{name}");
+            }
+        });
+    }
+    while let Some(done) = tokio::time::timeout(secs(60), storm.join_next())
+        .await
+        .expect("the storm ends within 60 s")
+    {
+        done.expect("a heartbeat task");
+    }
+    let after: Vec<u64> = (0..3).map(|i| last_log_index(&c, i)).collect();
+    assert_eq!(before, after, "heartbeats wrote log entries");
+    assert_eq!(c.node(l).server().heartbeats().len(), names.len());
+
+    // An unknown service is NOT_FOUND through a follower too, and writes nothing.
+    let follower = (l + 1) % 3;
+    let err = heartbeat(&c, follower, "ghost").await.expect_err("unknown");
+    assert_eq!(err.code(), Code::NotFound, "{err}");
+    assert_eq!(last_log_index(&c, l), after[l]);
+
+    // The heartbeats count: at t+12s (past the registrations' t+10s) nothing is removed.
+    clock.advance(secs(7));
+    let canary = register(&c, l, svc("canary", SECOND)).await;
+    c.wait_applied(canary.modify_index).await;
+    clock.advance(secs(2)); // t+14s
+    wait_removed_everywhere(&c, "canary").await;
+    for name in names {
+        assert_alive_everywhere(&c, name, START_MS + 10 * SECOND, START_MS + 15 * SECOND).await;
+    }
+}
+
+// Runtime: about 1-2 s (a 3-node start, one write).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_without_forwarding_redirects_a_heartbeat_to_the_leader() {
+    let clock = ManualClock::new();
+    let c = cluster(&clock).await;
+    let l = c.leader().await;
+    let e = register(&c, l, svc("web", 10 * SECOND)).await;
+    c.wait_applied(e.modify_index).await;
+    let follower = (l + 1) % 3;
+    let err = heartbeat(&c, follower, "web")
+        .await
+        .expect_err("not leader");
+    assert_eq!(err.code(), Code::Unavailable, "{err}");
+    let leader_id = err
+        .metadata()
+        .get("konsul-leader-id")
+        .unwrap_or_else(|| panic!("no konsul-leader-id in {err:?}"));
+    assert_eq!(leader_id.to_str().unwrap(), c.node(l).name);
+    assert!(c.node(follower).server().heartbeats().is_empty());
+    assert!(
+        c.node(l).server().heartbeats().is_empty(),
+        "nothing reached the leader"
     );
 }

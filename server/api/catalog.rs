@@ -2,10 +2,14 @@
 //!
 //! Writes: validate (`catalog_validate`) → stamp the leader's wall time from the clock seam
 //! into the `store::Command` → `RaftNode::write` → the state machine's `Response` →
-//! protobuf. Reads: `RaftNode::read_until` (the consistency and `min_index` asked, by the
-//! call's deadline) → the applied store, hiding services whose deadline has passed but that
-//! no `CatalogExpire` has removed yet. The REST gateway calls these same methods. The
-//! health-check calls live in `checks.rs`.
+//! protobuf. Heartbeats: `RaftNode::read_until(Leader)` (only the leader answers, while its
+//! lease holds; a follower's not-leader answer is forwarded or redirected like a write's) →
+//! the service must be in the applied store → `leader::heartbeats::Heartbeats::renew`, in
+//! memory: no Raft entry. Reads: `RaftNode::read_until` (the consistency and `min_index`
+//! asked, by the call's deadline) → the applied store. A service is shown until the
+//! leader's replicated expiry removes it, with the deadline this node knows (the leader's
+//! heartbeat table, else the replicated one). The REST gateway calls these same methods.
+//! The health-check calls live in `checks.rs`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,10 +25,13 @@ use crate::api::checks::{self, checks_to_pb, passing};
 use crate::api::{call, convert};
 use crate::deps::Clock;
 use crate::error::{Error, Result};
+use crate::leader::heartbeats::Heartbeats;
 use crate::raft::node::RaftNode;
+use crate::raft::reads::ReadConsistency;
 use crate::store::{CasFailure, CheckState, Command, Response, Service, ServiceEntry, service_key};
 
-/// Message of NOT_FOUND for a missing or expired service (the REST contract's text).
+/// Message of NOT_FOUND for a missing or expired service (the REST contract's text), and for
+/// a heartbeat of a service the leader has chosen to expire.
 pub const SERVICE_NOT_FOUND: &str = "Service not found";
 
 /// The catalog service over one Raft node.
@@ -32,16 +39,34 @@ pub const SERVICE_NOT_FOUND: &str = "Service not found";
 pub struct CatalogApi {
     pub(crate) node: RaftNode,
     clock: Arc<dyn Clock>,
+    heartbeats: Arc<Heartbeats>,
     limits: CatalogLimits,
 }
 
 impl CatalogApi {
-    /// A catalog service for `node`; `clock` stamps write times and judges expiry on reads.
-    pub fn new(node: RaftNode, clock: Arc<dyn Clock>, limits: CatalogLimits) -> Self {
+    /// A catalog service for `node`; `clock` stamps write and heartbeat times and judges TTL
+    /// checks on reads; heartbeats are recorded in `heartbeats`, which the leader's expiry
+    /// task reads.
+    pub fn new(
+        node: RaftNode,
+        clock: Arc<dyn Clock>,
+        heartbeats: Arc<Heartbeats>,
+        limits: CatalogLimits,
+    ) -> Self {
         Self {
             node,
             clock,
+            heartbeats,
             limits,
+        }
+    }
+
+    /// `e` (stored under `key`) as a reader at `now_ms` sees it, with the deadline this node
+    /// knows: its heartbeat table's when it leads, the replicated one otherwise.
+    fn shown(&self, key: &str, e: &ServiceEntry, now_ms: u64) -> pb::ServiceEntry {
+        pb::ServiceEntry {
+            expires_at_ms: self.heartbeats.deadline(key, e),
+            ..entry_to_pb(key, e, now_ms)
         }
     }
 
@@ -157,7 +182,7 @@ fn matches(e: &ServiceEntry, tags: &[String], meta: &BTreeMap<String, String>) -
 }
 
 impl CatalogApi {
-    /// Live services matching every tag and pair (and passing every check, with
+    /// Registered services matching every tag and pair (and passing every check, with
     /// `passing_only`), sorted by name (then key), and the catalog index they were read at.
     /// The caller makes the read as fresh as asked first ([`Self::fresh`]).
     fn select(
@@ -171,12 +196,8 @@ impl CatalogApi {
         let ((mut found, catalog_index), applied) = self.node.view().read_at(|s| {
             let found = s
                 .services_tagged(tags)
-                .filter(|(_, e)| {
-                    e.expires_at_ms > now
-                        && matches(e, tags, meta)
-                        && (!passing_only || passing(e, now))
-                })
-                .map(|(k, e)| (e.service.name.clone(), k.clone(), entry_to_pb(k, e, now)))
+                .filter(|(_, e)| matches(e, tags, meta) && (!passing_only || passing(e, now)))
+                .map(|(k, e)| (e.service.name.clone(), k.clone(), self.shown(k, e, now)))
                 .collect::<Vec<_>>();
             (found, s.catalog_index())
         });
@@ -216,7 +237,7 @@ impl CatalogApi {
                     .read(|s| {
                         s.service(&key)
                             .filter(|e| e.modify_index == modify_index)
-                            .map(|e| entry_to_pb(&key, e, now))
+                            .map(|e| self.shown(&key, e, now))
                     })
                     .unwrap_or_else(|| {
                         let checks = service
@@ -260,20 +281,29 @@ impl CatalogApi {
         }
     }
 
-    async fn heartbeat_inner(&self, req: pb::HeartbeatRequest) -> Result<pb::HeartbeatResponse> {
+    /// A heartbeat, answered from the leader's memory: this node must lead with its lease
+    /// holding (and have applied everything committed before, so a registration the client
+    /// saw acknowledged is here); the service must be registered and not already chosen for
+    /// expiry. No Raft entry is written.
+    async fn heartbeat_inner(
+        &self,
+        req: pb::HeartbeatRequest,
+        deadline: Instant,
+    ) -> Result<pb::HeartbeatResponse> {
         let key = key_of(&req.name, req.id.as_deref())?;
-        let command = Command::CatalogHeartbeat {
-            key,
-            now_ms: self.now_ms(),
-        };
-        match self.node.write(command).await?.response {
-            Response::Renewed { expires_at_ms, .. } => Ok(pb::HeartbeatResponse {
-                header: self.header(),
-                expires_at_ms,
-            }),
-            Response::NotFound { .. } => Err(Error::NotFound(SERVICE_NOT_FOUND.into())),
-            other => Err(unexpected(other)),
-        }
+        self.node
+            .read_until(ReadConsistency::Leader, 0, deadline)
+            .await?;
+        let now = self.now_ms();
+        let (renewed, applied) = self.node.view().read_at(|s| {
+            s.service(&key)
+                .and_then(|e| self.heartbeats.renew(&key, e, now))
+        });
+        let expires_at_ms = renewed.ok_or_else(|| Error::NotFound(SERVICE_NOT_FOUND.into()))?;
+        Ok(pb::HeartbeatResponse {
+            header: self.header_at(applied),
+            expires_at_ms,
+        })
     }
 
     async fn get_inner(
@@ -284,11 +314,10 @@ impl CatalogApi {
         let key = key_of(&req.name, req.id.as_deref())?;
         self.fresh(req.consistency, req.min_index, deadline).await?;
         let now = self.now_ms();
-        let (entry, applied) = self.node.view().read_at(|s| {
-            s.service(&key)
-                .filter(|e| e.expires_at_ms > now)
-                .map(|e| entry_to_pb(&key, e, now))
-        });
+        let (entry, applied) = self
+            .node
+            .view()
+            .read_at(|s| s.service(&key).map(|e| self.shown(&key, e, now)));
         let entry = entry.ok_or_else(|| Error::NotFound(SERVICE_NOT_FOUND.into()))?;
         Ok(pb::GetServiceResponse {
             header: self.header_at(applied),
@@ -370,8 +399,8 @@ impl CatalogApi {
         let ((found, not_found), applied) = self.node.view().read_at(|s| {
             let (mut found, mut not_found) = (Vec::new(), Vec::new());
             for k in &req.keys {
-                match s.service(k).filter(|e| e.expires_at_ms > now) {
-                    Some(e) => found.push(entry_to_pb(k, e, now)),
+                match s.service(k) {
+                    Some(e) => found.push(self.shown(k, e, now)),
                     None => not_found.push(k.clone()),
                 }
             }
@@ -410,7 +439,8 @@ impl CatalogService for CatalogApi {
         &self,
         r: Request<pb::HeartbeatRequest>,
     ) -> Result<GrpcResponse<pb::HeartbeatResponse>, Status> {
-        reply(self.heartbeat_inner(r.into_inner())).await
+        let deadline = self.deadline(&r);
+        reply(self.heartbeat_inner(r.into_inner(), deadline)).await
     }
 
     async fn get_service(

@@ -3,7 +3,7 @@
 //!
 //! A client's TTL report becomes a `CheckTtlUpdate` stamped with the leader's time and goes
 //! through `RaftNode::write`; reads go through `CatalogApi::fresh` and show a TTL check
-//! past its deadline as critical even before the leader's `CatalogExpire` records it
+//! past its deadline as critical even before the leader's expiry entry records it
 //! (`CheckState::at`). The HTTP, TCP and gRPC probes are run by the leader
 //! (`server/leader/checks.rs`), not here. The REST gateway calls these same methods.
 
@@ -131,7 +131,9 @@ pub fn passing(entry: &ServiceEntry, now_ms: u64) -> bool {
         })
 }
 
-/// The checks of every live service (of those named `name`, when given), by catalog key.
+/// The checks of every registered service (of those named `name`, when given), by catalog
+/// key. A service is listed until the leader's expiry removes it, whatever its replicated
+/// deadline says (heartbeats live in the leader's memory).
 fn live_checks(
     store: &Store,
     now_ms: u64,
@@ -143,7 +145,7 @@ fn live_checks(
         None => Box::new(store.services()),
     };
     services
-        .filter(|(_, e)| e.expires_at_ms > now_ms && (!passing_only || passing(e, now_ms)))
+        .filter(|(_, e)| !passing_only || passing(e, now_ms))
         .flat_map(|(k, e)| checks_to_pb(k, e, now_ms))
         .collect()
 }

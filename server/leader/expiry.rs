@@ -1,24 +1,25 @@
 //! Service expiry, as the leader drives it: the only code that proposes `CatalogGrace` and
-//! `CatalogExpire`.
+//! `CatalogExpireServices`.
 //!
 //! ```text
 //!  leader::run ── new term ──► expiry::run(term)
 //!     1. CatalogGrace { now_ms } ─► RaftNode::write ─► committed? (retry with backoff while
 //!        still leader; give up when leadership is lost)
-//!     2. every catalog.cleanup_interval: local store holds a service or TTL check with
-//!        expires_at_ms <= now_ms (Store::catalog_due)? ─► CatalogExpire { now_ms }
+//!     2. every catalog.cleanup_interval: Heartbeats::due(local store, now_ms) (services
+//!        without a heartbeat for a TTL, marked so later heartbeats are refused) and
+//!        Store::ttl_checks_due(now_ms)? ─► CatalogExpireServices { now_ms, services }
 //!        ─► RaftNode::write ─► log the removed services (and the TTL checks turned
 //!        critical), count the services (konsul_catalog_services_expired_total)
 //! ```
 //!
-//! The grace entry comes first in every term: heartbeats sent to the old leader may have been
-//! lost with it, and a service must not expire because its owner could not reach anyone
-//! during an election. So the store raises every deadline to at least `now + ttl` before this
-//! term removes anything, and no `CatalogExpire` is proposed in a term before that term's
-//! `CatalogGrace` has committed. Both commands carry the leader's wall time (the
-//! `deps::Clock` seam), so every node applies them with the same result at the same index;
-//! reads hide a service from its deadline on, so the sweep only bounds how long a dead
-//! service stays in memory.
+//! Heartbeats are answered from the leader's memory (`heartbeats.rs`), so only this task
+//! decides that a service is gone, and it names every service it removes. The grace entry
+//! comes first in every term: heartbeats answered by the old leader died with it, and a
+//! service must not expire because of a failover. So the store raises every replicated
+//! deadline to at least `now + ttl` before this term removes anything, and no expiry is
+//! proposed in a term before that term's `CatalogGrace` has committed. Both commands carry
+//! the leader's wall time (the `deps::Clock` seam), so every node applies them with the same
+//! result at the same index.
 
 use std::time::Duration;
 
@@ -105,8 +106,9 @@ async fn grace(term: &Term) -> bool {
     }
 }
 
-/// Every cleanup interval, proposes `CatalogExpire` when the local store holds a service or a
-/// TTL check past its deadline. Returns when this node is no longer leader.
+/// Every cleanup interval, proposes `CatalogExpireServices` when a service went a TTL
+/// without a heartbeat or a TTL check is past its deadline. Returns when this node is no
+/// longer leader.
 async fn sweep(term: &Term) {
     let mut tick = tokio::time::interval(term.settings.cleanup_interval);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -114,10 +116,15 @@ async fn sweep(term: &Term) {
     loop {
         tick.tick().await;
         let now_ms = term.now_ms();
-        if !term.node.view().read(|s| s.catalog_due(now_ms)) {
+        let (services, checks_due) = term
+            .node
+            .view()
+            .read(|s| (term.heartbeats.due(s, now_ms), s.ttl_checks_due(now_ms)));
+        if services.is_empty() && !checks_due {
             continue;
         }
-        match term.node.write(Command::CatalogExpire { now_ms }).await {
+        let command = Command::CatalogExpireServices { now_ms, services };
+        match term.node.write(command).await {
             Ok(Written {
                 index,
                 response: Response::Expired { keys, checks },
@@ -152,7 +159,8 @@ async fn sweep(term: &Term) {
                 return;
             }
             Err(e) => {
-                // A heartbeat may still save the service before the next tick; try again then.
+                // The chosen services stay chosen (heartbeats for them are refused) and are
+                // proposed again next tick, whether or not this entry committed.
                 tracing::warn!(
                     term = term.term,
                     "catalog expiry not committed ({e}); retrying next interval"

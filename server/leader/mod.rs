@@ -6,7 +6,8 @@
 //!                              │ follows this node's Raft metrics (openraft's watch channel)
 //!                              ▼
 //!          leader of term T? ── yes ─► spawn_term_tasks(Term { node, term: T, stop: T's signal })
-//!                              │           ├─ expiry::run   (CatalogGrace, then CatalogExpire sweeps)
+//!                              │           ├─ expiry::run   (CatalogGrace, then sweeps of the
+//!                              │           │                 heartbeat table → CatalogExpireServices)
 //!                              │           └─ checks::run   (HTTP/TCP/gRPC probes → CheckResults)
 //!                              │                 │ propose through RaftNode::write ─► raft/ ─► store/
 //!                              ▼
@@ -23,6 +24,7 @@
 
 pub mod checks;
 pub mod expiry;
+pub mod heartbeats;
 pub mod probe;
 
 use openraft::async_runtime::WatchReceiver;
@@ -37,6 +39,7 @@ use crate::config::Config;
 use crate::deps::{Clock, Deps, Entropy};
 use crate::error::Result;
 use crate::raft::node::RaftNode;
+use heartbeats::Heartbeats;
 
 /// How long a term's tasks get to finish after their stop signal before they are aborted.
 const STOP_WAIT: Duration = Duration::from_secs(5);
@@ -73,6 +76,8 @@ pub struct Term {
     pub settings: LeaderSettings,
     /// The Raft term this node leads.
     pub term: u64,
+    /// The service heartbeats this node has answered (cleared when the term starts).
+    pub heartbeats: Arc<Heartbeats>,
     stop: watch::Receiver<bool>,
 }
 
@@ -153,12 +158,14 @@ impl Running {
 
 /// Follows `node`'s Raft metrics until `stop` turns true (or its sender is dropped) or Raft
 /// stops, running the leader-only tasks of each term this node leads and stopping them as
-/// soon as it no longer does. A server task: `RunningServer::shutdown` waits for it before
+/// soon as it no longer does. `heartbeats` is emptied whenever leadership starts or ends:
+/// each term counts only the heartbeats it answered itself, after its own grace entry. A server task: `RunningServer::shutdown` waits for it before
 /// shutting Raft down, so no leader task proposes into a stopping node.
 pub async fn run(
     node: RaftNode,
     deps: Deps,
     settings: LeaderSettings,
+    heartbeats: Arc<Heartbeats>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<()> {
     expiry::describe_metrics();
@@ -170,8 +177,10 @@ pub async fn run(
             if let Some(old) = current.take() {
                 tracing::info!(term = old.term, "no longer leader: stopping leader tasks");
                 old.stop().await;
+                heartbeats.clear();
             }
             if let Some(term) = leading {
+                heartbeats.clear();
                 tracing::info!(term, "leader of term {term}: starting leader tasks");
                 let (stop_tx, stop_rx) = watch::channel(false);
                 let mut tasks = JoinSet::new();
@@ -182,6 +191,7 @@ pub async fn run(
                         rng: deps.rng.clone(),
                         settings,
                         term,
+                        heartbeats: heartbeats.clone(),
                         stop: stop_rx,
                     },
                     &mut tasks,

@@ -3,9 +3,11 @@
 //!
 //! [`super::Store::apply`] (driven by `raft/state_machine.rs` for each committed entry)
 //! dispatches catalog commands here. Liveness is deterministic: the leader stamps `now_ms`
-//! into every command that needs a time, so a service's `expires_at_ms` is the same number
-//! on every node, and a service disappears only when a replicated `CatalogExpire` removes
-//! it. Nothing here reads a clock. A service's health checks (`check.rs`) live in its
+//! into every command that needs a time, so a service's `expires_at_ms` (as of its
+//! registration or the last grace entry) is the same number on every node. Heartbeats stay
+//! in the leader's memory (`leader/heartbeats.rs`), so that number is not a live deadline:
+//! a service disappears only when the leader's replicated `CatalogExpireServices` names it.
+//! Nothing here reads a clock. A service's health checks (`check.rs`) live in its
 //! entry and leave with it.
 
 use std::collections::btree_map::Entry;
@@ -14,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::check::{CheckDefinition, CheckKind, CheckState};
-use super::{CasFailure, Response, Store};
+use super::{CasFailure, ExpiredService, Response, Store};
 
 /// A service registration as the client described it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,7 +65,10 @@ pub struct ServiceEntry {
     /// Raft log index of the entry that last (re-)registered it; what a CAS compares with.
     /// Heartbeats and grace periods do not change it.
     pub modify_index: u64,
-    /// Leader time (ms since the Unix epoch) at or after which `CatalogExpire` removes it.
+    /// Leader time (ms since the Unix epoch) the service lives until as last replicated: its
+    /// registration's `now + ttl`, raised by each term's grace entry. Heartbeats extend it in
+    /// the leader's memory only (`leader/heartbeats.rs`), so on its own it never removes or
+    /// hides a service.
     pub expires_at_ms: u64,
     /// The replicated state of each of `service.checks`, by check id.
     pub checks: BTreeMap<String, CheckState>,
@@ -128,14 +133,14 @@ impl Store {
         self.catalog_index
     }
 
-    /// Whether a `CatalogExpire` at `now_ms` would change anything: a service or a TTL
-    /// check is at or past its deadline. The leader asks before proposing one.
-    pub fn catalog_due(&self, now_ms: u64) -> bool {
+    /// Whether a TTL check is at or past its deadline at `now_ms`, so that an expiry entry
+    /// would turn it critical. The leader asks before proposing one; which services are due
+    /// it learns from its heartbeat table (`leader/heartbeats.rs`).
+    pub fn ttl_checks_due(&self, now_ms: u64) -> bool {
         self.catalog.values().any(|e| {
-            e.expires_at_ms <= now_ms
-                || e.checks
-                    .values()
-                    .any(|c| c.expires_at_ms != 0 && c.expires_at_ms <= now_ms)
+            e.checks
+                .values()
+                .any(|c| c.expires_at_ms != 0 && c.expires_at_ms <= now_ms)
         })
     }
 
@@ -209,8 +214,35 @@ impl Store {
         }
     }
 
-    /// CatalogExpire: removes every service due at `now_ms` and turns every TTL check due
-    /// at `now_ms` critical, answering their keys and ids in order.
+    /// CatalogExpireServices: removes each listed service still at the judged
+    /// `modify_index`, and turns every TTL check due at `now_ms` critical, answering the
+    /// removed keys (in the list's order) and the checks' ids.
+    pub(super) fn catalog_expire_services(
+        &mut self,
+        index: u64,
+        now_ms: u64,
+        services: &[ExpiredService],
+    ) -> Response {
+        let mut keys = Vec::new();
+        for s in services {
+            let judged = self
+                .catalog
+                .get(&s.key)
+                .is_some_and(|e| e.modify_index == s.modify_index);
+            if judged && self.remove_service(index, &s.key) {
+                keys.push(s.key.clone());
+            }
+        }
+        let checks = self.expire_ttl_checks(now_ms);
+        if !checks.is_empty() {
+            self.catalog_index = index;
+        }
+        Response::Expired { keys, checks }
+    }
+
+    /// CatalogExpire (older logs only): removes every service whose replicated deadline is
+    /// at or before `now_ms` and turns every TTL check due at `now_ms` critical, answering
+    /// their keys and ids in order.
     pub(super) fn catalog_expire(&mut self, index: u64, now_ms: u64) -> Response {
         let keys: Vec<String> = self
             .catalog

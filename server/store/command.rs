@@ -123,17 +123,29 @@ pub enum Command {
         expected_index: Option<u64>,
     },
     /// Keep one service alive: its deadline becomes `now_ms + ttl_ms`; indices unchanged.
+    /// No longer proposed (heartbeats live in the leader's memory, `leader/heartbeats.rs`);
+    /// applied as before, so a log written by an older version replays to the same state.
     CatalogHeartbeat {
         /// Catalog key of the service.
         key: String,
         /// Leader time (ms since the Unix epoch) of the heartbeat.
         now_ms: u64,
     },
-    /// Remove every service whose deadline is at or before `now_ms`. Proposed by the leader,
-    /// so every node removes the same services at the same index.
+    /// Remove every service whose replicated deadline is at or before `now_ms`. No longer
+    /// proposed (see [`Command::CatalogExpireServices`]); applied as before, for older logs.
     CatalogExpire {
         /// Leader time (ms since the Unix epoch) the sweep runs at.
         now_ms: u64,
+    },
+    /// The leader's expiry: remove each listed service that still holds the registration
+    /// the leader judged (its `modify_index`), and turn every TTL check due at `now_ms`
+    /// critical. Only the leader knows the heartbeats, so it names the services; every node
+    /// removes exactly those at the same index.
+    CatalogExpireServices {
+        /// Leader time (ms since the Unix epoch) the sweep runs at.
+        now_ms: u64,
+        /// The services the leader found without a heartbeat for a TTL, in key order.
+        services: Vec<ExpiredService>,
     },
     /// A new leader's first catalog command: every deadline becomes at least
     /// `now_ms + ttl_ms`, so services whose heartbeats went to the old leader (or were lost
@@ -262,7 +274,7 @@ pub enum Response {
         /// The key or check id that was looked up.
         key: String,
     },
-    /// An expiry sweep ran (CatalogExpire).
+    /// An expiry sweep ran (CatalogExpireServices, CatalogExpire).
     Expired {
         /// Catalog keys of the removed services, in key order.
         keys: Vec<String>,
@@ -354,6 +366,7 @@ impl std::fmt::Display for Command {
             Command::CatalogDeregister { .. } => "CatalogDeregister",
             Command::CatalogHeartbeat { .. } => "CatalogHeartbeat",
             Command::CatalogExpire { .. } => "CatalogExpire",
+            Command::CatalogExpireServices { .. } => "CatalogExpireServices",
             Command::CatalogGrace { .. } => "CatalogGrace",
             Command::CatalogBatchRegister { .. } => "CatalogBatchRegister",
             Command::CatalogBatchDeregister { .. } => "CatalogBatchDeregister",
@@ -364,6 +377,15 @@ impl std::fmt::Display for Command {
         };
         write!(f, "{kind} ({} keys)", self.keys().len())
     }
+}
+
+/// One service the leader judged expired (see [`Command::CatalogExpireServices`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpiredService {
+    /// Catalog key.
+    pub key: String,
+    /// The registration judged; a service re-registered since (another index) is kept.
+    pub modify_index: u64,
 }
 
 impl Command {
@@ -398,6 +420,9 @@ impl Command {
                 vec![service(key.clone())]
             }
             Command::CatalogExpire { .. } | Command::CatalogGrace { .. } => Vec::new(),
+            Command::CatalogExpireServices { services, .. } => {
+                services.iter().map(|s| service(s.key.clone())).collect()
+            }
             Command::CatalogBatchRegister { services, .. } => {
                 services.iter().map(|s| service(s.key())).collect()
             }
@@ -441,6 +466,13 @@ impl Command {
                 key.len() + OVERHEAD
             }
             Command::CatalogExpire { .. } | Command::CatalogGrace { .. } => OVERHEAD,
+            Command::CatalogExpireServices { services, .. } => {
+                OVERHEAD
+                    + services
+                        .iter()
+                        .map(|s| s.key.len() + OVERHEAD)
+                        .sum::<usize>()
+            }
             Command::CatalogBatchRegister { services, .. } => {
                 services.iter().map(|s| service_size(s) + OVERHEAD).sum()
             }

@@ -33,7 +33,8 @@ pub use check::{
     TTL_PASSED_OUTPUT,
 };
 pub use command::{
-    CasFailure, Command, KvCasItem, KvDeleteCasItem, KvSetItem, Response, SERVICE_KEY_PREFIX,
+    CasFailure, Command, ExpiredService, KvCasItem, KvDeleteCasItem, KvSetItem, Response,
+    SERVICE_KEY_PREFIX,
 };
 pub use kv::KvEntry;
 pub use requests::{
@@ -102,6 +103,9 @@ impl Store {
             } => self.catalog_deregister(index, &key, expected_index),
             Command::CatalogHeartbeat { key, now_ms } => self.catalog_heartbeat(key, now_ms),
             Command::CatalogExpire { now_ms } => self.catalog_expire(index, now_ms),
+            Command::CatalogExpireServices { now_ms, services } => {
+                self.catalog_expire_services(index, now_ms, &services)
+            }
             Command::CatalogGrace { now_ms } => self.catalog_grace(now_ms),
             Command::CatalogBatchRegister { services, now_ms } => {
                 self.catalog_batch_register(index, services, now_ms)

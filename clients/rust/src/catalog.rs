@@ -93,7 +93,8 @@ impl Client {
     /// with [`Error::NotFound`] when it is not registered or has already lapsed and been
     /// removed: register it again.
     ///
-    /// A heartbeat is a write through the Raft log, so one that fails after it was sent is
+    /// The leader answers a heartbeat from memory, writing nothing to the Raft log, so it is
+    /// retried like a read (on another node, after a leader change) and never ends
     /// [`Error::Indeterminate`]; sending another heartbeat is always safe.
     pub async fn heartbeat(&self, key: impl Into<ServiceKey>) -> Result<Heartbeat> {
         let key = key.into();
@@ -103,7 +104,7 @@ impl Client {
         };
         let r = self
             .router
-            .call(Route::LEADER_WRITE, req, |ch, r| async move {
+            .call(Route::LEADER_READ, req, |ch, r| async move {
                 catalog(ch).heartbeat(r).await
             })
             .await?;

@@ -10,7 +10,9 @@ use super::check::{
     decode_check, decode_result, decode_status, encode_check, encode_result, encode_status,
 };
 use super::{COMMAND_VERSION, CodecError, DecodeResult, required};
-use crate::store::{Command, KvCasItem, KvDeleteCasItem, KvSetItem, RequestId, Service};
+use crate::store::{
+    Command, ExpiredService, KvCasItem, KvDeleteCasItem, KvSetItem, RequestId, Service,
+};
 
 fn encode_set_cas(i: KvCasItem) -> pb::KvSetCas {
     pb::KvSetCas {
@@ -127,6 +129,18 @@ pub fn encode_command(cmd: Command) -> pb::Command {
             Kind::CatalogHeartbeat(pb::CatalogHeartbeat { key, now_ms })
         }
         Command::CatalogExpire { now_ms } => Kind::CatalogExpire(pb::CatalogExpire { now_ms }),
+        Command::CatalogExpireServices { now_ms, services } => {
+            Kind::CatalogExpireServices(pb::CatalogExpireServices {
+                now_ms,
+                services: services
+                    .into_iter()
+                    .map(|s| pb::ExpiredService {
+                        key: s.key,
+                        modify_index: s.modify_index,
+                    })
+                    .collect(),
+            })
+        }
         Command::CatalogGrace { now_ms } => Kind::CatalogGrace(pb::CatalogGrace { now_ms }),
         Command::CatalogBatchRegister { services, now_ms } => {
             Kind::CatalogBatchRegister(pb::CatalogBatchRegister {
@@ -236,6 +250,17 @@ pub fn decode_command(cmd: pb::Command) -> DecodeResult<Command> {
             now_ms: h.now_ms,
         },
         Kind::CatalogExpire(e) => Command::CatalogExpire { now_ms: e.now_ms },
+        Kind::CatalogExpireServices(e) => Command::CatalogExpireServices {
+            now_ms: e.now_ms,
+            services: e
+                .services
+                .into_iter()
+                .map(|s| ExpiredService {
+                    key: s.key,
+                    modify_index: s.modify_index,
+                })
+                .collect(),
+        },
         Kind::CatalogGrace(g) => Command::CatalogGrace { now_ms: g.now_ms },
         Kind::CatalogBatchRegister(b) => Command::CatalogBatchRegister {
             services: b

@@ -15,8 +15,8 @@ use openraft::type_config::alias::LogIdOf;
 use super::command::encode_service;
 use super::*;
 use crate::store::{
-    CheckDefinition, CheckKind, CheckResult, CheckStatus, Command, KvCasItem, KvDeleteCasItem,
-    KvSetItem, Service,
+    CheckDefinition, CheckKind, CheckResult, CheckStatus, Command, ExpiredService, KvCasItem,
+    KvDeleteCasItem, KvSetItem, Service,
 };
 
 fn log_id(term: u64, node: NodeId, index: u64) -> LogIdOf<TypeConfig> {
@@ -142,6 +142,23 @@ fn every_command() -> Vec<Command> {
             now_ms: 5,
         },
         Command::CatalogExpire { now_ms: 6 },
+        Command::CatalogExpireServices {
+            now_ms: 6,
+            services: vec![
+                ExpiredService {
+                    key: "web".into(),
+                    modify_index: 4,
+                },
+                ExpiredService {
+                    key: "db/i-2".into(),
+                    modify_index: 9,
+                },
+            ],
+        },
+        Command::CatalogExpireServices {
+            now_ms: 7,
+            services: vec![],
+        },
         Command::CatalogGrace { now_ms: 7 },
         Command::CatalogBatchRegister {
             services: services(),

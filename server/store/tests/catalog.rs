@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::super::{SERVICE_KEY_PREFIX, Service, ServiceEntry};
+use super::super::{ExpiredService, SERVICE_KEY_PREFIX, Service, ServiceEntry};
 use super::*;
 
 fn svc(name: &str, id: Option<&str>, ttl_ms: u64) -> Service {
@@ -212,8 +212,54 @@ fn heartbeat_of_an_unknown_service_is_not_found_and_changes_nothing() {
     assert_eq!(store, before);
 }
 
+fn expire_services(now_ms: u64, services: &[(&str, u64)]) -> Command {
+    Command::CatalogExpireServices {
+        now_ms,
+        services: services
+            .iter()
+            .map(|&(key, modify_index)| ExpiredService {
+                key: key.to_owned(),
+                modify_index,
+            })
+            .collect(),
+    }
+}
+
 #[test]
-fn expire_removes_exactly_the_services_due_at_the_stamped_time() {
+fn the_leaders_expiry_removes_exactly_the_registrations_it_names() {
+    // web was registered at 2 and again at 5; web/i-1 at 3; db at 4.
+    let mut store = catalog();
+    assert_eq!(store.catalog_index(), 5);
+    // web judged in its first registration is kept (re-registered since); web/i-1 goes,
+    // before its replicated deadline (6_000): only the leader knows the heartbeats. An
+    // unknown key is no error.
+    assert_eq!(
+        store.apply(
+            6,
+            expire_services(1_000, &[("nope", 1), ("web", 2), ("web/i-1", 3)])
+        ),
+        Response::Expired {
+            keys: keys(&["web/i-1"]),
+            checks: vec![],
+        }
+    );
+    assert_eq!(store.catalog_index(), 6);
+    assert!(store.service("web").is_some());
+    // Long past every replicated deadline, a service the leader does not name stays.
+    assert_eq!(
+        store.apply(7, expire_services(u64::MAX, &[])),
+        Response::Expired {
+            keys: vec![],
+            checks: vec![],
+        }
+    );
+    assert_eq!(store.service_count(), 2);
+    assert_eq!(store.catalog_index(), 6, "nothing changed at 7");
+}
+
+/// `CatalogExpire` is no longer proposed; a log written before still replays the same.
+#[test]
+fn older_logs_expire_removes_exactly_the_services_due_at_the_stamped_time() {
     // Deadlines: web/i-1 6_000, web 11_000, db 32_000.
     let mut store = catalog();
     assert_eq!(
@@ -351,6 +397,10 @@ fn keys_name_services_apart_from_kv_keys() {
     assert_eq!(names(deregister("web", None)), ["svc/web"]);
     assert_eq!(names(heartbeat("db", 1)), ["svc/db"]);
     assert!(names(Command::CatalogExpire { now_ms: 1 }).is_empty());
+    assert_eq!(
+        names(expire_services(1, &[("a", 1), ("b/2", 1)])),
+        ["svc/a", "svc/b/2"]
+    );
     assert!(names(Command::CatalogGrace { now_ms: 1 }).is_empty());
     assert_eq!(
         names(Command::CatalogBatchRegister {
@@ -389,7 +439,8 @@ fn catalog_stream(len: u64) -> Vec<Command> {
                 ),
                 3 | 4 => heartbeat(&key, now_ms),
                 5 => deregister(&key, (i % 2 == 0).then_some(i % 13)),
-                6 => Command::CatalogExpire { now_ms },
+                6 if i % 2 == 0 => Command::CatalogExpire { now_ms },
+                6 => expire_services(now_ms, &[(&key, i % 17)]),
                 7 => Command::CatalogGrace { now_ms },
                 _ => Command::CatalogBatchRegister {
                     services: vec![svc(&name, None, 2_000), svc("s0", Some("b"), 500)],

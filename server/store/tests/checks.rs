@@ -142,7 +142,7 @@ fn a_ttl_check_without_ttl_never_expires() {
     let t = state(&store, "web", "t");
     assert_eq!((t.status, t.expires_at_ms), (CheckStatus::Warning, 0));
     assert_eq!(t.at(u64::MAX).0, CheckStatus::Warning);
-    assert!(!store.catalog_due(50_000));
+    assert!(!store.ttl_checks_due(50_000));
 }
 
 #[test]
@@ -186,13 +186,21 @@ fn probe_results_change_probed_checks_only() {
     assert_eq!(state(&store, "web", "p").last_check_ms, 8_000);
 }
 
+/// The leader's expiry entry at `now_ms` with no service to remove: TTL checks only.
+fn expire_checks(now_ms: u64) -> Command {
+    Command::CatalogExpireServices {
+        now_ms,
+        services: vec![],
+    }
+}
+
 #[test]
 fn expire_turns_overdue_ttl_checks_critical_and_grace_defers_them() {
     let mut store = Store::new();
     store.apply(1, register(svc("web", vec![ttl("t", 10_000)])));
     store.apply(2, report("t", CheckStatus::Passing, 5_000)); // due at 15_000
-    assert!(!store.catalog_due(14_999));
-    assert!(store.catalog_due(15_000));
+    assert!(!store.ttl_checks_due(14_999));
+    assert!(store.ttl_checks_due(15_000));
     // A new leader at 14_000 grants a full TTL: the check is due at 24_000 (and the
     // service, registered at 1_000 with 60 s, at 74_000).
     assert_eq!(
@@ -201,14 +209,14 @@ fn expire_turns_overdue_ttl_checks_critical_and_grace_defers_them() {
     );
     assert_eq!(state(&store, "web", "t").expires_at_ms, 24_000);
     assert_eq!(
-        store.apply(4, Command::CatalogExpire { now_ms: 23_999 }),
+        store.apply(4, expire_checks(23_999)),
         Response::Expired {
             keys: vec![],
             checks: vec![]
         }
     );
     assert_eq!(
-        store.apply(5, Command::CatalogExpire { now_ms: 24_000 }),
+        store.apply(5, expire_checks(24_000)),
         Response::Expired {
             keys: vec![],
             checks: vec!["t".to_owned()]
@@ -221,7 +229,7 @@ fn expire_turns_overdue_ttl_checks_critical_and_grace_defers_them() {
     );
     assert_eq!(store.catalog_index(), 5);
     assert!(
-        !store.catalog_due(30_000),
+        !store.ttl_checks_due(30_000),
         "an expired check is not due again"
     );
 }
