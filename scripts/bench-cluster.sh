@@ -9,7 +9,8 @@
 # catalog ops register, heartbeat and query too) at each client count against the leader, stop
 # all three. The two clusters run one after the other, never side by
 # side. Around every run the CPU time of each server process and of konsul-bench is read from
-# /proc, so a result comes with where the machine's cores went. Then print a markdown table
+# /proc, so a result comes with where the machine's cores went, and each Konsul node's
+# write-path counters (GET /debug/stages), so a result comes with where a write's time went. Then print a markdown table
 # with both targets' numbers and the ratios Konsul/etcd.
 #
 # Everything listens on 127.0.0.1 only, every wait and every run is bounded, and an EXIT trap
@@ -367,8 +368,11 @@ run_case() {
         --key-space "$KEY_SPACE" --seed "$SEED" --duration "$DURATION" --warmup "$WARMUP"
         "${extra[@]}" --output json)
     log "running: ${cmd[*]}"
-    local bound before=() after=() b_before b_after t0 t1
+    local bound before=() after=() b_before b_after t0 t1 s_before=() s_after=()
     bound=$(($(secs "$DURATION") + $(secs "$WARMUP") + RUN_SLACK_S))
+    if [ "$target" = konsul ]; then
+        for i in $NODES; do s_before[i]=$(stages_of "$i"); done
+    fi
     for i in $NODES; do before[i]=$(cpu_ticks "${PIDS[$i]}"); done
     b_before=$(child_ticks)
     t0=$(date +%s.%N)
@@ -376,6 +380,9 @@ run_case() {
     t1=$(date +%s.%N)
     for i in $NODES; do after[i]=$(cpu_ticks "${PIDS[$i]}"); done
     b_after=$(child_ticks)
+    if [ "$target" = konsul ]; then
+        for i in $NODES; do s_after[i]=$(stages_of "$i"); done
+    fi
     # CPU over the whole run (connect, warmup and window) in seconds and in cores, and per
     # call answered in warmup and window together.
     {
@@ -395,6 +402,35 @@ run_case() {
     } >"$cpu"
     jq -r '.result | "  \(.ops_per_sec | floor) ops/s, p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, errors \(.errors)"' "$out" >&2
     jq -r '.processes | to_entries[] | "    \(.key): \(.value.cores) cores, \(.value.us_per_call) us/call"' "$cpu" >&2
+    if [ "$target" = konsul ]; then
+        local calls nodes=()
+        calls=$(jq '.result.ops + .result.warmup_ops' "$out")
+        for i in $NODES; do
+            nodes+=("$(stage_delta "${s_before[i]}" "${s_after[i]}" "$calls")")
+        done
+        printf '%s\n' "${nodes[@]}" | jq -s --arg leader "${NAMES[$LEADER]}" --argjson calls "$calls" \
+            '{leader: $leader, calls: $calls, nodes: map({(.node): .stages}) | add}' \
+            >"$OUT_DIR/$target-$op-$clients.stages.json"
+    fi
+}
+
+# stages_of I: Konsul node I's write-path counters (GET /debug/stages, cumulative).
+stages_of() {
+    curl -sf --max-time 5 "http://${CLIENT_ADDR[$1]}/debug/stages" || die "${NAMES[$1]}: GET /debug/stages failed"
+}
+
+# stage_delta BEFORE AFTER CALLS: what one node's stages did between two readings, with the
+# time per answered call and per step, in microseconds.
+stage_delta() {
+    jq -n --argjson b "$1" --argjson a "$2" --argjson calls "$3" '{
+        node: $a.node,
+        stages: [range(0; $a.stages | length) as $k
+            | ($a.stages[$k]) as $x | ($b.stages[$k]) as $y
+            | {stage: $x.stage, count: ($x.count - $y.count), items: ($x.items - $y.items),
+               total_us: ($x.total_us - $y.total_us)}
+            | . + {us_per_call: (if $calls > 0 then .total_us / $calls else 0 end),
+                   us_per_step: (if .count > 0 then .total_us / .count else 0 end)}]
+    }'
 }
 
 # cpu_json TICKS T0 T1 CALLS: {"cpu_s", "cores", "us_per_call"} for one process.
@@ -403,6 +439,16 @@ cpu_json() {
         s = t / hz
         printf "{\"cpu_s\": %.2f, \"cores\": %.2f, \"us_per_call\": %.0f}", s, s / (b - a), (n > 0 ? s * 1e6 / n : 0)
     }'
+}
+
+# rss_line TARGET: "name MiB, ..." of every member of the current cluster (VmRSS), to $OUT_DIR.
+rss_line() {
+    local i kib parts=()
+    for i in $NODES; do
+        kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/${PIDS[$i]}/status")
+        parts+=("${NAMES[$i]} $((kib / 1024))")
+    done
+    (IFS=,; echo "${parts[*]}") >"$OUT_DIR/$1.rss"
 }
 
 build_binaries
@@ -429,6 +475,7 @@ for target in $TARGETS; do
                 die "$target's leader moved from ${NAMES[$first_leader]} to ${NAMES[$LEADER]} during the run"
         done
     done
+    rss_line "$target"
     stop_servers
 done
 
@@ -490,5 +537,32 @@ cores() {
                 "| $(show "$k_us") | $(show "$e_us") |"
         done
     done
+    echo
+    echo "Resident memory (VmRSS) of each member after all its runs, MiB:" \
+        "$(for t in $TARGETS; do [ -s "$OUT_DIR/$t.rss" ] && printf '%s: %s; ' "$t" "$(cat "$OUT_DIR/$t.rss")"; done)"
+    if compgen -G "$OUT_DIR/konsul-*.stages.json" >/dev/null; then
+        echo
+        echo "Konsul write-path stages (GET /debug/stages, the run's difference on the leader and on"
+        echo "one follower): µs per answered call, then in parentheses µs per step. Stages overlap"
+        echo "(append and replicate run inside propose), and the counts include the bench's own"
+        echo "setup writes (prefill, pre-registration)."
+        echo
+        echo "| op | clients | node | queue | propose | append | log_write | replicate | peer_decode | apply |"
+        echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+        for op in $OPS; do
+            for clients in $CLIENTS; do
+                f=$OUT_DIR/konsul-$op-$clients.stages.json
+                [ -s "$f" ] || continue
+                # shellcheck disable=SC2016 # $l, $f are jq variables
+                jq -r --arg op "$op" --arg clients "$clients" '.leader as $l
+                    | (.nodes | keys | map(select(. != $l)) | first) as $f
+                    | [["leader", $l], ["follower", $f]][] as [$role, $n]
+                    | select($n != null)
+                    | "| \($op) | \($clients) | \($role) \($n) | "
+                      + ([.nodes[$n][] | "\(.us_per_call | floor) (\(.us_per_step | floor))"] | join(" | "))
+                      + " |"' "$f"
+            done
+        done
+    fi
 } | tee "$OUT_DIR/results.md"
 log "JSON results and results.md in $OUT_DIR"

@@ -185,6 +185,7 @@ impl Server {
             config.raft_data_dir().join("snapshots"),
         )
         .with_contact(node.contact.clone())
+        .with_stages(node.stages().clone())
         .with_stop(stop_rx.clone());
         if node.restarted {
             peer = peer.refuse_votes_until(node.started + node.timing.election_timeout_max);

@@ -23,6 +23,7 @@ pub mod kv;
 pub mod kv_batch;
 pub mod openapi;
 pub mod routes;
+pub mod stages;
 
 use std::sync::Arc;
 

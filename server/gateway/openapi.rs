@@ -5,7 +5,9 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use crate::gateway::{catalog, catalog_batch, checks, cluster, error, health, kv, kv_batch};
+use crate::gateway::{
+    catalog, catalog_batch, checks, cluster, error, health, kv, kv_batch, stages,
+};
 
 /// The generated document.
 #[derive(OpenApi)]
@@ -22,7 +24,7 @@ use crate::gateway::{catalog, catalog_batch, checks, cluster, error, health, kv,
         cluster::snapshot,
         health::health, health::live, health::ready,
         checks::list, checks::service, checks::update_ttl,
-        openapi_json,
+        openapi_json, stages::stages,
     ),
     components(schemas(error::ErrorEnvelope, error::ShortError)),
     tags(
@@ -31,7 +33,7 @@ use crate::gateway::{catalog, catalog_batch, checks, cluster, error, health, kv,
         (name = "batch", description = "Atomic multi-key operations"),
         (name = "cluster", description = "Cluster status and membership"),
         (name = "health", description = "Liveness, readiness, summary and health checks"),
-        (name = "meta", description = "This document"),
+        (name = "meta", description = "This document and the node's write-path counters"),
     )
 )]
 pub struct ApiDoc;

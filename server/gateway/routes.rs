@@ -10,7 +10,7 @@ use http::{Method, StatusCode, Uri};
 use crate::gateway::context::Ctx;
 use crate::gateway::error::envelope;
 use crate::gateway::{
-    Gateway, catalog, catalog_batch, checks, cluster, health, kv, kv_batch, openapi,
+    Gateway, catalog, catalog_batch, checks, cluster, health, kv, kv_batch, openapi, stages,
 };
 
 /// One REST route: method, axum path pattern and handler.
@@ -104,6 +104,7 @@ pub fn table() -> Vec<Route> {
         r(Method::GET, "/health/service/{name}", get(checks::service)),
         r(Method::PUT, "/health/check/{id}", put(checks::update_ttl)),
         r(Method::GET, "/openapi.json", get(openapi::openapi_json)),
+        r(Method::GET, "/debug/stages", get(stages::stages)),
     ]
 }
 

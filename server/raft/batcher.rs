@@ -27,6 +27,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::node::{Written, not_leader_error};
+use super::stages::{Stage, Stages};
 use crate::error::{Error, Result};
 use crate::store::{Command, Response};
 
@@ -42,6 +43,8 @@ pub const MAX_BYTES: usize = 4 * 1024 * 1024;
 struct Pending {
     command: Command,
     reply: oneshot::Sender<Result<Written>>,
+    /// When it was queued (the `queue` stage ends when its group is proposed).
+    queued: Instant,
 }
 
 /// Handle to the batcher task of one node; cheap to clone.
@@ -52,12 +55,13 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    /// Starts the batcher for `raft` with room for `capacity` waiting writes (at least 1).
-    /// It stops when the last handle is dropped.
-    pub fn spawn(raft: KonsulRaft, capacity: usize) -> Self {
+    /// Starts the batcher for `raft` with room for `capacity` waiting writes (at least 1),
+    /// counting the `queue` and `propose` stages in `stages`. It stops when the last handle
+    /// is dropped.
+    pub fn spawn(raft: KonsulRaft, capacity: usize, stages: Arc<Stages>) -> Self {
         let capacity = capacity.max(1);
         let (queue, rx) = mpsc::channel(capacity);
-        tokio::spawn(run(raft, rx));
+        tokio::spawn(run(raft, rx, stages));
         Self { queue, capacity }
     }
 
@@ -66,7 +70,11 @@ impl Batcher {
     pub fn submit(&self, command: Command) -> Result<impl Future<Output = Result<Written>>> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .try_send(Pending { command, reply })
+            .try_send(Pending {
+                command,
+                reply,
+                queued: Instant::now(),
+            })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => Error::WriteQueueFull(format!(
                     "{} writes are already waiting for the Raft log (limits.max_queued_writes); \
@@ -85,7 +93,7 @@ impl Batcher {
     }
 }
 
-async fn run(raft: KonsulRaft, mut rx: mpsc::Receiver<Pending>) {
+async fn run(raft: KonsulRaft, mut rx: mpsc::Receiver<Pending>, stages: Arc<Stages>) {
     let permits = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut carry: Option<Pending> = None;
     loop {
@@ -121,9 +129,16 @@ async fn run(raft: KonsulRaft, mut rx: mpsc::Receiver<Pending>) {
             bytes += next.command.approx_size();
             group.push(next);
         }
+        let now = Instant::now();
+        for p in &group {
+            stages.record(Stage::Queue, now - p.queued, 1);
+        }
         let raft = raft.clone();
+        let stages = stages.clone();
         tokio::spawn(async move {
+            let writes = group.len() as u64;
             propose(&raft, group).await;
+            stages.record(Stage::Propose, now.elapsed(), writes);
             drop(permit);
         });
     }

@@ -38,6 +38,7 @@ use prost::Message;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::{mpsc, oneshot};
 
+use super::stages::{Stage, Stages};
 use super::{TypeConfig, codec, lock};
 use crate::deps::{BlockingExecutor, Deps};
 use crate::faults::FaultPoints;
@@ -91,20 +92,24 @@ struct Inner {
     committed: Mutex<Option<Option<LogIdOf<TypeConfig>>>>,
     /// Turns `true` when the writer has stopped and released the database.
     closed: tokio::sync::watch::Receiver<bool>,
+    /// The node's write-path counters (`append` here, `log_write` in the writer).
+    stages: Arc<Stages>,
 }
 
 impl LogStore {
     /// Opens (creating if needed) the log at `path` on `deps.disk`, creating both tables so
     /// that later read transactions never meet a missing table.
     pub async fn open(path: &Path, deps: &Deps) -> crate::Result<LogStore> {
-        Self::open_with_faults(path, deps, FaultPoints::default()).await
+        Self::open_with(path, deps, FaultPoints::default(), Arc::default()).await
     }
 
-    /// Like [`Self::open`], with the node's failpoints (a slow fsync: `faults::LOG_FSYNC`).
-    pub async fn open_with_faults(
+    /// Like [`Self::open`], with the node's failpoints (a slow fsync: `faults::LOG_FSYNC`)
+    /// and write-path counters.
+    pub async fn open_with(
         path: &Path,
         deps: &Deps,
         faults: FaultPoints,
+        stages: Arc<Stages>,
     ) -> crate::Result<LogStore> {
         let (path, disk) = (path.to_path_buf(), deps.disk.clone());
         let db = deps
@@ -132,8 +137,13 @@ impl LogStore {
                 }
             })
         };
-        let (writes, closed) =
-            writer::spawn(Arc::downgrade(&db), deps.blocking, on_durable, faults);
+        let (writes, closed) = writer::spawn(
+            Arc::downgrade(&db),
+            deps.blocking,
+            on_durable,
+            faults,
+            stages.clone(),
+        );
         Ok(LogStore {
             inner: Arc::new(Inner {
                 db,
@@ -142,6 +152,7 @@ impl LogStore {
                 pending,
                 committed: Mutex::new(None),
                 closed,
+                stages,
             }),
         })
     }
@@ -366,11 +377,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let started = tokio::time::Instant::now();
         let entries: Vec<Entry> = entries.into_iter().collect();
         if entries.is_empty() {
             callback.io_completed(Ok(()));
             return Ok(());
         }
+        let count = entries.len() as u64;
         let ids: Vec<LogIdOf<TypeConfig>> = entries.iter().map(|e| e.log_id).collect();
         let encoded: Vec<(u64, Vec<u8>)> = entries
             .iter()
@@ -384,14 +397,19 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             }
         }
         // The writer calls io_completed once the transaction holding these is on disk.
-        self.inner
+        let sent = self
+            .inner
             .writes
             .send(writer::Write::Append {
                 entries: encoded,
                 ids,
                 callback,
             })
-            .map_err(|_| writer_stopped(WRITE_LOGS))
+            .map_err(|_| writer_stopped(WRITE_LOGS));
+        self.inner
+            .stages
+            .record(Stage::Append, started.elapsed(), count);
+        sent
     }
 
     async fn truncate_after(&mut self, last: Option<LogIdOf<TypeConfig>>) -> StoreResult<()> {

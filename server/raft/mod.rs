@@ -34,6 +34,7 @@ pub mod node;
 pub mod quorum_contact;
 pub mod reads;
 pub mod service;
+pub mod stages;
 pub mod state_machine;
 pub mod writes;
 

@@ -67,6 +67,7 @@ use tonic::transport::Channel;
 pub use super::contact::LastContact;
 pub use super::dial::{Dialer, TcpDialer};
 use super::identity::{Identity, TARGET_INCARNATION_METADATA, TARGET_NODE_METADATA};
+use super::stages::Stages;
 use super::{Member, NodeId, TypeConfig, codec};
 use crate::faults::{self, FaultPoints};
 
@@ -88,6 +89,7 @@ pub struct PeerNetwork {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
     contact: LastContact,
     faults: FaultPoints,
+    stages: Arc<Stages>,
     backoff_initial: Duration,
     backoff_max: Duration,
 }
@@ -102,6 +104,7 @@ impl PeerNetwork {
             channels: Arc::default(),
             contact: LastContact::default(),
             faults: FaultPoints::default(),
+            stages: Arc::default(),
             backoff_initial: Duration::from_millis(50),
             backoff_max: Duration::from_secs(2),
         }
@@ -117,6 +120,12 @@ impl PeerNetwork {
     /// Evaluates this node's failpoints (`faults::PEER_REPLICATE`).
     pub fn with_faults(mut self, faults: FaultPoints) -> Self {
         self.faults = faults;
+        self
+    }
+
+    /// Counts the `replicate` stage in this node's write-path counters.
+    pub fn with_stages(mut self, stages: Arc<Stages>) -> Self {
+        self.stages = stages;
         self
     }
 
@@ -194,6 +203,7 @@ impl PeerNetwork {
             backoff: (self.backoff_initial, self.backoff_max),
             contact: self.contact.clone(),
             faults: self.faults.clone(),
+            stages: self.stages.clone(),
             unary_appends,
         }
     }
@@ -227,6 +237,7 @@ pub struct PeerClient {
     backoff: (Duration, Duration),
     contact: LastContact,
     faults: FaultPoints,
+    stages: Arc<Stages>,
     /// `stream_append` as one unary call per request (the heartbeat client).
     unary_appends: bool,
 }

@@ -31,6 +31,7 @@ use crate::raft::identity::{self, Identity};
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{LastContact, PeerNetwork};
 use crate::raft::quorum_contact::QuorumContact;
+use crate::raft::stages::Stages;
 use crate::raft::state_machine::{StateMachine, StoreView};
 use crate::raft::{Member, NodeId, TypeConfig, node_id_for_name};
 use crate::store::Response;
@@ -124,6 +125,8 @@ pub struct RaftNode {
     pub(crate) changes: Arc<tokio::sync::Mutex<()>>,
     /// When each peer last answered an RPC, from the network.
     pub(crate) contact: LastContact,
+    /// Time and counts per write-path stage (`stages.rs`), for `/debug/stages`.
+    stages: Arc<Stages>,
 }
 
 impl RaftNode {
@@ -152,8 +155,14 @@ impl RaftNode {
         let name = config.node_id().to_owned();
         let recorded = identity::load_checked(&dir, &name, deps).await?;
         let faults = FaultPoints::new(&name);
-        let mut log_store =
-            LogStore::open_with_faults(&dir.join("raft-log.redb"), deps, faults.clone()).await?;
+        let stages = Arc::new(Stages::new());
+        let mut log_store = LogStore::open_with(
+            &dir.join("raft-log.redb"),
+            deps,
+            faults.clone(),
+            stages.clone(),
+        )
+        .await?;
         let log_closed = log_store.closed();
         let restarted = !log_is_empty(&mut log_store).await?;
         let identity = identity::keep_or_renew(recorded, &name, !restarted, &dir, deps).await?;
@@ -168,7 +177,8 @@ impl RaftNode {
             deps,
             raft_cfg.snapshot_retention as usize,
         )
-        .await?;
+        .await?
+        .with_stages(stages.clone());
         let view = state_machine.view();
         check_no_gap(&mut log_store, &view).await?;
 
@@ -179,7 +189,9 @@ impl RaftNode {
             client_addr,
             incarnation: identity.incarnation,
         };
-        let network = PeerNetwork::new(id, deps.dialer.clone()).with_faults(faults.clone());
+        let network = PeerNetwork::new(id, deps.dialer.clone())
+            .with_faults(faults.clone())
+            .with_stages(stages.clone());
         let contact = network.last_contact();
         let raft = Raft::new(
             id,
@@ -206,7 +218,11 @@ impl RaftNode {
         }
 
         let ready = spawn_readiness(raft.clone(), view.clone(), committed_at_start);
-        let batcher = Batcher::spawn(raft.clone(), config.limits.max_queued_writes);
+        let batcher = Batcher::spawn(
+            raft.clone(),
+            config.limits.max_queued_writes,
+            stages.clone(),
+        );
         let timing = Timing {
             lease: raft_cfg.leader_lease_timeout,
             quorum_timeout: raft_cfg
@@ -234,7 +250,13 @@ impl RaftNode {
             clustered: raft_cfg.enabled,
             changes: Arc::default(),
             contact,
+            stages,
         })
+    }
+
+    /// This node's write-path counters (`stages.rs`).
+    pub fn stages(&self) -> &Arc<Stages> {
+        &self.stages
     }
 
     /// The deadline of a call that names none (`request_timeout`).

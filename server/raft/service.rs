@@ -60,6 +60,7 @@ use tokio::time::Instant;
 
 use super::identity::{Identity, TARGET_INCARNATION_METADATA, TARGET_NODE_METADATA};
 use super::network::{LastContact, MAX_PEER_MESSAGE_BYTES};
+use super::stages::{Stage, Stages};
 use super::{TypeConfig, codec, lock};
 
 /// Serves the Raft peer RPCs of one node. Cheap to clone; clones share the node.
@@ -77,6 +78,8 @@ pub struct RaftPeerService<SM: PeerStateMachine = StateMachine> {
     votes_from: Option<Instant>,
     /// Becomes true when the node shuts down; ends the answer streams.
     stop: Option<watch::Receiver<bool>>,
+    /// The node's write-path counters (the `peer_decode` stage).
+    stages: Arc<Stages>,
 }
 
 /// What the service needs of a state machine: snapshots arrive as files.
@@ -93,6 +96,7 @@ impl<SM: PeerStateMachine> Clone for RaftPeerService<SM> {
             contact: self.contact.clone(),
             votes_from: self.votes_from,
             stop: self.stop.clone(),
+            stages: self.stages.clone(),
         }
     }
 }
@@ -114,7 +118,14 @@ impl<SM: PeerStateMachine> RaftPeerService<SM> {
             contact: LastContact::default(),
             votes_from: None,
             stop: None,
+            stages: Arc::default(),
         }
+    }
+
+    /// Counts the `peer_decode` stage in this node's write-path counters.
+    pub fn with_stages(mut self, stages: Arc<Stages>) -> Self {
+        self.stages = stages;
+        self
     }
 
     /// Ends every StreamAppend answer stream once `stop` becomes true (the node's shutdown).
@@ -237,13 +248,20 @@ impl<SM: PeerStateMachine> RaftPeerService<SM> {
         let leader: Arc<std::sync::Mutex<Option<crate::raft::NodeId>>> = Arc::default();
         let requests = {
             let (refused, leader) = (refused.clone(), leader.clone());
+            let stages = self.stages.clone();
             stream::unfold(Some(incoming), move |incoming| {
-                let (refused, leader) = (refused.clone(), leader.clone());
+                let (refused, leader, stages) = (refused.clone(), leader.clone(), stages.clone());
                 async move {
                     let mut incoming = incoming?;
                     // A transport error means the caller went away: nobody reads the answer.
                     let msg = incoming.message().await.ok()??;
-                    match codec::decode_stream_request(msg) {
+                    let started = tokio::time::Instant::now();
+                    let decoded = codec::decode_stream_request(msg);
+                    if let Ok(rpc) = &decoded {
+                        let entries = rpc.entries.len() as u64;
+                        stages.record(Stage::PeerDecode, started.elapsed(), entries);
+                    }
+                    match decoded {
                         Ok(rpc) => {
                             *lock(&leader) = Some(rpc.vote.leader_id().node_id);
                             Some((rpc, Some(incoming)))
@@ -334,7 +352,13 @@ impl<SM: PeerStateMachine> RaftService for RaftPeerService<SM> {
         request: Request<pb::AppendEntriesRequest>,
     ) -> Result<Response<pb::AppendEntriesResponse>, Status> {
         self.check_addressed_to_me(&request, "AppendEntries")?;
+        let started = tokio::time::Instant::now();
         let rpc = codec::decode_append_request(request.into_inner()).map_err(decode_status)?;
+        self.stages.record(
+            Stage::PeerDecode,
+            started.elapsed(),
+            rpc.entries.len() as u64,
+        );
         let leader = Some(rpc.vote.leader_id().node_id);
         let resp = self.raft.append_entries(rpc).await.map_err(raft_status)?;
         if let Some(leader) = leader

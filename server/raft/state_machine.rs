@@ -37,7 +37,8 @@ use self::snapshot_dir::SnapshotDir;
 use self::snapshot_file::Meta;
 use crate::deps::{BlockingExecutor, Deps};
 use crate::raft::TypeConfig;
-use crate::store::{Response, Store};
+use crate::raft::stages::{Stage, Stages};
+use crate::store::{Command, Response, Store};
 
 /// What the node has applied so far: the store plus the two facts openraft asks for on
 /// startup. One lock covers all three so a reader or a snapshot sees them consistently.
@@ -57,6 +58,8 @@ pub struct StateMachine {
     applied: Arc<RwLock<Applied>>,
     dir: Arc<SnapshotDir>,
     blocking: BlockingExecutor,
+    /// The node's write-path counters (the `apply` stage).
+    stages: Arc<Stages>,
 }
 
 /// A cheap, cloneable read handle on the applied state, for the API's read path.
@@ -116,7 +119,14 @@ impl StateMachine {
             applied: Arc::new(RwLock::new(applied)),
             dir: Arc::new(dir),
             blocking: deps.blocking,
+            stages: Arc::default(),
         })
+    }
+
+    /// Counts the `apply` stage in this node's write-path counters.
+    pub fn with_stages(mut self, stages: Arc<Stages>) -> Self {
+        self.stages = stages;
+        self
     }
 
     /// A read handle for the API layer; it stays valid (and current) for the life of the
@@ -206,7 +216,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // per item so readers never see half an entry, and answer each client write.
         while let Some(item) = entries.next().await {
             let (entry, responder) = item?;
+            let started = tokio::time::Instant::now();
+            let commands = match &entry.payload {
+                EntryPayload::Normal(Command::Multi { commands }) => commands.len() as u64,
+                EntryPayload::Normal(_) => 1,
+                _ => 0,
+            };
             let response = self.apply_one(entry);
+            self.stages
+                .record(Stage::Apply, started.elapsed(), commands);
             if let Some(responder) = responder {
                 responder.send(response);
             }

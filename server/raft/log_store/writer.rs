@@ -12,9 +12,16 @@
 //! Every other mutation (vote, committed id, truncate, purge) goes through the same queue,
 //! so they apply in exactly the order openraft issued them, and those openraft waits for
 //! (vote, truncate, purge) answer only after their transaction is durable.
+//!
+//! The committed log id is a restart hint that nobody waits for, and openraft reports one
+//! after every commit: given a transaction of its own it would cost a second transaction per
+//! write on every node, and the next write's entries would queue behind it (measured: two
+//! log transactions per write before, see docs/architecture.md). So a hint never starts a
+//! transaction: the newest one waits and rides along with the next transaction that
+//! something else starts, or is written when the writer stops.
 
 use openraft::type_config::alias::LogIdOf;
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 
 use openraft::storage::IOFlushed;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -22,6 +29,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::{LOG, META, TypeConfig};
 use crate::deps::BlockingExecutor;
 use crate::faults::{self, FaultPoints};
+use crate::raft::stages::{Stage, Stages};
 
 /// Most queued mutations one transaction takes; the rest wait for the next one.
 const MAX_BATCH: usize = 4096;
@@ -55,6 +63,13 @@ pub(super) enum Write {
     },
 }
 
+impl Write {
+    /// A restart hint: a meta write nobody waits for (the committed log id).
+    fn is_hint(&self) -> bool {
+        matches!(self, Write::Meta { done: None, .. })
+    }
+}
+
 /// Called after each commit with the ids of the entries it made durable, so the log store
 /// can drop them from its pending map.
 pub(super) type OnDurable = Box<dyn Fn(&[LogIdOf<TypeConfig>]) + Send + Sync>;
@@ -67,11 +82,22 @@ pub(super) fn spawn(
     blocking: BlockingExecutor,
     on_durable: OnDurable,
     faults: FaultPoints,
+    stages: Arc<Stages>,
 ) -> (mpsc::UnboundedSender<Write>, watch::Receiver<bool>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Write>();
     let (closed_tx, closed_rx) = watch::channel(false);
     tokio::spawn(async move {
-        while let Some(first) = rx.recv().await {
+        // The newest restart hint not written yet (see the module doc).
+        let mut hint: Option<Write> = None;
+        loop {
+            let Some(first) = rx.recv().await else {
+                // Stopping: a clean shutdown keeps the newest hint.
+                if let (Some(h), Some(db)) = (hint.take(), db.upgrade()) {
+                    let batch = vec![h];
+                    let _ = blocking.run(move || commit(&db, &batch)).await;
+                }
+                break;
+            };
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
@@ -79,6 +105,16 @@ pub(super) fn spawn(
                     Err(_) => break,
                 }
             }
+            let (hints, mut batch): (Vec<Write>, Vec<Write>) =
+                batch.into_iter().partition(Write::is_hint);
+            if let Some(newest) = hints.into_iter().last() {
+                hint = Some(newest);
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            // After everything else: a committed id is never truncated away.
+            batch.extend(hint.take());
             let Some(db) = db.upgrade() else {
                 finish(batch, Err("the raft log is closed".to_owned()), &on_durable);
                 continue;
@@ -93,7 +129,16 @@ pub(super) fn spawn(
                     (batch, result)
                 })
                 .await;
-            tracing::debug!(size, elapsed = ?started.elapsed(), "raft log batch committed");
+            let elapsed = started.elapsed();
+            let entries: usize = batch
+                .iter()
+                .map(|w| match w {
+                    Write::Append { entries, .. } => entries.len(),
+                    _ => 0,
+                })
+                .sum();
+            stages.record(Stage::LogWrite, elapsed, entries as u64);
+            tracing::debug!(size, ?elapsed, "raft log batch committed");
             if let Err(e) = &result {
                 tracing::error!("raft log write failed: {e}");
             }
@@ -104,18 +149,9 @@ pub(super) fn spawn(
     (tx, closed_rx)
 }
 
-/// Writes a whole batch in one transaction, in queue order, and commits it durably, unless
-/// it holds nothing but restart hints (the committed log id) that nobody waits for: those
-/// are committed without an fsync and become durable with the next durable commit (redb
-/// guarantees a crash never loses a durable commit because of a later non-durable one).
+/// Writes a whole batch in one transaction, in queue order, and commits it durably.
 fn commit(db: &redb::Database, batch: &[Write]) -> Result<(), redb::Error> {
-    let mut txn = db.begin_write()?;
-    let hints_only = batch
-        .iter()
-        .all(|w| matches!(w, Write::Meta { done: None, .. }));
-    if hints_only {
-        txn.set_durability(redb::Durability::None)?;
-    }
+    let txn = db.begin_write()?;
     {
         let mut log = txn.open_table(LOG)?;
         let mut meta = txn.open_table(META)?;

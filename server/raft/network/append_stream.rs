@@ -42,6 +42,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::{CallError, PeerClient, RpcResult};
 use crate::faults;
+use crate::raft::stages::{Stage, Stages};
 use crate::raft::{TypeConfig, codec, lock};
 
 /// Most bytes of encoded requests one follower's stream may have unanswered. Large enough
@@ -58,6 +59,8 @@ pub(super) const WINDOW_PERMITS: usize = MAX_INFLIGHT_BYTES / PERMIT_BYTES;
 /// One request sent and not answered yet.
 struct Sent {
     at: Instant,
+    /// Entries it carries (the `replicate` stage's items).
+    entries: u64,
     /// Its share of the window, given back with its answer.
     _permits: OwnedSemaphorePermit,
 }
@@ -129,6 +132,7 @@ impl PeerClient {
             local_id: self.local_id,
             target: self.target,
             contact: self.contact.clone(),
+            stages: self.stages.clone(),
         }
     }
 }
@@ -138,6 +142,7 @@ struct AnswerContext {
     local_id: crate::raft::NodeId,
     target: crate::raft::NodeId,
     contact: super::LastContact,
+    stages: Arc<Stages>,
 }
 
 /// Encoded requests waiting for the gRPC stream to take them. Few: the window, not this
@@ -185,6 +190,7 @@ impl Pump {
         if req.prev_log_id.is_some() || !req.entries.is_empty() {
             self.faults.pause(faults::PEER_REPLICATE).await;
         }
+        let entries = req.entries.len() as u64;
         let encoded = codec::encode_stream_request(req);
         let permits = self
             .window
@@ -194,6 +200,7 @@ impl Pump {
             .expect("the window semaphore is never closed");
         lock(&self.unanswered).push_back(Sent {
             at: Instant::now(),
+            entries,
             _permits: permits,
         });
         self.sent_signal.notify_one();
@@ -263,6 +270,9 @@ impl AnswerReader {
             Err(e) => return (Err(RPCError::Unreachable(Unreachable::new(&e))), false),
         };
         self.client.contact.record(self.client.target);
+        self.client
+            .stages
+            .record(Stage::Replicate, sent.at.elapsed(), sent.entries);
         // Its window permits go back with it.
         drop(sent);
         let go_on = result.is_ok();
