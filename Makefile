@@ -5,9 +5,9 @@ GOBIN_DIR := $(shell go env GOPATH 2>/dev/null)/bin
 export GRPCURL ?= $(GOBIN_DIR)/grpcurl
 BUF := .bin-npm/node_modules/.bin/buf
 
-.PHONY: test tools lint fmt-check clippy buf-lint cargo-test run chaos
+.PHONY: test tools lint fmt-check clippy buf-lint cargo-test bench-smoke run chaos
 
-test: tools lint cargo-test
+test: tools lint cargo-test bench-smoke
 
 tools:
 	scripts/install-test-tools.sh
@@ -28,6 +28,15 @@ buf-lint:
 # The fault tests need the test-only fault control (failpoints, /debug/faults) compiled in.
 cargo-test:
 	cargo test --workspace --features konsul/failpoints
+
+# The benchmark scripts still run end to end (both servers, a second per case, debug
+# binaries: a check that they work, not a measurement; docs/benchmarks.md has those).
+BENCH_SMOKE := BENCH_BUILD=0 BENCH_BIN_DIR=target/debug BENCH_DURATION=1s BENCH_WARMUP=0s \
+	BENCH_CLIENTS=1 BENCH_KEY_SPACE=50 BENCH_OUT_DIR=target/bench/smoke
+bench-smoke:
+	cargo build --workspace --bins --features konsul/failpoints
+	$(BENCH_SMOKE) BENCH_OPS="put get" scripts/bench.sh
+	$(BENCH_SMOKE) BENCH_OPS="put heartbeat" scripts/bench-cluster.sh
 
 run:
 	cargo run --release --bin konsul

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the tools the test suite needs beyond Rust, idempotently, into the repo's own
 # .bin-npm/ (buf, from the npm package @bufbuild/buf) and Go's bin dir (grpcurl, from the
-# Go module proxy). `make test` and .ci/run call this, so a fresh machine needs nothing else.
+# Go module proxy), and etcd (Debian's etcd-server) for the benchmark scripts' smoke run.
+# `make test` and .ci/run call this, so a fresh machine needs nothing else.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,4 +18,14 @@ GOBIN_DIR="$(go env GOPATH)/bin"
 if ! "$GOBIN_DIR/grpcurl" -version >/dev/null 2>&1; then
   echo "installing grpcurl $GRPCURL_VERSION (go install)"
   go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@$GRPCURL_VERSION"
+fi
+
+if ! command -v etcd >/dev/null 2>&1 && [ ! -x /usr/bin/etcd ]; then
+  echo "installing etcd (Debian etcd-server)"
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends etcd-server >/dev/null
+  # The package may start a system etcd on the default ports; the scripts start their own.
+  $SUDO systemctl stop etcd >/dev/null 2>&1 || $SUDO service etcd stop >/dev/null 2>&1 || true
 fi
