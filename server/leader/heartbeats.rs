@@ -97,9 +97,9 @@ impl Heartbeats {
         Some(deadline_in(&t, key, entry))
     }
 
-    /// The services of `store` (the leader's applied state) whose deadline is at or before `now_ms`, in key order, at most
-    /// [`MAX_EXPIRED_PER_ENTRY`]; each is marked expiring, so heartbeats for it are refused
-    /// from now on. A service marked before and not yet removed is listed again (its earlier
+    /// The services of `store` (the leader's applied state) whose deadline is at or before
+    /// `now_ms`, in key order, at most [`MAX_EXPIRED_PER_ENTRY`]; each is marked expiring, so
+    /// heartbeats for it are refused from now on. A service marked before and not yet removed is listed again (its earlier
     /// removal may not have committed). Beats and marks of services `store` no longer holds
     /// in that registration are dropped.
     pub fn due(&self, store: &Store, now_ms: u64) -> Vec<ExpiredService> {

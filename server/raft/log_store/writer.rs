@@ -18,7 +18,9 @@
 //! write on every node, and the next write's entries would queue behind it (measured: two
 //! log transactions per write before, see docs/architecture.md). So a hint never starts a
 //! transaction: the newest one waits and rides along with the next transaction that
-//! something else starts, or is written when the writer stops.
+//! something else starts. One still waiting when the log closes is dropped; the last
+//! transaction holds an older committed id, which is safe (a restarted node re-learns
+//! commitment from the leader and only applies less at start).
 
 use openraft::type_config::alias::LogIdOf;
 use std::sync::{Arc, Weak};
@@ -89,15 +91,7 @@ pub(super) fn spawn(
     tokio::spawn(async move {
         // The newest restart hint not written yet (see the module doc).
         let mut hint: Option<Write> = None;
-        loop {
-            let Some(first) = rx.recv().await else {
-                // Stopping: a clean shutdown keeps the newest hint.
-                if let (Some(h), Some(db)) = (hint.take(), db.upgrade()) {
-                    let batch = vec![h];
-                    let _ = blocking.run(move || commit(&db, &batch)).await;
-                }
-                break;
-            };
+        while let Some(first) = rx.recv().await {
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
