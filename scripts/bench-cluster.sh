@@ -29,6 +29,8 @@
 #   BENCH_SEED            RNG seed                               (default: 1)
 #   BENCH_QUERY_GROUPS    catalog ops: tag groups; a query asks for one (default: 100)
 #   BENCH_SERVICE_TTL     catalog ops: TTL of every registration / etcd lease (default: 60s)
+#   BENCH_KONSUL_CONSISTENCY  get/mixed on Konsul: strong, leader (lease reads) or stale;
+#                         etcd's reads are always linearizable (default: strong)
 #   BENCH_ETCD_REGISTER   register on etcd: lease-put (LeaseGrant + Put under it) or put
 #                                                                (default: lease-put)
 #   BENCH_ETCD_ENDPOINTS  leader: etcd's leader only; all: the three members, leader first,
@@ -54,6 +56,7 @@ SEED=${BENCH_SEED:-1}
 QUERY_GROUPS=${BENCH_QUERY_GROUPS:-100}
 SERVICE_TTL=${BENCH_SERVICE_TTL:-60s}
 ETCD_REGISTER=${BENCH_ETCD_REGISTER:-lease-put}
+KONSUL_CONSISTENCY=${BENCH_KONSUL_CONSISTENCY:-strong}
 ETCD_ENDPOINTS=${BENCH_ETCD_ENDPOINTS:-leader}
 BUILD=${BENCH_BUILD:-1}
 OUT_DIR=${BENCH_OUT_DIR:-target/bench/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -354,7 +357,10 @@ run_case() {
     local target=$1 op=$2 clients=$3 conns extra=() out cpu i
     conns=$((clients < CONNECTIONS ? clients : CONNECTIONS))
     case $op in
-        get | mixed) extra=(--prefill) ;;
+        get | mixed)
+            extra=(--prefill)
+            [ "$target" != konsul ] || extra+=(--consistency "$KONSUL_CONSISTENCY")
+            ;;
         # heartbeat and query pre-register --key-space services themselves.
         register | heartbeat | query)
             extra=(--query-groups "$QUERY_GROUPS" --service-ttl "$SERVICE_TTL")
@@ -498,6 +504,9 @@ cores() {
     run_line "$LOAD_BEFORE"
     echo "3-node loopback clusters, default fsync durability; values $VALUE_SIZE B, $KEY_SPACE keys," \
         "$DURATION measured after $WARMUP warmup, up to $CONNECTIONS connections."
+    case " $OPS " in *" get "* | *" mixed "*)
+        echo "Reads: Konsul $KONSUL_CONSISTENCY, etcd linearizable." ;;
+    esac
     case " $OPS " in *" register "* | *" heartbeat "* | *" query "*)
         echo "Catalog ops: $KEY_SPACE services pre-registered for heartbeat and query, $QUERY_GROUPS tag groups," \
             "TTL $SERVICE_TTL; etcd register = $ETCD_REGISTER." ;;
