@@ -95,6 +95,12 @@ async fn the_leader_counts_the_services_it_expires() {
     })
     .await;
     assert!(view.read(|s| s.service("long").is_some()));
+    // The leader counts once its expiry write has answered, just after the store applied it.
+    wait_until("the two expired services counted", || {
+        let counted = EXPIRED.load(Ordering::SeqCst);
+        async move { (counted >= 2).then_some(()) }
+    })
+    .await;
     assert_eq!(EXPIRED.load(Ordering::SeqCst), 2);
     node.server.shutdown().await.unwrap();
 }
