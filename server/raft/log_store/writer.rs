@@ -13,14 +13,11 @@
 //! so they apply in exactly the order openraft issued them, and those openraft waits for
 //! (vote, truncate, purge) answer only after their transaction is durable.
 //!
-//! The committed log id is a restart hint that nobody waits for, and openraft reports one
-//! after every commit: given a transaction of its own it would cost a second transaction per
-//! write on every node, and the next write's entries would queue behind it (measured: two
-//! log transactions per write before, see docs/architecture.md). So a hint never starts a
-//! transaction: the newest one waits and rides along with the next transaction that
-//! something else starts. One still waiting when the log closes is dropped; the last
-//! transaction holds an older committed id, which is safe (a restarted node re-learns
-//! commitment from the leader and only applies less at start).
+//! The committed log id, which openraft reports after every commit, gets a transaction
+//! without an fsync when nothing else is queued with it (so a second, cheap, transaction per
+//! write). It must not wait for the next write instead: a node shut down after its last
+//! write would then restart with an older committed id and report ready before it has
+//! applied writes it acknowledged (`tests/recovery.rs` caught exactly that).
 
 use openraft::type_config::alias::LogIdOf;
 use std::sync::{Arc, Weak};
@@ -65,13 +62,6 @@ pub(super) enum Write {
     },
 }
 
-impl Write {
-    /// A restart hint: a meta write nobody waits for (the committed log id).
-    fn is_hint(&self) -> bool {
-        matches!(self, Write::Meta { done: None, .. })
-    }
-}
-
 /// Called after each commit with the ids of the entries it made durable, so the log store
 /// can drop them from its pending map.
 pub(super) type OnDurable = Box<dyn Fn(&[LogIdOf<TypeConfig>]) + Send + Sync>;
@@ -89,8 +79,6 @@ pub(super) fn spawn(
     let (tx, mut rx) = mpsc::unbounded_channel::<Write>();
     let (closed_tx, closed_rx) = watch::channel(false);
     tokio::spawn(async move {
-        // The newest restart hint not written yet (see the module doc).
-        let mut hint: Option<Write> = None;
         while let Some(first) = rx.recv().await {
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
@@ -99,16 +87,6 @@ pub(super) fn spawn(
                     Err(_) => break,
                 }
             }
-            let (hints, mut batch): (Vec<Write>, Vec<Write>) =
-                batch.into_iter().partition(Write::is_hint);
-            if let Some(newest) = hints.into_iter().last() {
-                hint = Some(newest);
-            }
-            if batch.is_empty() {
-                continue;
-            }
-            // After everything else: a committed id is never truncated away.
-            batch.extend(hint.take());
             let Some(db) = db.upgrade() else {
                 finish(batch, Err("the raft log is closed".to_owned()), &on_durable);
                 continue;
@@ -143,9 +121,18 @@ pub(super) fn spawn(
     (tx, closed_rx)
 }
 
-/// Writes a whole batch in one transaction, in queue order, and commits it durably.
+/// Writes a whole batch in one transaction, in queue order, and commits it durably, unless
+/// it holds nothing but restart hints (the committed log id) that nobody waits for: those
+/// are committed without an fsync and become durable with the next durable commit (redb
+/// guarantees a crash never loses a durable commit because of a later non-durable one).
 fn commit(db: &redb::Database, batch: &[Write]) -> Result<(), redb::Error> {
-    let txn = db.begin_write()?;
+    let mut txn = db.begin_write()?;
+    let hints_only = batch
+        .iter()
+        .all(|w| matches!(w, Write::Meta { done: None, .. }));
+    if hints_only {
+        txn.set_durability(redb::Durability::None)?;
+    }
     {
         let mut log = txn.open_table(LOG)?;
         let mut meta = txn.open_table(META)?;
