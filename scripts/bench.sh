@@ -69,11 +69,13 @@ trap 'exit 130' INT TERM
 
 # free_port [EXCEPT]: a port nothing listens on right now, other than EXCEPT. Another process
 # could take it before the server binds; the server then fails to start and the wait below
-# reports it.
+# reports it. Ports come from 20000-31999, below Linux's ephemeral range (32768 up),
+# where a port that takes no connections may still be the local end of someone's
+# connection, and binding it fails (seen once: etcd's "address already in use").
 free_port() {
     local port
     for _ in $(seq 1 100); do
-        port=$((20000 + RANDOM % 40000))
+        port=$((20000 + RANDOM % 12000))
         [ "$port" != "${1:-}" ] || continue
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "$port"
