@@ -21,6 +21,7 @@
 //!
 //! [`pb::Entry`]: konsul_proto::raft::v1::Entry
 
+pub mod segments;
 mod writer;
 
 use std::collections::BTreeMap;
