@@ -1,5 +1,6 @@
 //! The seams between server code and the outside world (DESIGN.md §4): the wall clock,
-//! randomness, blocking work, the disk behind redb, and dialing (peer channels and the
+//! randomness, blocking work, the disk behind redb (the node identity, and an old redb log
+//! read once to move it into segment files), and dialing (peer channels and the
 //! address routes that forwarded calls follow too). Production code gets
 //! the real ones from [`Deps::production`]; a deterministic simulation (turmoil, planned) will
 //! hand [`crate::Server::start`] its own. Nothing here is global: two servers in one process
@@ -27,9 +28,10 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     /// The single source of randomness of the node.
     pub rng: Arc<dyn Entropy>,
-    /// Where blocking calls (redb commits, fsync, snapshot files) run.
+    /// Where blocking calls (log segment writes and fdatasync, redb, snapshot files) run.
     pub blocking: BlockingExecutor,
-    /// The disk under the Raft log.
+    /// The disk under redb: the node identity and the one-time move of an old redb log.
+    /// (The log's segment files use `std::fs` directly.)
     pub disk: Arc<dyn Disk>,
     /// How peer channels are opened (the dialing seam).
     pub dialer: Arc<dyn Dialer>,
@@ -213,8 +215,8 @@ impl BlockingExecutor {
     }
 }
 
-/// The disk under redb: real files in production, memory (or a fault-injecting backend)
-/// under simulation.
+/// The disk under redb (the identity file, an old log being moved): real files in
+/// production, memory (or a fault-injecting backend) under simulation.
 pub trait Disk: Send + Sync + 'static {
     /// Opens (creating if needed) the redb database at `path`.
     fn open_database(&self, path: &Path) -> Result<redb::Database, redb::DatabaseError>;

@@ -114,6 +114,7 @@ pub(crate) static VARS: &[EnvVar] = &[
     var!("KONSUL_RAFT_SNAPSHOT_RETENTION",   Count,     parse::number,   raft.snapshot_retention),
     var!("KONSUL_RAFT_MAX_APPEND_ENTRIES",   Count,     parse::number,   raft.max_append_entries),
     var!("KONSUL_RAFT_TRAILING_LOGS",        Count,     parse::number,   raft.trailing_logs),
+    var!("KONSUL_RAFT_LOG_SEGMENT_BYTES",    Count,     parse::number,   raft.log_segment_bytes),
     var!("KONSUL_RAFT_LOG_LEVEL",            LogLevel,  str::parse,      raft.log_level),
     var!("KONSUL_RAFT_JOIN",                 List,      join_list,       raft.join),
     var!("KONSUL_RAFT_DISCOVERY_DNS_SERVER", Text,      text,            raft.discovery_dns_server),

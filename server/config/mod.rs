@@ -8,8 +8,7 @@
 //! Nothing else in the server reads the environment or a file for settings: `main` parses the
 //! [`Flags`], calls [`Config::load`], and hands the validated [`Config`] to the server, which
 //! passes the pieces down (`limits` to the API layer, [`Config::to_openraft`] and the rest of
-//! [`RaftConfig`] to `raft/`). Tests build a [`Config`] directly, starting from
-//! [`Config::default`].
+//! [`RaftConfig`] to `raft/`). Tests start from [`Config::default`].
 //!
 //! The layers, each overriding the one before it:
 //! 1. [`Config::default`]: a single node on loopback with data in `./data`.
@@ -20,7 +19,7 @@
 //!
 //! A value that does not parse stops startup with [`Error::Config`] naming the variable, flag
 //! or file and key, and quoting the value; nothing falls back to a default silently (the Go
-//! server did, which turned typos into surprises). `docs/operations.md` lists every setting.
+//! server did: typos became surprises). `docs/operations.md` lists every setting.
 
 mod env;
 mod flags;
@@ -55,9 +54,8 @@ pub const STANDALONE_NODE_ID: &str = "node1";
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Host or IP the client port (gRPC and REST) listens on. `KONSUL_HOST`, `--host`.
-    /// Default `127.0.0.1`: loopback, so a node that has not been configured for a network is
-    /// not reachable from one (the Go server listened on all interfaces). Use `0.0.0.0` or
-    /// `::` to listen everywhere.
+    /// Default `127.0.0.1`: loopback, so an unconfigured node is not reachable from a network
+    /// (the Go server listened on all interfaces). `0.0.0.0` or `::` listen everywhere.
     pub host: String,
     /// TCP port of the client listener, 1–65535. `KONSUL_PORT`, `--port`. Default 8888.
     pub port: u16,
@@ -196,6 +194,9 @@ pub struct RaftConfig {
     /// Log entries kept behind a snapshot, so a slightly lagging follower catches up from the
     /// log instead of a full snapshot. `KONSUL_RAFT_TRAILING_LOGS`. Count, default 10240.
     pub trailing_logs: u64,
+    /// Size of each (preallocated) Raft log segment file. `KONSUL_RAFT_LOG_SEGMENT_BYTES`. Count,
+    /// default 64 MiB, at least 2 x (4 MiB + `limits.max_request_bytes`), at most 1 GiB.
+    pub log_segment_bytes: u64,
     /// Verbosity of the openraft library's own logs. `KONSUL_RAFT_LOG_LEVEL`. Default `info`.
     pub log_level: LogLevel,
     /// Where to find existing members to join on start. `KONSUL_RAFT_JOIN`, comma-separated.
@@ -267,6 +268,7 @@ impl Default for RaftConfig {
             snapshot_retention: 2,
             max_append_entries: 64,
             trailing_logs: 10240,
+            log_segment_bytes: crate::raft::log_store::DEFAULT_SEGMENT_BYTES,
             log_level: LogLevel::Info,
             join: Vec::new(),
             discovery_dns_server: String::new(),

@@ -91,6 +91,7 @@ fn defaults_are_a_valid_loopback_single_node() {
     assert_eq!(r.snapshot_retention, 2);
     assert_eq!(r.max_append_entries, 64);
     assert_eq!(r.trailing_logs, 10240);
+    assert_eq!(r.log_segment_bytes, 64 << 20);
     assert_eq!(r.log_level, LogLevel::Info);
     assert!(r.join.is_empty());
 
@@ -299,6 +300,9 @@ fn every_raft_variable_sets_its_field() {
         }),
         ("KONSUL_RAFT_TRAILING_LOGS", "100", |r| {
             r.trailing_logs == 100
+        }),
+        ("KONSUL_RAFT_LOG_SEGMENT_BYTES", "33554432", |r| {
+            r.log_segment_bytes == 32 << 20
         }),
         ("KONSUL_RAFT_LOG_LEVEL", "Warn", |r| {
             r.log_level == LogLevel::Warn
@@ -780,6 +784,23 @@ fn validate_rejects_inconsistent_settings() {
         (
             "raft.max_append_entries (KONSUL_RAFT_MAX_APPEND_ENTRIES) must be at least 1",
             Box::new(|c| c.raft.max_append_entries = 0),
+        ),
+        (
+            "raft.log_segment_bytes (KONSUL_RAFT_LOG_SEGMENT_BYTES) 1048576 must be between \
+          16777216 (2 x (4 MiB + limits.max_request_bytes)) and 1073741824 (1 GiB)",
+            Box::new(|c| c.raft.log_segment_bytes = 1 << 20),
+        ),
+        (
+            "raft.log_segment_bytes (KONSUL_RAFT_LOG_SEGMENT_BYTES) 2147483648 must be between",
+            Box::new(|c| c.raft.log_segment_bytes = 2 << 30),
+        ),
+        (
+            "raft.log_segment_bytes (KONSUL_RAFT_LOG_SEGMENT_BYTES) 33554432 must be between \
+          75497472",
+            Box::new(|c| {
+                c.limits.max_request_bytes = 32 << 20;
+                c.raft.log_segment_bytes = 32 << 20;
+            }),
         ),
         (
             "raft.data_dir (KONSUL_RAFT_DATA_DIR) must not be empty",

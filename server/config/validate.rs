@@ -34,6 +34,9 @@ pub(crate) const CLEANUP_INTERVAL_RANGE: (Duration, Duration) =
 pub(crate) const REQUEST_TIMEOUT_RANGE: (Duration, Duration) =
     (Duration::from_millis(100), Duration::from_secs(600));
 
+/// Largest Raft log segment accepted: a bigger one only makes each preallocation longer.
+pub(crate) const MAX_LOG_SEGMENT_BYTES: u64 = 1 << 30;
+
 /// Longest node name, in bytes. The name travels in gRPC metadata and log lines.
 pub(crate) const MAX_NODE_ID_BYTES: usize = 64;
 
@@ -285,6 +288,21 @@ impl Config {
                      raft.heartbeat_timeout)",
                     show(r.leader_lease_timeout),
                     show(heartbeat_interval)
+                ),
+            );
+        }
+        // A segment must hold the largest entry (a write group of up to the batcher's budget
+        // plus one command as large as a request) twice over.
+        let largest_entry =
+            (crate::raft::batcher::MAX_BYTES + self.limits.max_request_bytes) as u64;
+        let min_segment = 2 * largest_entry;
+        if !(min_segment..=MAX_LOG_SEGMENT_BYTES).contains(&r.log_segment_bytes) {
+            p.add(
+                "raft.log_segment_bytes",
+                format!(
+                    "{} must be between {min_segment} (2 x (4 MiB + limits.max_request_bytes)) \
+                     and {MAX_LOG_SEGMENT_BYTES} (1 GiB)",
+                    r.log_segment_bytes
                 ),
             );
         }

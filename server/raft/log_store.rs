@@ -1,26 +1,28 @@
-//! The Raft log and the node's vote, durable in redb: the hot path of every write.
+//! The Raft log and the node's vote, durable in segment files: the hot path of every write.
 //!
 //! ```text
-//!  openraft::Raft ──append(batch)──► LogStore ──one redb write txn, fsync──► io_completed
-//!        │ replication tasks ──limited_get_log_entries──► LogStore (MVCC read txns)
+//!  openraft::Raft ──append(batch)──► LogStore ──queue──► writer: records, one fdatasync ──► io_completed
+//!        │ replication tasks ──limited_get_log_entries──► LogIndex (where) ──► pread (segments)
 //! ```
 //!
-//! Two tables: [`LOG`] maps the log index to the protobuf-encoded [`pb::Entry`] (through
-//! [`codec`], the format peers exchange too), and [`META`] holds the vote, the committed log id
-//! and the last purged log id. Every redb call runs on [`Deps::blocking`], never on the async
+//! The files are `segments.rs`: append-only, preallocated, a CRC per record (entries in
+//! [`codec`]'s protobuf form, the format peers exchange too). `index.rs` keeps in memory
+//! where each durable entry lies, the entries not yet durable, and the vote, committed id
+//! and purge point; it is rebuilt from the records on open, so reading the vote or the log
+//! state never touches the disk. Disk calls run on [`Deps::blocking`], never on the async
 //! runtime.
 //!
-//! Writes go through one writer task (`writer.rs`) that commits everything queued since its
-//! last commit in a single transaction with redb's default `Durability::Immediate` (fsync):
-//! group commit. `append` queues its entries, makes them readable at once through an
-//! in-memory pending map, and returns; openraft hears `io_completed` only after the
-//! transaction that holds them is on disk. The vote, truncate and purge wait for their
-//! transaction; the committed log id is only a restart hint (a node that lost it re-learns
-//! commitment from the log), so `save_committed` does not wait and becomes durable with the
-//! next transaction.
+//! Writes go through one writer task (`writer.rs`) that appends everything queued since its
+//! last sync and syncs once: group commit. `append` queues its entries, makes them readable
+//! at once through the pending map, and returns; openraft hears `io_completed` only after
+//! the sync that covers them. The vote, truncate and purge wait for their sync; the
+//! committed log id is a restart hint and is written without waiting or syncing.
 //!
-//! [`pb::Entry`]: konsul_proto::raft::v1::Entry
+//! A log kept by an older version in `raft-log.redb` is moved into segments on first open
+//! (`migrate.rs`).
 
+mod index;
+mod migrate;
 pub mod segments;
 mod writer;
 
@@ -28,34 +30,29 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use konsul_proto::raft::v1 as pb;
 use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
 use openraft::type_config::alias::{EntryOf, LogIdOf, VoteOf};
 use openraft::{OptionalSend, RaftLogReader};
 use prost::Message;
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::{mpsc, oneshot};
 
+use self::index::LogIndex;
+use self::segments::Segments;
 use super::stages::{Stage, Stages};
 use super::{TypeConfig, codec, lock};
 use crate::deps::{BlockingExecutor, Deps};
 use crate::faults::FaultPoints;
 
-/// Log entries by index; the value is a protobuf [`pb::Entry`].
-const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
-/// Small persistent Raft state, one protobuf message per key.
-const META: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_meta");
-const VOTE_KEY: &str = "vote";
-const COMMITTED_KEY: &str = "committed";
-const PURGED_KEY: &str = "last_purged";
-
 /// Upper bound on the encoded bytes one `limited_get_log_entries` call returns (at least one
 /// entry is always returned). Keeps an AppendEntries message well under the peer transport's
 /// message limit even when values are large.
 pub const REPLICATION_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// Size of each segment file unless configured (`KONSUL_RAFT_LOG_SEGMENT_BYTES`).
+pub const DEFAULT_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
 
 /// openraft 0.10's storage traits speak `std::io::Error`; openraft adds what was being done.
 type StoreResult<T> = io::Result<T>;
@@ -68,10 +65,40 @@ type IoKind = &'static str;
 
 const READ_LOGS: IoKind = "reading raft log entries";
 const WRITE_LOGS: IoKind = "writing raft log entries";
-const READ_VOTE: IoKind = "reading the raft vote";
 const WRITE_VOTE: IoKind = "writing the raft vote";
-const READ_META: IoKind = "reading raft metadata";
 const WRITE_META: IoKind = "writing raft metadata";
+
+/// How a log is opened beyond its directory.
+#[derive(Clone)]
+pub struct LogOptions {
+    /// Size of each segment file; a record (one entry) must fit in one.
+    pub segment_bytes: u64,
+    /// The node's failpoints (a slow fsync: `faults::LOG_FSYNC`).
+    pub faults: FaultPoints,
+    /// The node's write-path counters (`append` here, `log_write` in the writer).
+    pub stages: Arc<Stages>,
+}
+
+impl LogOptions {
+    /// Segments of 1 MiB, for unit tests (less to preallocate, roll-overs sooner).
+    #[cfg(test)]
+    pub fn small() -> Self {
+        Self {
+            segment_bytes: 1 << 20,
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        Self {
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+            faults: FaultPoints::default(),
+            stages: Arc::default(),
+        }
+    }
+}
 
 /// The durable Raft log of one node. Cloning is cheap (an `Arc`), which is how openraft's
 /// replication tasks get their own reader while the core keeps writing.
@@ -81,90 +108,72 @@ pub struct LogStore {
 }
 
 struct Inner {
-    db: Arc<redb::Database>,
     blocking: BlockingExecutor,
     /// The queue of the single writer task.
     writes: mpsc::UnboundedSender<writer::Write>,
-    /// Entries appended but not yet durable in redb, by index: readable at once, as
-    /// openraft requires of `append`.
-    pending: Arc<Mutex<BTreeMap<u64, Entry>>>,
-    /// The last committed log id handed to `save_committed`, so reads see it before the
-    /// writer has stored it.
-    committed: Mutex<Option<Option<LogIdOf<TypeConfig>>>>,
-    /// Turns `true` when the writer has stopped and released the database.
+    /// Where every entry is, and the vote, committed id and purge point.
+    index: Arc<Mutex<LogIndex>>,
+    /// Turns `true` when the writer has stopped and closed the files.
     closed: tokio::sync::watch::Receiver<bool>,
-    /// The node's write-path counters (`append` here, `log_write` in the writer).
     stages: Arc<Stages>,
 }
 
 impl LogStore {
-    /// Opens (creating if needed) the log at `path` on `deps.disk`, creating both tables so
-    /// that later read transactions never meet a missing table.
-    pub async fn open(path: &Path, deps: &Deps) -> crate::Result<LogStore> {
-        Self::open_with(path, deps, FaultPoints::default(), Arc::default()).await
+    /// Opens (creating if needed) the log in directory `dir` with default options.
+    pub async fn open(dir: &Path, deps: &Deps) -> crate::Result<LogStore> {
+        Self::open_with(dir, deps, LogOptions::default()).await
     }
 
-    /// Like [`Self::open`], with the node's failpoints (a slow fsync: `faults::LOG_FSYNC`)
-    /// and write-path counters.
+    /// Opens (creating if needed) the log in directory `dir`: moves an older
+    /// `<dir>.redb` log into it first, then replays its records into memory.
     pub async fn open_with(
-        path: &Path,
+        dir: &Path,
         deps: &Deps,
-        faults: FaultPoints,
-        stages: Arc<Stages>,
+        options: LogOptions,
     ) -> crate::Result<LogStore> {
-        let (path, disk) = (path.to_path_buf(), deps.disk.clone());
-        let db = deps
+        let (dir, disk, bytes) = (dir.to_path_buf(), deps.disk.clone(), options.segment_bytes);
+        let opened = deps
             .blocking
-            .run(move || -> Result<redb::Database, redb::Error> {
-                let db = disk.open_database(&path)?;
-                let txn = db.begin_write()?;
-                txn.open_table(LOG)?;
-                txn.open_table(META)?;
-                txn.commit()?;
-                Ok(db)
+            .run(move || -> io::Result<(Segments, LogIndex)> {
+                migrate::from_redb(&dir, bytes, disk.as_ref())?;
+                let (segments, records) = Segments::open(&dir, bytes)?;
+                let index = LogIndex::replay(records, segments.reader(), segments.generation())?;
+                Ok((segments, index))
             })
-            .await
-            .map_err(|e| crate::Error::Storage(format!("opening the raft log: {e}")))?;
-        let db = Arc::new(db);
-        let pending: Arc<Mutex<BTreeMap<u64, Entry>>> = Arc::default();
-        let on_durable = {
-            let pending = pending.clone();
-            Box::new(move |ids: &[LogIdOf<TypeConfig>]| {
-                let mut pending = lock(&pending);
-                for id in ids {
-                    if pending.get(&id.index).is_some_and(|e| e.log_id == *id) {
-                        pending.remove(&id.index);
-                    }
-                }
-            })
-        };
+            .await;
+        let (segments, index) =
+            opened.map_err(|e| crate::Error::Storage(format!("opening the raft log: {e}")))?;
+        let index = Arc::new(Mutex::new(index));
         let (writes, closed) = writer::spawn(
-            Arc::downgrade(&db),
+            segments,
+            index.clone(),
             deps.blocking,
-            on_durable,
-            faults,
-            stages.clone(),
+            options.faults,
+            options.stages.clone(),
         );
         Ok(LogStore {
             inner: Arc::new(Inner {
-                db,
                 blocking: deps.blocking,
                 writes,
-                pending,
-                committed: Mutex::new(None),
+                index,
                 closed,
-                stages,
+                stages: options.stages,
             }),
         })
     }
 
+    /// Where the log of a node whose Raft data lives in `raft_dir` is kept.
+    pub fn dir_in(raft_dir: &Path) -> PathBuf {
+        raft_dir.join("raft-log")
+    }
+
     /// Turns `true` once every handle of this log is dropped and its writer has finished,
-    /// i.e. once the database file is closed and may be opened again (an in-process restart).
+    /// i.e. once its files are closed and may be opened again (an in-process restart).
     pub fn closed(&self) -> tokio::sync::watch::Receiver<bool> {
         self.inner.closed.clone()
     }
 
-    /// Queues `write` and waits until its transaction is durable.
+    /// Queues `write` and waits until it is durable.
     async fn write_and_wait(
         &self,
         make: impl FnOnce(oneshot::Sender<Result<(), String>>) -> writer::Write,
@@ -180,103 +189,33 @@ impl LogStore {
         }
     }
 
-    /// Pending (not yet durable) entries with index in `range`, oldest first.
-    fn pending_in(&self, range: (Bound<u64>, Bound<u64>)) -> Vec<Entry> {
-        lock(&self.inner.pending)
-            .range(range)
-            .map(|(_, e)| e.clone())
-            .collect()
-    }
-
-    /// Runs `f` against the database on the blocking executor.
-    async fn run<T, F>(&self, f: F) -> T
-    where
-        F: FnOnce(&redb::Database) -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        let inner = self.inner.clone();
-        self.inner.blocking.run(move || f(&inner.db)).await
-    }
-
-    /// Reads and decodes one meta key; `kind` names what failed.
-    async fn read_meta<T, F>(
-        &self,
-        key: &'static str,
-        decode: F,
-        kind: IoKind,
-    ) -> StoreResult<Option<T>>
-    where
-        F: FnOnce(&[u8]) -> Result<T, codec::CodecError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.run(move |db| {
-            let txn = db.begin_read().io(kind)?;
-            let meta = txn.open_table(META).io(kind)?;
-            let guard = meta.get(key).io(kind)?;
-            guard.map(|v| decode(v.value())).transpose().io(kind)
-        })
-        .await
-    }
-
-    /// Writes (or, with `None`, removes) one meta key and waits until it is durable.
-    async fn write_meta(
-        &self,
-        key: &'static str,
-        value: Option<Vec<u8>>,
-        kind: IoKind,
-    ) -> StoreResult<()> {
-        self.write_and_wait(
-            |done| writer::Write::Meta {
-                key,
-                value,
-                done: Some(done),
-            },
-            kind,
-        )
-        .await
-    }
-}
-
-fn decode_log_id(bytes: &[u8]) -> Result<LogIdOf<TypeConfig>, codec::CodecError> {
-    codec::decode_log_id(pb::LogId::decode(bytes)?)
-}
-
-/// Reads entries with index in `range`, stopping after `max_bytes` of encoded entries (but
-/// never before the first). The flag says whether the byte budget cut the read short.
-fn read_entries(
-    db: &redb::Database,
-    range: (Bound<u64>, Bound<u64>),
-    max_bytes: usize,
-) -> StoreResult<(Vec<Entry>, bool)> {
-    let txn = db.begin_read().io(READ_LOGS)?;
-    let log = txn.open_table(LOG).io(READ_LOGS)?;
-    let mut entries = Vec::new();
-    let mut bytes = 0;
-    for item in log.range::<u64>(range).io(READ_LOGS)? {
-        let (_, value) = item.io(READ_LOGS)?;
-        let value = value.value();
-        if !entries.is_empty() && bytes + value.len() > max_bytes {
-            return Ok((entries, true));
-        }
-        bytes += value.len();
-        entries.push(codec::entry_from_bytes(value).io(READ_LOGS)?);
-    }
-    Ok((entries, false))
-}
-
-impl LogStore {
-    /// Entries in `range` from redb plus the pending ones. The pending map is read FIRST: an
-    /// entry that leaves it in between has been committed, so the redb read sees it.
+    /// Entries in `range`, pending ones from memory and durable ones from the segments, at
+    /// most `max_bytes` of durable records (but at least one entry).
     async fn read_range(
         &self,
         range: (Bound<u64>, Bound<u64>),
         max_bytes: usize,
     ) -> StoreResult<Vec<Entry>> {
-        let pending = self.pending_in(range);
-        let (durable, cut) = self
-            .run(move |db| read_entries(db, range, max_bytes))
+        let index::ReadPlan {
+            pending,
+            located,
+            reader,
+        } = lock(&self.inner.index).plan(range, max_bytes);
+        if located.is_empty() {
+            return Ok(pending);
+        }
+        let durable = self
+            .inner
+            .blocking
+            .run(move || -> StoreResult<Vec<Entry>> {
+                let bodies = reader.read_many(&located).io(READ_LOGS)?;
+                bodies
+                    .iter()
+                    .map(|b| codec::entry_from_bytes(b).io(READ_LOGS))
+                    .collect()
+            })
             .await?;
-        if cut || pending.is_empty() {
+        if pending.is_empty() {
             return Ok(durable);
         }
         let mut all: BTreeMap<u64, Entry> =
@@ -290,8 +229,7 @@ impl LogStore {
 
 impl RaftLogReader<TypeConfig> for LogStore {
     async fn read_vote(&mut self) -> StoreResult<Option<VoteOf<TypeConfig>>> {
-        let decode = |b: &[u8]| codec::decode_vote(pb::Vote::decode(b)?);
-        self.read_meta(VOTE_KEY, decode, READ_VOTE).await
+        Ok(lock(&self.inner.index).vote)
     }
 
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
@@ -312,33 +250,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = LogStore;
 
     async fn get_log_state(&mut self) -> StoreResult<LogState<TypeConfig>> {
-        let pending_last = lock(&self.inner.pending)
-            .last_key_value()
-            .map(|(_, e)| e.log_id);
-        let mut state = self
-            .run(|db| -> StoreResult<LogState<TypeConfig>> {
-                let txn = db.begin_read().io(READ_LOGS)?;
-                let meta = txn.open_table(META).io(READ_LOGS)?;
-                let purged = meta.get(PURGED_KEY).io(READ_LOGS)?;
-                let last_purged_log_id = purged
-                    .map(|v| decode_log_id(v.value()))
-                    .transpose()
-                    .io(READ_LOGS)?;
-                let log = txn.open_table(LOG).io(READ_LOGS)?;
-                let last = log.last().io(READ_LOGS)?;
-                let last_log_id = match last {
-                    Some((_, v)) => Some(codec::entry_from_bytes(v.value()).io(READ_LOGS)?.log_id),
-                    // Everything was purged (or nothing written): the log ends where it was cut.
-                    None => last_purged_log_id,
-                };
-                Ok(LogState {
-                    last_purged_log_id,
-                    last_log_id,
-                })
-            })
-            .await?;
-        state.last_log_id = state.last_log_id.max(pending_last);
-        Ok(state)
+        let index = lock(&self.inner.index);
+        Ok(LogState {
+            last_purged_log_id: index.purged,
+            last_log_id: index.last_log_id(),
+        })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -347,30 +263,23 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_vote(&mut self, vote: &VoteOf<TypeConfig>) -> StoreResult<()> {
         let bytes = codec::encode_vote(vote).encode_to_vec();
-        self.write_meta(VOTE_KEY, Some(bytes), WRITE_VOTE).await
+        let vote = *vote;
+        self.write_and_wait(|done| writer::Write::Vote { bytes, vote, done }, WRITE_VOTE)
+            .await
     }
 
     async fn save_committed(&mut self, committed: Option<LogIdOf<TypeConfig>>) -> StoreResult<()> {
-        // A restart hint only: queued without waiting, durable with the next transaction.
-        *lock(&self.inner.committed) = Some(committed);
-        let value = committed.map(|c| codec::encode_log_id(&c).encode_to_vec());
+        // A restart hint only: written without waiting (see writer.rs for why at once).
+        lock(&self.inner.index).committed = committed;
+        let bytes = index::encode_committed(&committed);
         self.inner
             .writes
-            .send(writer::Write::Meta {
-                key: COMMITTED_KEY,
-                value,
-                done: None,
-            })
-            .map_err(|_| writer_stopped(WRITE_META))?;
-        Ok(())
+            .send(writer::Write::Committed { bytes })
+            .map_err(|_| writer_stopped(WRITE_META))
     }
 
     async fn read_committed(&mut self) -> StoreResult<Option<LogIdOf<TypeConfig>>> {
-        if let Some(committed) = *lock(&self.inner.committed) {
-            return Ok(committed);
-        }
-        self.read_meta(COMMITTED_KEY, decode_log_id, READ_META)
-            .await
+        Ok(lock(&self.inner.index).committed)
     }
 
     async fn append<I>(&mut self, entries: I, callback: IOFlushed<TypeConfig>) -> StoreResult<()>
@@ -386,18 +295,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         }
         let count = entries.len() as u64;
         let ids: Vec<LogIdOf<TypeConfig>> = entries.iter().map(|e| e.log_id).collect();
-        let encoded: Vec<(u64, Vec<u8>)> = entries
+        let encoded: Vec<Vec<u8>> = entries
             .iter()
-            .map(|e| (e.log_id.index, codec::entry_to_bytes(e.clone())))
+            .map(|e| codec::entry_to_bytes(e.clone()))
             .collect();
         {
             // Readable from now on, before it is durable (openraft's contract for append).
-            let mut pending = lock(&self.inner.pending);
+            let mut index = lock(&self.inner.index);
             for e in entries {
-                pending.insert(e.log_id.index, e);
+                index.pending.insert(e.log_id.index, e);
             }
         }
-        // The writer calls io_completed once the transaction holding these is on disk.
+        // The writer calls io_completed once the sync that covers these is done.
         let sent = self
             .inner
             .writes
@@ -418,28 +327,22 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // id it was given too); `None` removes everything.
         let from = last.map_or(0, |l| l.index + 1);
         self.write_and_wait(|done| writer::Write::Truncate { from, done }, WRITE_LOGS)
-            .await?;
-        lock(&self.inner.pending).retain(|i, _| *i < from);
-        Ok(())
+            .await
     }
 
     async fn purge(&mut self, log_id: LogIdOf<TypeConfig>) -> StoreResult<()> {
-        // The new purge point and the removal commit together: a crash leaves either the
-        // old state or the new one, never entries below a recorded purge point missing.
-        let purged = codec::encode_log_id(&log_id).encode_to_vec();
-        let upto = log_id.index;
+        // One record holds the new purge point; replaying it drops every entry up to it, so
+        // a crash leaves either the old state or the new one.
+        let bytes = codec::encode_log_id(&log_id).encode_to_vec();
         self.write_and_wait(
             |done| writer::Write::Purge {
-                upto,
-                purged,
-                purged_key: PURGED_KEY,
+                log_id,
+                bytes,
                 done,
             },
             WRITE_LOGS,
         )
-        .await?;
-        lock(&self.inner.pending).retain(|i, _| *i > upto);
-        Ok(())
+        .await
     }
 }
 

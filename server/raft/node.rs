@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::faults::FaultPoints;
 use crate::raft::batcher::Batcher;
 use crate::raft::identity::{self, Identity};
-use crate::raft::log_store::LogStore;
+use crate::raft::log_store::{LogOptions, LogStore};
 use crate::raft::network::{LastContact, PeerNetwork};
 use crate::raft::quorum_contact::QuorumContact;
 use crate::raft::stages::Stages;
@@ -156,13 +156,12 @@ impl RaftNode {
         let recorded = identity::load_checked(&dir, &name, deps).await?;
         let faults = FaultPoints::new(&name);
         let stages = Arc::new(Stages::new());
-        let mut log_store = LogStore::open_with(
-            &dir.join("raft-log.redb"),
-            deps,
-            faults.clone(),
-            stages.clone(),
-        )
-        .await?;
+        let log_options = LogOptions {
+            segment_bytes: raft_cfg.log_segment_bytes,
+            faults: faults.clone(),
+            stages: stages.clone(),
+        };
+        let mut log_store = LogStore::open_with(&LogStore::dir_in(&dir), deps, log_options).await?;
         let log_closed = log_store.closed();
         let restarted = !log_is_empty(&mut log_store).await?;
         let identity = identity::keep_or_renew(recorded, &name, !restarted, &dir, deps).await?;

@@ -71,6 +71,8 @@ pub fn test_config_with(dir: &Path, extra: &[(&str, &str)]) -> Config {
         "KONSUL_RAFT_HEARTBEAT_TIMEOUT" => Some("100ms".into()),
         "KONSUL_RAFT_ELECTION_TIMEOUT" => Some("300ms".into()),
         "KONSUL_RAFT_LEADER_LEASE_TIMEOUT" => Some("100ms".into()),
+        // The smallest log segment the default limits allow: less to preallocate per node.
+        "KONSUL_RAFT_LOG_SEGMENT_BYTES" => Some((16 << 20).to_string()),
         _ => None,
     };
     Config::load(&Default::default(), &env).expect("test config")

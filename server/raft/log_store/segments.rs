@@ -1,10 +1,7 @@
 //! The Raft log's files: append-only segments, preallocated, a CRC per record, one
-//! `fdatasync` per group commit. Synchronous: the log store's writer calls it on the
-//! blocking executor; readers call [`SegmentReader::read`] from any thread.
-//!
-//! Not in use yet: this is the store issue 9 chose to replace redb under `LogStore`
-//! (docs/architecture.md, "Where a write's time goes"); wiring it in, migrating an existing
-//! `raft-log.redb` and openraft's storage Suite on it are the next steps.
+//! `fdatasync` per group commit. Synchronous: the log store's writer (`writer.rs`) owns the
+//! [`Segments`] and calls it on the blocking executor; readers call [`SegmentReader`] from
+//! any thread.
 //!
 //! ```text
 //!  <dir>/00000000000000000001.seg   preallocated to `segment_bytes`, zeros past the data
@@ -12,6 +9,8 @@
 //!    record: len u32 LE (> 0) | crc32 u32 LE (of kind + body) | kind u8 | body (len - 1 bytes)
 //!    record ...
 //!    0u32                       end of the data: the rest of the file is still zeros
+//!  <dir>/spare.tmp                  the next segment, preallocated ahead of need
+//!  <dir>/LOCK                       flock'ed while open: one process per log
 //! ```
 //!
 //! Every Raft mutation is a record: an entry, the vote, the committed log id, a truncation,
@@ -21,19 +20,32 @@
 //!
 //! Preallocation is the point (docs/architecture.md, "Where a write's time goes"): writing
 //! inside a file that already has its size leaves `fdatasync` no metadata to journal, which
-//! measured about 3x faster than a redb commit on the same disk.
+//! measured about 3x faster than a redb commit on the same disk. Writing a segment's zeros
+//! takes ~90 ms at 64 MiB, so the next one is made ahead by a [`SpareJob`] off the write
+//! path, and a roll-over only renames it.
 //!
 //! Recovery reads every segment. In the newest one, a record that does not check out is a
 //! torn write if nothing but zeros follows it: it is zeroed and appends resume there. A bad
 //! record anywhere else, or one followed by more data, is corruption: opening fails, naming
-//! the file and the offset, and nothing is changed.
+//! the file and the offset, and nothing is changed. That errs on the side of refusing: after
+//! a power loss the disk may have kept a later page of an unfinished (never acknowledged)
+//! group commit but not an earlier one, which also reads as "a damaged record followed by
+//! more data"; the node then refuses to start rather than guess, and is wiped and rejoined
+//! (docs/operations.md).
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+mod record;
+mod recover;
+
+use self::record::parse;
+pub use self::record::{Location, Record};
+use self::recover::scan;
 
 /// First bytes of every segment file.
 const MAGIC: &[u8; 8] = b"KSEGLOG1";
@@ -41,79 +53,10 @@ const MAGIC: &[u8; 8] = b"KSEGLOG1";
 const HEADER: u64 = 8;
 /// File name suffix of a segment.
 const SUFFIX: &str = ".seg";
-
-/// What a record says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Record {
-    /// An encoded log entry (its log id is inside).
-    Entry(Vec<u8>),
-    /// The encoded vote.
-    Vote(Vec<u8>),
-    /// The encoded committed log id; empty for none.
-    Committed(Vec<u8>),
-    /// Every entry from this index on is gone.
-    Truncate(u64),
-    /// The encoded last purged log id.
-    Purge(Vec<u8>),
-}
-
-impl Record {
-    fn kind(&self) -> u8 {
-        match self {
-            Record::Entry(_) => 1,
-            Record::Vote(_) => 2,
-            Record::Committed(_) => 3,
-            Record::Truncate(_) => 4,
-            Record::Purge(_) => 5,
-        }
-    }
-
-    fn body(&self) -> std::borrow::Cow<'_, [u8]> {
-        match self {
-            Record::Entry(b) | Record::Vote(b) | Record::Committed(b) | Record::Purge(b) => {
-                std::borrow::Cow::Borrowed(b)
-            }
-            Record::Truncate(i) => std::borrow::Cow::Owned(i.to_le_bytes().to_vec()),
-        }
-    }
-
-    fn decode(kind: u8, body: &[u8]) -> Option<Record> {
-        Some(match kind {
-            1 => Record::Entry(body.to_vec()),
-            2 => Record::Vote(body.to_vec()),
-            3 => Record::Committed(body.to_vec()),
-            4 => Record::Truncate(u64::from_le_bytes(body.try_into().ok()?)),
-            5 => Record::Purge(body.to_vec()),
-            _ => return None,
-        })
-    }
-
-    /// Its bytes on disk: header, kind, body.
-    fn encode(&self) -> Vec<u8> {
-        let body = self.body();
-        let len = u32::try_from(body.len() + 1).expect("a record is far below 4 GiB");
-        let mut out = Vec::with_capacity(HEADER as usize + len as usize);
-        out.extend_from_slice(&len.to_le_bytes());
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(&[self.kind()]);
-        crc.update(&body);
-        out.extend_from_slice(&crc.finalize().to_le_bytes());
-        out.push(self.kind());
-        out.extend_from_slice(&body);
-        out
-    }
-}
-
-/// Where a record's body lies, for reading an entry back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Location {
-    /// The segment's number.
-    pub segment: u64,
-    /// Offset of the record's header in the segment.
-    pub offset: u64,
-    /// The record's encoded length (header included).
-    pub len: u32,
-}
+/// File name of the next segment while it waits to be used.
+const SPARE: &str = "spare.tmp";
+/// File held locked while the log is open, so a second process cannot write the same log.
+const LOCK: &str = "LOCK";
 
 /// The segment files of one log, open for appending at the end of the newest.
 pub struct Segments {
@@ -129,18 +72,21 @@ pub struct Segments {
     vote: Option<Vec<u8>>,
     committed: Option<Vec<u8>>,
     purged: Option<Vec<u8>>,
+    /// Bumped whenever the set of files changes (a readers' copy is then out of date).
+    generation: u64,
+    /// The next segment, made ahead by a [`SpareJob`].
+    spare: Arc<Mutex<Spare>>,
+    /// Holds the directory's lock until the log is closed.
+    _lock: File,
 }
 
-/// Opening failed because a segment does not read back as written.
-fn corrupt(path: &Path, offset: u64, what: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!(
-            "raft log segment {} is corrupt at byte {offset}: {what}; refusing to start \
-             (restore the node's data dir or wipe it and let the node rejoin)",
-            path.display()
-        ),
-    )
+/// The state of the next segment's file.
+enum Spare {
+    None,
+    /// A [`SpareJob`] is making it.
+    Making,
+    /// Preallocated, with the magic, synced: ready to be renamed into place.
+    Ready(File),
 }
 
 impl Segments {
@@ -149,6 +95,7 @@ impl Segments {
     /// write at the end of the newest segment is zeroed; any other damage fails.
     pub fn open(dir: &Path, segment_bytes: u64) -> io::Result<(Segments, Vec<(Location, Record)>)> {
         std::fs::create_dir_all(dir)?;
+        let lock_file = lock_dir(dir)?;
         let mut numbers: Vec<u64> = std::fs::read_dir(dir)?
             .filter_map(|e| e.ok())
             .filter_map(|e| {
@@ -167,7 +114,15 @@ impl Segments {
             vote: None,
             committed: None,
             purged: None,
+            generation: 0,
+            spare: Arc::new(Mutex::new(Spare::None)),
+            _lock: lock_file,
         };
+        // A spare left by the last run may be half made; the next one is made afresh.
+        match std::fs::remove_file(dir.join(SPARE)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         let mut records = Vec::new();
         let newest = numbers.last().copied();
         for n in numbers {
@@ -201,19 +156,32 @@ impl Segments {
         }
     }
 
-    /// Creates segment `n`, preallocated, with the magic and the current vote, committed id
-    /// and purge point, and makes it the one appended to.
+    /// Creates segment `n` (renaming the spare into place when one is ready), preallocated,
+    /// with the magic and the current vote, committed id and purge point, and makes it the
+    /// one appended to.
     fn start_segment(&mut self, n: u64) -> io::Result<()> {
         let path = self.path(n);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
-        preallocate(&file, self.segment_bytes)?;
-        file.write_all_at(MAGIC, 0)?;
-        file.sync_all()?;
+        let ready = {
+            let mut spare = lock(&self.spare);
+            match std::mem::replace(&mut *spare, Spare::None) {
+                Spare::Ready(file) => Some(file),
+                Spare::Making => {
+                    // Still being made: leave it to its job, for the roll-over after this one.
+                    *spare = Spare::Making;
+                    None
+                }
+                Spare::None => None,
+            }
+        };
+        let file = match ready {
+            Some(file) => {
+                std::fs::rename(self.dir.join(SPARE), &path)?;
+                file
+            }
+            None => new_segment_file(&path, self.segment_bytes)?,
+        };
         File::open(&self.dir)?.sync_all()?;
+        self.generation += 1;
         self.files.insert(n, Arc::new(file));
         self.current = n;
         self.end = MAGIC.len() as u64;
@@ -305,11 +273,41 @@ impl Segments {
         Ok(())
     }
 
-    /// A handle for reading records back (cheap to clone, usable from any thread).
+    /// A handle for reading records back (cheap to clone, usable from any thread). It knows
+    /// the files of the moment; [`Self::generation`] says when to take a new one.
     pub fn reader(&self) -> SegmentReader {
         SegmentReader {
             files: self.files.clone(),
         }
+    }
+
+    /// Changes whenever a segment is created or removed.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The number of the segment appended to now.
+    pub fn current(&self) -> u64 {
+        self.current
+    }
+
+    /// Once the current segment is half full and no next one is ready or being made: the
+    /// job that makes it, to run off the write path.
+    pub fn spare_job(&self) -> Option<SpareJob> {
+        if self.end < self.segment_bytes / 2 {
+            return None;
+        }
+        let mut spare = lock(&self.spare);
+        if !matches!(*spare, Spare::None) {
+            return None;
+        }
+        *spare = Spare::Making;
+        Some(SpareJob {
+            path: self.dir.join(SPARE),
+            dir: self.dir.clone(),
+            segment_bytes: self.segment_bytes,
+            spare: self.spare.clone(),
+        })
     }
 
     /// Deletes every segment numbered below `keep_from` (never the current one).
@@ -319,12 +317,85 @@ impl Segments {
             .range(..keep_from.min(self.current))
             .map(|(n, _)| *n)
             .collect();
+        if doomed.is_empty() {
+            return Ok(());
+        }
         for n in doomed {
             self.files.remove(&n);
             std::fs::remove_file(self.path(n))?;
         }
+        self.generation += 1;
         File::open(&self.dir)?.sync_all()
     }
+}
+
+/// Makes the next segment's file ahead of need (see [`Segments::spare_job`]).
+pub struct SpareJob {
+    path: PathBuf,
+    dir: PathBuf,
+    segment_bytes: u64,
+    spare: Arc<Mutex<Spare>>,
+}
+
+impl SpareJob {
+    /// Writes the spare file (blocking: ~90 ms at 64 MiB) and offers it to the next
+    /// roll-over. On failure the roll-over makes its segment itself.
+    pub fn run(self) -> io::Result<()> {
+        let made = new_segment_file(&self.path, self.segment_bytes)
+            .and_then(|file| File::open(&self.dir)?.sync_all().map(|()| file));
+        let mut spare = lock(&self.spare);
+        match made {
+            Ok(file) => {
+                *spare = Spare::Ready(file);
+                Ok(())
+            }
+            Err(e) => {
+                *spare = Spare::None;
+                let _ = std::fs::remove_file(&self.path);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Takes the exclusive lock on `dir`'s lock file (an `flock`, released when the file is
+/// closed, also when the process dies).
+fn lock_dir(dir: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::new(
+            io::ErrorKind::ResourceBusy,
+            format!(
+                "the raft log in {} is in use by another process (is another konsul running on \
+                 this data dir?)",
+                dir.display()
+            ),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
+/// A new file at `path`: `bytes` long, real zeros past the magic, synced.
+fn new_segment_file(path: &Path, bytes: u64) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    preallocate(&file, bytes)?;
+    file.write_all_at(MAGIC, 0)?;
+    file.sync_all()?;
+    Ok(file)
+}
+
+/// The spare's state, even if a job panicked while holding it.
+fn lock(spare: &Mutex<Spare>) -> std::sync::MutexGuard<'_, Spare> {
+    spare.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Reads records back by [`Location`]; holds the segment files it was made with.
@@ -336,120 +407,53 @@ pub struct SegmentReader {
 impl SegmentReader {
     /// The body of the entry record at `at`, checked against its CRC.
     pub fn read(&self, at: Location) -> io::Result<Vec<u8>> {
-        let file = self.files.get(&at.segment).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("raft log segment {} is gone", at.segment),
-            )
-        })?;
-        let mut buf = vec![0; at.len as usize];
-        file.read_exact_at(&mut buf, at.offset)?;
-        match parse(&buf) {
-            Some((Record::Entry(body), _)) => Ok(body),
-            _ => Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "raft log segment {} does not hold a valid entry at byte {}",
-                    at.segment, at.offset
-                ),
-            )),
-        }
+        Ok(self.read_many(&[at])?.remove(0))
     }
-}
 
-/// The record at the start of `buf` and its encoded length; `None` if it does not check out.
-fn parse(buf: &[u8]) -> Option<(Record, u64)> {
-    let len = u32::from_le_bytes(buf.get(0..4)?.try_into().ok()?) as u64;
-    let crc = u32::from_le_bytes(buf.get(4..8)?.try_into().ok()?);
-    if len == 0 {
-        return None;
-    }
-    let rest = buf.get(HEADER as usize..(HEADER + len) as usize)?;
-    if crc32fast::hash(rest) != crc {
-        return None;
-    }
-    let record = Record::decode(rest[0], &rest[1..])?;
-    Some((record, HEADER + len))
-}
-
-/// Reads one segment's records into `out` and answers where the next record goes. In the
-/// `newest` segment a torn tail is zeroed; everything else that does not check out fails.
-fn scan(
-    path: &Path,
-    file: &File,
-    number: u64,
-    newest: bool,
-    out: &mut Vec<(Location, Record)>,
-) -> io::Result<u64> {
-    let data = std::fs::read(path)?;
-    if data.len() < MAGIC.len() || &data[..MAGIC.len()] != MAGIC {
-        return Err(corrupt(path, 0, "no segment header"));
-    }
-    let mut at = MAGIC.len();
-    loop {
-        let rest = &data[at..];
-        if rest.len() < 4 || rest[..4] == [0; 4] {
-            // The end marker: past it nothing may have been written.
-            if let Some(junk) = rest.iter().position(|&b| b != 0) {
-                if !newest {
-                    return Err(corrupt(
-                        path,
-                        (at + junk) as u64,
-                        "data after the end marker",
-                    ));
+    /// The bodies of the entry records at `locations`, in order, each checked against its
+    /// CRC. Records that lie back to back in one segment are read with one `pread`.
+    pub fn read_many(&self, locations: &[Location]) -> io::Result<Vec<Vec<u8>>> {
+        let mut out = Vec::with_capacity(locations.len());
+        let mut start = 0;
+        while start < locations.len() {
+            let first = locations[start];
+            let mut end = start + 1;
+            let mut bytes = u64::from(first.len);
+            while let Some(next) = locations.get(end) {
+                if next.segment != first.segment || next.offset != first.offset + bytes {
+                    break;
                 }
-                return torn(path, file, &data, at);
+                bytes += u64::from(next.len);
+                end += 1;
             }
-            return Ok(at as u64);
-        }
-        match parse(rest) {
-            Some((record, len)) => {
-                out.push((
-                    Location {
-                        segment: number,
-                        offset: at as u64,
-                        len: len as u32,
-                    },
-                    record,
-                ));
-                at += len as usize;
+            let file = self.files.get(&first.segment).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("raft log segment {} is gone", first.segment),
+                )
+            })?;
+            let mut buf = vec![0; bytes as usize];
+            file.read_exact_at(&mut buf, first.offset)?;
+            let mut at = 0usize;
+            for l in &locations[start..end] {
+                match parse(&buf[at..at + l.len as usize]) {
+                    Some((Record::Entry(body), _)) => out.push(body),
+                    _ => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!(
+                                "raft log segment {} does not hold a valid entry at byte {}",
+                                l.segment, l.offset
+                            ),
+                        ));
+                    }
+                }
+                at += l.len as usize;
             }
-            None if newest => return torn(path, file, &data, at),
-            None => return Err(corrupt(path, at as u64, "a record fails its checksum")),
+            start = end;
         }
+        Ok(out)
     }
-}
-
-/// The newest segment's data stops checking out at `at`. A torn write leaves one partial
-/// record and zeros after it; then the partial record is zeroed (so a later record cannot
-/// run into its leftovers) and appends resume at `at`. Anything else is corruption.
-fn torn(path: &Path, file: &File, data: &[u8], at: usize) -> io::Result<u64> {
-    let rest = &data[at..];
-    // How far the partial record can reach: its length field, if that lies inside the file.
-    let claimed = rest
-        .get(0..4)
-        .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize)
-        .map_or(rest.len(), |len| (HEADER as usize + len).min(rest.len()));
-    if let Some(junk) = rest[claimed..].iter().position(|&b| b != 0) {
-        return Err(corrupt(
-            path,
-            (at + claimed + junk) as u64,
-            "a damaged record followed by more data",
-        ));
-    }
-    let last = rest.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
-    if last > 0 {
-        tracing::warn!(
-            segment = %path.display(),
-            offset = at,
-            bytes = last,
-            "raft log: a torn write at the end of the log (a crash during an append); its \
-             bytes are cleared, nothing acknowledged was in it"
-        );
-        file.write_all_at(&vec![0; last], at as u64)?;
-        file.sync_data()?;
-    }
-    Ok(at as u64)
 }
 
 /// Gives `file` its full size up front, so appends never change its length.

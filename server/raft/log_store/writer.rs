@@ -2,83 +2,89 @@
 //!
 //! openraft hands the log store one `append` per batch of client writes and waits for
 //! `append` to return before it hands over the next. If `append` waited for its own fsync,
-//! every batch would pay a whole fsync in turn and nothing more would ever group. Instead `append`
-//! queues its entries here (they are readable at once through the log store's pending
-//! map) and returns; this task takes everything queued since its last commit, writes it in
-//! ONE redb transaction with one fsync, and only then calls each batch's
-//! `io_completed`. While one fsync runs, new writes pile up for the next, so the cost of
-//! an fsync is shared by every write that arrived during the previous one.
+//! every batch would pay a whole fsync in turn and nothing more would ever group. Instead
+//! `append` queues its entries here (they are readable at once through the index's pending
+//! map) and returns; this task takes everything queued since its last commit, appends it to
+//! the segments as records, calls `fdatasync` once, moves the entries from pending to
+//! located in the [`LogIndex`], and only then calls each batch's `io_completed`. While one
+//! fsync runs, new writes pile up for the next, so its cost is shared by every write that
+//! arrived during the previous one.
 //!
 //! Every other mutation (vote, committed id, truncate, purge) goes through the same queue,
-//! so they apply in exactly the order openraft issued them, and those openraft waits for
-//! (vote, truncate, purge) answer only after their transaction is durable.
+//! so they land in exactly the order openraft issued them, and those openraft waits for
+//! (vote, truncate, purge) answer only after their sync.
 //!
-//! The committed log id, which openraft reports after every commit, gets a transaction
-//! without an fsync when nothing else is queued with it (so a second, cheap, transaction per
-//! write). It must not wait for the next write instead: a node shut down after its last
-//! write would then restart with an older committed id and report ready before it has
-//! applied writes it acknowledged (`tests/recovery.rs` caught exactly that).
+//! The committed log id, which openraft reports after every commit, is written at once but
+//! not synced when nothing else is queued with it: it is a restart hint, and the page cache
+//! keeps it across a process crash or a clean shutdown. It must not wait for the next write
+//! instead: a node shut down after its last write would then restart with an older committed
+//! id and report ready before it has applied writes it acknowledged (`tests/recovery.rs`
+//! caught exactly that with the earlier redb writer).
+//!
+//! A failed write or sync leaves the files in a state nobody can vouch for (after a failed
+//! fsync the kernel may have dropped the dirty pages), so the first failure is final: every
+//! later mutation gets the same error and openraft stops the node, as etcd does.
 
-use openraft::type_config::alias::LogIdOf;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex};
 
 use openraft::storage::IOFlushed;
+use openraft::type_config::alias::{LogIdOf, VoteOf};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::{LOG, META, TypeConfig};
+use super::TypeConfig;
+use super::index::LogIndex;
+use super::segments::{Location, Record, Segments};
 use crate::deps::BlockingExecutor;
 use crate::faults::{self, FaultPoints};
+use crate::raft::lock;
 use crate::raft::stages::{Stage, Stages};
 
-/// Most queued mutations one transaction takes; the rest wait for the next one.
+/// Most queued mutations one group commit takes; the rest wait for the next one.
 const MAX_BATCH: usize = 4096;
+
+type LogId = LogIdOf<TypeConfig>;
+type Done = oneshot::Sender<Result<(), String>>;
 
 /// One queued mutation of the log.
 pub(super) enum Write {
-    /// New entries (index, encoded entry); `io_completed` once durable.
+    /// New entries, encoded, with their ids; `io_completed` once durable.
     Append {
-        entries: Vec<(u64, Vec<u8>)>,
-        ids: Vec<LogIdOf<TypeConfig>>,
+        entries: Vec<Vec<u8>>,
+        ids: Vec<LogId>,
         callback: IOFlushed<TypeConfig>,
     },
-    /// Set (or, with `None`, remove) one meta key. `done` answers once durable; `None`
-    /// when nobody waits (the committed log id).
-    Meta {
-        key: &'static str,
-        value: Option<Vec<u8>>,
-        done: Option<oneshot::Sender<Result<(), String>>>,
+    /// The new vote, encoded and as it is.
+    Vote {
+        bytes: Vec<u8>,
+        vote: VoteOf<TypeConfig>,
+        done: Done,
     },
+    /// The committed log id, encoded (empty for none). Nobody waits for it.
+    Committed { bytes: Vec<u8> },
     /// Remove every entry from `from` on.
-    Truncate {
-        from: u64,
-        done: oneshot::Sender<Result<(), String>>,
-    },
-    /// Record the purge point and remove every entry up to `upto`, in one step.
+    Truncate { from: u64, done: Done },
+    /// Record the purge point and drop every entry up to it.
     Purge {
-        upto: u64,
-        purged: Vec<u8>,
-        purged_key: &'static str,
-        done: oneshot::Sender<Result<(), String>>,
+        log_id: LogId,
+        bytes: Vec<u8>,
+        done: Done,
     },
 }
 
-/// Called after each commit with the ids of the entries it made durable, so the log store
-/// can drop them from its pending map.
-pub(super) type OnDurable = Box<dyn Fn(&[LogIdOf<TypeConfig>]) + Send + Sync>;
-
-/// Starts the writer for `db`. It runs until every sender is dropped; it holds the database
-/// only weakly between batches, so once the last `LogStore` is dropped and the batch in
-/// flight (if any) is done, the file is closed. The receiver turns `true` at that point.
+/// Starts the writer over `segments`. It runs until every sender is dropped; then it closes
+/// the files and the receiver turns `true` (the log may be opened again: an in-process
+/// restart).
 pub(super) fn spawn(
-    db: Weak<redb::Database>,
+    mut segments: Segments,
+    index: Arc<Mutex<LogIndex>>,
     blocking: BlockingExecutor,
-    on_durable: OnDurable,
     faults: FaultPoints,
     stages: Arc<Stages>,
 ) -> (mpsc::UnboundedSender<Write>, watch::Receiver<bool>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Write>();
     let (closed_tx, closed_rx) = watch::channel(false);
     tokio::spawn(async move {
+        let mut failed: Option<String> = None;
         while let Some(first) = rx.recv().await {
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
@@ -87,116 +93,156 @@ pub(super) fn spawn(
                     Err(_) => break,
                 }
             }
-            let Some(db) = db.upgrade() else {
-                finish(batch, Err("the raft log is closed".to_owned()), &on_durable);
+            if let Some(e) = &failed {
+                finish(batch, Err(format!("an earlier raft log write failed: {e}")));
                 continue;
-            };
-            let size = batch.len();
+            }
+            let entries: usize = batch.iter().map(Write::entries).sum();
             let started = tokio::time::Instant::now();
-            let faults = faults.clone();
-            let (batch, result) = blocking
+            let (faults, index) = (faults.clone(), index.clone());
+            let (back, batch, result) = blocking
                 .run(move || {
                     faults.pause_blocking(faults::LOG_FSYNC);
-                    let result = commit(&db, &batch).map_err(|e| e.to_string());
-                    (batch, result)
+                    let result = commit(&mut segments, batch, &index);
+                    let (batch, result) = match result {
+                        Ok(batch) => (batch, Ok(())),
+                        Err((batch, e)) => (batch, Err(e.to_string())),
+                    };
+                    (segments, batch, result)
                 })
                 .await;
+            segments = back;
             let elapsed = started.elapsed();
-            let entries: usize = batch
-                .iter()
-                .map(|w| match w {
-                    Write::Append { entries, .. } => entries.len(),
-                    _ => 0,
-                })
-                .sum();
             stages.record(Stage::LogWrite, elapsed, entries as u64);
-            tracing::debug!(size, ?elapsed, "raft log batch committed");
+            tracing::debug!(entries, ?elapsed, "raft log batch written");
             if let Err(e) = &result {
-                tracing::error!("raft log write failed: {e}");
+                tracing::error!("raft log write failed, the log takes no more writes: {e}");
+                failed = Some(e.clone());
             }
-            finish(batch, result, &on_durable);
+            finish(batch, result);
+            if let Some(job) = segments.spare_job() {
+                tokio::spawn(async move {
+                    if let Err(e) = blocking.run(move || job.run()).await {
+                        tracing::warn!("preparing the next raft log segment failed: {e}");
+                    }
+                });
+            }
         }
+        drop(segments);
         let _ = closed_tx.send(true);
     });
     (tx, closed_rx)
 }
 
-/// Writes a whole batch in one transaction, in queue order, and commits it durably, unless
-/// it holds nothing but restart hints (the committed log id) that nobody waits for: those
-/// are committed without an fsync and become durable with the next durable commit (redb
-/// guarantees a crash never loses a durable commit because of a later non-durable one).
-fn commit(db: &redb::Database, batch: &[Write]) -> Result<(), redb::Error> {
-    let mut txn = db.begin_write()?;
-    let hints_only = batch
-        .iter()
-        .all(|w| matches!(w, Write::Meta { done: None, .. }));
-    if hints_only {
-        txn.set_durability(redb::Durability::None)?;
+impl Write {
+    fn entries(&self) -> usize {
+        match self {
+            Write::Append { ids, .. } => ids.len(),
+            _ => 0,
+        }
     }
-    {
-        let mut log = txn.open_table(LOG)?;
-        let mut meta = txn.open_table(META)?;
-        for w in batch {
-            match w {
-                Write::Append { entries, .. } => {
-                    for (index, bytes) in entries {
-                        log.insert(*index, bytes.as_slice())?;
-                    }
-                }
-                Write::Meta { key, value, .. } => match value {
-                    Some(v) => {
-                        meta.insert(*key, v.as_slice())?;
-                    }
-                    None => {
-                        meta.remove(*key)?;
-                    }
-                },
-                Write::Truncate { from, .. } => {
-                    log.retain_in(*from.., |_, _| false)?;
-                }
-                Write::Purge {
-                    upto,
-                    purged,
-                    purged_key,
-                    ..
-                } => {
-                    meta.insert(*purged_key, purged.as_slice())?;
-                    log.retain_in(..=*upto, |_, _| false)?;
-                }
+}
+
+type Failed = (Vec<Write>, std::io::Error);
+
+/// Appends the whole batch as records in queue order, syncs unless it holds nothing but the
+/// committed id, and publishes the result to `index`; after a purge it deletes the
+/// segments nothing kept lies in any more.
+fn commit(
+    segments: &mut Segments,
+    mut batch: Vec<Write>,
+    index: &Mutex<LogIndex>,
+) -> Result<Vec<Write>, Failed> {
+    let mut records = Vec::new();
+    for w in &mut batch {
+        match w {
+            Write::Append { entries, .. } => {
+                records.extend(std::mem::take(entries).into_iter().map(Record::Entry));
+            }
+            Write::Vote { bytes, .. } => records.push(Record::Vote(std::mem::take(bytes))),
+            Write::Committed { bytes } => records.push(Record::Committed(std::mem::take(bytes))),
+            Write::Truncate { from, .. } => records.push(Record::Truncate(*from)),
+            Write::Purge { bytes, .. } => records.push(Record::Purge(std::mem::take(bytes))),
+        }
+    }
+    let hints_only = batch.iter().all(|w| matches!(w, Write::Committed { .. }));
+    let written = segments.append(&records).and_then(|at| {
+        if !hints_only {
+            segments.sync()?;
+        }
+        Ok(at)
+    });
+    let locations = match written {
+        Ok(at) => at,
+        Err(e) => return Err((batch, e)),
+    };
+    let purged = publish(&batch, &locations, segments, index);
+    if purged {
+        let keep = lock(index).oldest_segment().unwrap_or(segments.current());
+        if let Err(e) = segments.remove_below(keep) {
+            return Err((batch, e));
+        }
+        let mut index = lock(index);
+        index.reader = segments.reader();
+        index.reader_generation = segments.generation();
+    }
+    Ok(batch)
+}
+
+/// Makes the batch's effects visible: entries move from pending to their locations, the
+/// vote, truncation and purge take effect. Answers whether the batch purged.
+fn publish(
+    batch: &[Write],
+    locations: &[Location],
+    segments: &Segments,
+    index: &Mutex<LogIndex>,
+) -> bool {
+    let mut index = lock(index);
+    // A roll-over added a file: readers must know it before they learn of entries in it.
+    if index.reader_generation != segments.generation() {
+        index.reader = segments.reader();
+        index.reader_generation = segments.generation();
+    }
+    let mut at = locations.iter().copied();
+    let mut purged = false;
+    for w in batch {
+        match w {
+            Write::Append { ids, .. } => {
+                let here: Vec<Location> = at.by_ref().take(ids.len()).collect();
+                index.durable(ids, &here);
+            }
+            Write::Vote { vote, .. } => {
+                at.next();
+                index.vote = Some(*vote);
+            }
+            Write::Committed { .. } => {
+                at.next();
+            }
+            Write::Truncate { from, .. } => {
+                at.next();
+                index.truncate(*from);
+            }
+            Write::Purge { log_id, .. } => {
+                at.next();
+                index.purge(*log_id);
+                purged = true;
             }
         }
     }
-    txn.commit()?;
-    Ok(())
+    purged
 }
 
-/// Tells everyone in `batch` how it went, after dropping the now-durable entries from the
-/// pending map (so readers find them in redb instead).
-fn finish(batch: Vec<Write>, result: Result<(), String>, on_durable: &OnDurable) {
-    if result.is_ok() {
-        let ids: Vec<LogIdOf<TypeConfig>> = batch
-            .iter()
-            .filter_map(|w| match w {
-                Write::Append { ids, .. } => Some(ids.iter().copied()),
-                _ => None,
-            })
-            .flatten()
-            .collect();
-        on_durable(&ids);
-    }
+/// Tells everyone in `batch` how it went.
+fn finish(batch: Vec<Write>, result: Result<(), String>) {
     for w in batch {
         match w {
             Write::Append { callback, .. } => {
                 callback.io_completed(result.clone().map_err(std::io::Error::other));
             }
-            Write::Meta { done, .. } => {
-                if let Some(done) = done {
-                    let _ = done.send(result.clone());
-                }
-            }
-            Write::Truncate { done, .. } | Write::Purge { done, .. } => {
+            Write::Vote { done, .. } | Write::Truncate { done, .. } | Write::Purge { done, .. } => {
                 let _ = done.send(result.clone());
             }
+            Write::Committed { .. } => {}
         }
     }
 }

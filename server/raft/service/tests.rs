@@ -27,7 +27,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 
 use super::*;
 use crate::deps::{Deps, MemoryDisk};
-use crate::raft::log_store::LogStore;
+use crate::raft::log_store::{LogOptions, LogStore};
 use crate::raft::network::{self, PeerNetwork, TcpDialer};
 use crate::raft::{Member, NodeId};
 use crate::store::Command;
@@ -40,6 +40,7 @@ struct TestNode {
     sm: FakeSm,
     log: LogStore,
     incoming: tempfile::TempDir,
+    _log_dir: tempfile::TempDir,
     /// The node's shutdown signal, as the server hands it to the service.
     stop: tokio::sync::watch::Sender<bool>,
 }
@@ -59,7 +60,8 @@ async fn start_node(id: NodeId) -> TestNode {
         disk: Arc::new(MemoryDisk),
         ..Deps::production()
     };
-    let log = LogStore::open(Path::new("raft-log.redb"), &deps)
+    let log_dir = tempfile::tempdir().unwrap();
+    let log = LogStore::open_with(log_dir.path(), &deps, LogOptions::small())
         .await
         .unwrap();
     let sm = FakeSm::default();
@@ -93,6 +95,7 @@ async fn start_node(id: NodeId) -> TestNode {
         sm,
         log,
         incoming,
+        _log_dir: log_dir,
         stop,
     }
 }

@@ -1,5 +1,5 @@
 //! openraft's own storage test suite (`openraft::testing::Suite::test_all`) against the real
-//! pair a node runs: the redb [`LogStore`] and this [`StateMachine`], each built fresh on
+//! pair a node runs: the segment-file [`LogStore`] and this [`StateMachine`], each built fresh on
 //! real files in its own temp dir, exactly as `raft::node` opens them.
 
 // openraft 0.10 names its log types through the type config; short names for the tests.
@@ -8,7 +8,7 @@ use crate::raft::TypeConfig;
 use openraft::testing::log::{StoreBuilder, Suite};
 
 use super::*;
-use crate::raft::log_store::LogStore;
+use crate::raft::log_store::{LogOptions, LogStore};
 
 /// Builds a fresh log store and state machine per suite case; the temp dir is the guard
 /// that deletes both when the case ends.
@@ -22,7 +22,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Fre
         let dir = tempfile::tempdir().map_err(|e| {
             openraft::StorageError::write(openraft::errors::ErrorSource::from_error(&e))
         })?;
-        let log = LogStore::open(&dir.path().join("raft-log.redb"), &deps())
+        let log = LogStore::open_with(&dir.path().join("raft-log"), &deps(), LogOptions::small())
             .await
             .map_err(|e| {
                 openraft::StorageError::write(openraft::errors::ErrorSource::from_error(&e))

@@ -1,0 +1,268 @@
+//! What the log store knows in memory: where each durable entry lies in the segments, the
+//! entries not yet durable, and the vote, committed id and purge point.
+//!
+//! ```text
+//!  Segments::open ──records──► LogIndex::replay          (once, at start)
+//!  writer: after each group commit ──► LogIndex::durable (entries move pending → located)
+//!  LogStore reads ──► LogIndex::plan ──► SegmentReader::read_many (outside the lock)
+//! ```
+//!
+//! One mutex guards it all, so an entry is always either pending or located, never
+//! neither: the writer records its location and drops it from the pending map in one step.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::ops::Bound;
+
+use konsul_proto::raft::v1 as pb;
+use openraft::type_config::alias::{EntryOf, LogIdOf, VoteOf};
+use prost::Message;
+
+use super::segments::{Location, Record, SegmentReader};
+use crate::raft::{TypeConfig, codec};
+
+type Entry = EntryOf<TypeConfig>;
+type LogId = LogIdOf<TypeConfig>;
+
+/// The log's state in memory (see the module docs).
+pub(super) struct LogIndex {
+    /// Durable entries by index: their id and where their record lies.
+    located: BTreeMap<u64, (LogId, Location)>,
+    /// Entries appended but not yet durable: readable at once, as openraft requires.
+    pub pending: BTreeMap<u64, Entry>,
+    /// Reads the segments the located entries are in.
+    pub reader: SegmentReader,
+    /// The [`super::segments::Segments::generation`] `reader` was taken at.
+    pub reader_generation: u64,
+    pub vote: Option<VoteOf<TypeConfig>>,
+    pub committed: Option<LogId>,
+    pub purged: Option<LogId>,
+}
+
+/// What a read needs: the pending entries and where the durable ones lie.
+pub(super) struct ReadPlan {
+    pub pending: Vec<Entry>,
+    pub located: Vec<Location>,
+    pub reader: SegmentReader,
+}
+
+fn bad(what: &str, e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("{what}: {e}"))
+}
+
+fn decode_log_id(bytes: &[u8]) -> io::Result<LogId> {
+    let id = pb::LogId::decode(bytes).map_err(|e| bad("a raft log id", e))?;
+    codec::decode_log_id(id).map_err(|e| bad("a raft log id", e))
+}
+
+/// The committed id as a record stores it: empty for none.
+pub(super) fn decode_committed(bytes: &[u8]) -> io::Result<Option<LogId>> {
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    decode_log_id(bytes).map(Some)
+}
+
+pub(super) fn encode_committed(id: &Option<LogId>) -> Vec<u8> {
+    id.map(|c| codec::encode_log_id(&c).encode_to_vec())
+        .unwrap_or_default()
+}
+
+impl LogIndex {
+    /// Rebuilds the state from every record in log order.
+    pub fn replay(
+        records: Vec<(Location, Record)>,
+        reader: SegmentReader,
+        reader_generation: u64,
+    ) -> io::Result<Self> {
+        let mut index = LogIndex {
+            located: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            reader,
+            reader_generation,
+            vote: None,
+            committed: None,
+            purged: None,
+        };
+        for (at, record) in records {
+            match record {
+                Record::Entry(bytes) => {
+                    let entry =
+                        codec::entry_from_bytes(&bytes).map_err(|e| bad("a raft log entry", e))?;
+                    index.place(entry.log_id, at);
+                }
+                Record::Vote(bytes) => {
+                    let vote =
+                        pb::Vote::decode(bytes.as_slice()).map_err(|e| bad("the vote", e))?;
+                    index.vote = Some(codec::decode_vote(vote).map_err(|e| bad("the vote", e))?);
+                }
+                Record::Committed(bytes) => index.committed = decode_committed(&bytes)?,
+                Record::Truncate(from) => index.truncate(from),
+                Record::Purge(bytes) => index.purge(decode_log_id(&bytes)?),
+            }
+        }
+        Ok(index)
+    }
+
+    /// A durable entry now lies at `at` (replacing an older one at its index).
+    pub fn place(&mut self, id: LogId, at: Location) {
+        self.located.insert(id.index, (id, at));
+    }
+
+    /// Entries `ids` are durable at `at`: from now on they are read from the segments.
+    pub fn durable(&mut self, ids: &[LogId], at: &[Location]) {
+        for (id, at) in ids.iter().zip(at) {
+            self.place(*id, *at);
+            if self.pending.get(&id.index).is_some_and(|e| e.log_id == *id) {
+                self.pending.remove(&id.index);
+            }
+        }
+    }
+
+    /// Every entry from `from` on is gone.
+    pub fn truncate(&mut self, from: u64) {
+        self.located.split_off(&from);
+        self.pending.split_off(&from);
+    }
+
+    /// Every entry up to `upto` is gone, and the log now starts after it.
+    pub fn purge(&mut self, upto: LogId) {
+        self.located = self.located.split_off(&(upto.index + 1));
+        self.pending = self.pending.split_off(&(upto.index + 1));
+        self.purged = Some(upto);
+    }
+
+    /// The oldest segment still holding a kept entry (`None` when none is kept).
+    pub fn oldest_segment(&self) -> Option<u64> {
+        self.located.values().map(|(_, at)| at.segment).min()
+    }
+
+    /// The id of the last entry, pending or durable; the purge point when there is none.
+    pub fn last_log_id(&self) -> Option<LogId> {
+        let pending = self.pending.last_key_value().map(|(_, e)| e.log_id);
+        let located = self.located.last_key_value().map(|(_, (id, _))| *id);
+        pending.max(located).or(self.purged)
+    }
+
+    /// The entries in `range` to read: pending ones as they are, durable ones by location,
+    /// the durable ones stopping before `max_bytes` of records (but never before the first;
+    /// pending entries past such a cut are left out too, so the answer has no gap). A
+    /// pending entry wins over a durable one at the same index.
+    pub fn plan(&self, range: (Bound<u64>, Bound<u64>), max_bytes: usize) -> ReadPlan {
+        let mut located = Vec::new();
+        let mut bytes = 0usize;
+        let mut cut = None;
+        for (index, (_, at)) in self.located.range(range) {
+            if self.pending.contains_key(index) {
+                continue;
+            }
+            if !located.is_empty() && bytes + at.len as usize > max_bytes {
+                cut = Some(*index);
+                break;
+            }
+            bytes += at.len as usize;
+            located.push(*at);
+        }
+        let pending: Vec<Entry> = self
+            .pending
+            .range(range)
+            .take_while(|(index, _)| cut.is_none_or(|cut| **index < cut))
+            .map(|(_, e)| e.clone())
+            .collect();
+        ReadPlan {
+            pending,
+            located,
+            reader: self.reader.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The read plan: the byte budget, pending entries winning, and no gap after a cut.
+
+    use openraft::EntryPayload;
+    use openraft::vote::RaftLeaderId as _;
+
+    use super::*;
+    use crate::raft::log_store::segments::Segments;
+
+    type LeaderId = openraft::type_config::alias::CommittedLeaderIdOf<TypeConfig>;
+
+    fn id(index: u64) -> LogId {
+        openraft::LogId::new(LeaderId::new(1, 1), index)
+    }
+
+    fn blank(index: u64) -> Entry {
+        Entry {
+            log_id: id(index),
+            payload: EntryPayload::Blank,
+        }
+    }
+
+    /// Durable entries 1..=4 of 100 bytes each, pending entries `pending`.
+    fn index_with(dir: &std::path::Path, pending: &[u64]) -> LogIndex {
+        let (segments, _) = Segments::open(dir, 1 << 16).unwrap();
+        let mut index = LogIndex::replay(Vec::new(), segments.reader(), 0).unwrap();
+        for i in 1..=4 {
+            let at = Location {
+                segment: 1,
+                offset: i * 100,
+                len: 100,
+            };
+            index.place(id(i), at);
+        }
+        for &i in pending {
+            index.pending.insert(i, blank(i));
+        }
+        index
+    }
+
+    fn planned(plan: &ReadPlan) -> (Vec<u64>, Vec<u64>) {
+        let located = plan.located.iter().map(|l| l.offset / 100).collect();
+        let pending = plan.pending.iter().map(|e| e.log_id.index).collect();
+        (located, pending)
+    }
+
+    #[test]
+    fn the_budget_cuts_durable_entries_and_the_pending_ones_after_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = index_with(dir.path(), &[5, 6]);
+        let all = (Bound::Included(1), Bound::Unbounded);
+        assert_eq!(
+            planned(&index.plan(all, usize::MAX)),
+            (vec![1, 2, 3, 4], vec![5, 6])
+        );
+        // 250 bytes: two records fit; 5 and 6 would leave a gap after 2, so they wait too.
+        assert_eq!(planned(&index.plan(all, 250)), (vec![1, 2], vec![]));
+        // Never less than one entry.
+        assert_eq!(planned(&index.plan(all, 1)), (vec![1], vec![]));
+    }
+
+    #[test]
+    fn a_pending_entry_wins_over_a_durable_one_at_its_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = index_with(dir.path(), &[3]);
+        let all = (Bound::Included(1), Bound::Unbounded);
+        assert_eq!(
+            planned(&index.plan(all, usize::MAX)),
+            (vec![1, 2, 4], vec![3])
+        );
+    }
+
+    #[test]
+    fn truncate_and_purge_drop_pending_entries_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut index = index_with(dir.path(), &[5, 6, 7]);
+        index.truncate(6);
+        assert_eq!(index.last_log_id(), Some(id(5)));
+        index.purge(id(5));
+        assert_eq!(
+            index.last_log_id(),
+            Some(id(5)),
+            "the purge point when empty"
+        );
+        assert!(index.pending.is_empty());
+        assert_eq!(index.oldest_segment(), None);
+    }
+}
