@@ -190,7 +190,7 @@ impl LogStore {
     }
 
     /// Entries in `range`, pending ones from memory and durable ones from the segments, at
-    /// most `max_bytes` of durable records (but at least one entry).
+    /// most about `max_bytes` of encoded entries (but at least one entry).
     async fn read_range(
         &self,
         range: (Bound<u64>, Bound<u64>),
@@ -302,8 +302,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         {
             // Readable from now on, before it is durable (openraft's contract for append).
             let mut index = lock(&self.inner.index);
-            for e in entries {
-                index.pending.insert(e.log_id.index, e);
+            for (e, bytes) in entries.into_iter().zip(&encoded) {
+                index.pending.insert(e.log_id.index, (e, bytes.len()));
             }
         }
         // The writer calls io_completed once the sync that covers these is done.

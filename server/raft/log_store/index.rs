@@ -28,8 +28,9 @@ type LogId = LogIdOf<TypeConfig>;
 pub(super) struct LogIndex {
     /// Durable entries by index: their id and where their record lies.
     located: BTreeMap<u64, (LogId, Location)>,
-    /// Entries appended but not yet durable: readable at once, as openraft requires.
-    pub pending: BTreeMap<u64, Entry>,
+    /// Entries appended but not yet durable, with their encoded size: readable at once, as
+    /// openraft requires.
+    pub pending: BTreeMap<u64, (Entry, usize)>,
     /// Reads the segments the located entries are in.
     pub reader: SegmentReader,
     /// The [`super::segments::Segments::generation`] `reader` was taken at.
@@ -101,6 +102,7 @@ impl LogIndex {
                 Record::Purge(bytes) => index.purge(decode_log_id(&bytes)?),
             }
         }
+        index.check_continuous()?;
         Ok(index)
     }
 
@@ -113,7 +115,11 @@ impl LogIndex {
     pub fn durable(&mut self, ids: &[LogId], at: &[Location]) {
         for (id, at) in ids.iter().zip(at) {
             self.place(*id, *at);
-            if self.pending.get(&id.index).is_some_and(|e| e.log_id == *id) {
+            if self
+                .pending
+                .get(&id.index)
+                .is_some_and(|(e, _)| e.log_id == *id)
+            {
                 self.pending.remove(&id.index);
             }
         }
@@ -139,41 +145,77 @@ impl LogIndex {
 
     /// The id of the last entry, pending or durable; the purge point when there is none.
     pub fn last_log_id(&self) -> Option<LogId> {
-        let pending = self.pending.last_key_value().map(|(_, e)| e.log_id);
+        let pending = self.pending.last_key_value().map(|(_, (e, _))| e.log_id);
         let located = self.located.last_key_value().map(|(_, (id, _))| *id);
         pending.max(located).or(self.purged)
     }
 
-    /// The entries in `range` to read: pending ones as they are, durable ones by location,
-    /// the durable ones stopping before `max_bytes` of records (but never before the first;
-    /// pending entries past such a cut are left out too, so the answer has no gap). A
-    /// pending entry wins over a durable one at the same index.
+    /// The entries in `range` to read, in index order, stopping before the one that would
+    /// take the answer past `max_bytes` of encoded entries (but never before the first):
+    /// pending ones as they are, durable ones by location. A pending entry wins over a
+    /// durable one at the same index (it replaces it once durable).
     pub fn plan(&self, range: (Bound<u64>, Bound<u64>), max_bytes: usize) -> ReadPlan {
-        let mut located = Vec::new();
+        let mut plan = ReadPlan {
+            pending: Vec::new(),
+            located: Vec::new(),
+            reader: self.reader.clone(),
+        };
+        let mut pending = self.pending.range(range).peekable();
+        let mut located = self.located.range(range).peekable();
         let mut bytes = 0usize;
-        let mut cut = None;
-        for (index, (_, at)) in self.located.range(range) {
-            if self.pending.contains_key(index) {
-                continue;
-            }
-            if !located.is_empty() && bytes + at.len as usize > max_bytes {
-                cut = Some(*index);
+        loop {
+            let next_pending = pending.peek().map(|(i, _)| **i);
+            let next_located = located.peek().map(|(i, _)| **i);
+            let take_pending = match (next_pending, next_located) {
+                (None, None) => break,
+                (Some(p), Some(l)) => p <= l,
+                (p, _) => p.is_some(),
+            };
+            let size = if take_pending {
+                pending.peek().map_or(0, |(_, (_, size))| *size)
+            } else {
+                located.peek().map_or(0, |(_, (_, at))| at.len as usize)
+            };
+            let taken = plan.pending.len() + plan.located.len();
+            if taken > 0 && bytes.saturating_add(size) > max_bytes {
                 break;
             }
-            bytes += at.len as usize;
-            located.push(*at);
+            bytes = bytes.saturating_add(size);
+            if take_pending {
+                let (index, (entry, _)) = pending.next().expect("peeked");
+                plan.pending.push(entry.clone());
+                if next_located == Some(*index) {
+                    located.next();
+                }
+            } else {
+                let (_, (_, at)) = located.next().expect("peeked");
+                plan.located.push(*at);
+            }
         }
-        let pending: Vec<Entry> = self
-            .pending
-            .range(range)
-            .take_while(|(index, _)| cut.is_none_or(|cut| **index < cut))
-            .map(|(_, e)| e.clone())
-            .collect();
-        ReadPlan {
-            pending,
-            located,
-            reader: self.reader.clone(),
+        plan
+    }
+
+    /// Refuses a log with a hole: the durable entries must run on without a gap, starting
+    /// right after the purge point when there is one. (Each step that writes the log keeps
+    /// it so; a hole means records were lost.)
+    pub fn check_continuous(&self) -> io::Result<()> {
+        let mut before = self.purged.map(|p| (p.index, "the purge point at"));
+        for index in self.located.keys() {
+            if let Some((prev, what)) = before
+                && *index != prev + 1
+            {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "the raft log is not continuous: entry {index} follows {what} {prev}; \
+                         refusing to start (restore the node's data dir or wipe it and let the \
+                         node rejoin)"
+                    ),
+                ));
+            }
+            before = Some((*index, "entry"));
         }
+        Ok(())
     }
 }
 
@@ -213,7 +255,7 @@ mod tests {
             index.place(id(i), at);
         }
         for &i in pending {
-            index.pending.insert(i, blank(i));
+            index.pending.insert(i, (blank(i), 100));
         }
         index
     }
@@ -264,5 +306,45 @@ mod tests {
         );
         assert!(index.pending.is_empty());
         assert_eq!(index.oldest_segment(), None);
+    }
+
+    #[test]
+    fn pending_entries_count_against_the_budget_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = index_with(dir.path(), &[5, 6, 7]);
+        let from_four = (Bound::Included(4), Bound::Unbounded);
+        assert_eq!(planned(&index.plan(from_four, 250)), (vec![4], vec![5]));
+        let from_five = (Bound::Included(5), Bound::Unbounded);
+        assert_eq!(planned(&index.plan(from_five, 1)), (vec![], vec![5]));
+    }
+
+    #[test]
+    fn a_hole_in_the_durable_entries_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut index = index_with(dir.path(), &[]);
+        index.check_continuous().unwrap();
+        index.located.remove(&3);
+        let e = index.check_continuous().unwrap_err();
+        assert!(e.to_string().contains("entry 4 follows entry 2"), "{e}");
+        let mut index = index_with(dir.path(), &[]);
+        index.purged = Some(id(0));
+        index.check_continuous().unwrap();
+        index.purged = Some(id(1)); // a purge up to 1 removes entry 1
+        let e = index.check_continuous().unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("entry 1 follows the purge point at 1"),
+            "{e}"
+        );
+        index.purged = Some(id(2)); // entry 3 would have to come first
+        index.located.remove(&1);
+        index.located.remove(&2);
+        index.located.remove(&3);
+        let e = index.check_continuous().unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("entry 4 follows the purge point at 2"),
+            "{e}"
+        );
     }
 }

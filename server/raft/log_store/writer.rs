@@ -85,6 +85,7 @@ pub(super) fn spawn(
     let (closed_tx, closed_rx) = watch::channel(false);
     tokio::spawn(async move {
         let mut failed: Option<String> = None;
+        let mut spare_task: Option<tokio::task::JoinHandle<()>> = None;
         while let Some(first) = rx.recv().await {
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
@@ -121,12 +122,16 @@ pub(super) fn spawn(
             }
             finish(batch, result);
             if let Some(job) = segments.spare_job() {
-                tokio::spawn(async move {
+                spare_task = Some(tokio::spawn(async move {
                     if let Err(e) = blocking.run(move || job.run()).await {
                         tracing::warn!("preparing the next raft log segment failed: {e}");
                     }
-                });
+                }));
             }
+        }
+        // The log counts as closed only once nothing touches its directory any more.
+        if let Some(task) = spare_task {
+            let _ = task.await;
         }
         drop(segments);
         let _ = closed_tx.send(true);

@@ -2,6 +2,7 @@
 //! vote, committed id and purge point, a torn tail is cleared, and damage anywhere else
 //! refuses to open.
 
+use super::record::parse;
 use super::*;
 
 const SMALL: u64 = 512;
@@ -248,9 +249,65 @@ fn a_spare_left_by_a_crash_is_removed_on_open() {
     let dir = tempfile::tempdir().unwrap();
     drop(Segments::open(dir.path(), SMALL).unwrap());
     std::fs::write(dir.path().join(SPARE), b"half made").unwrap();
+    std::fs::write(dir.path().join(NEXT), b"").unwrap();
     let (_s, found) = Segments::open(dir.path(), SMALL).unwrap();
     assert!(found.is_empty());
     assert!(!dir.path().join(SPARE).exists());
+    assert!(!dir.path().join(NEXT).exists());
+}
+
+#[test]
+fn a_missing_segment_between_two_others_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, _) = Segments::open(dir.path(), SMALL).unwrap();
+    let mut i = 0;
+    while s.current() < 3 {
+        s.append(&[entry(i)]).unwrap();
+        i += 1;
+    }
+    s.sync().unwrap();
+    drop(s);
+    std::fs::remove_file(&segment_files(dir.path())[1]).unwrap();
+    let e = Segments::open(dir.path(), SMALL).err().expect("a gap");
+    assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+    assert!(e.to_string().contains("segment 2 is missing"), "{e}");
+}
+
+/// The size check counts the records a new segment starts with; without that, a record
+/// that fits an empty segment but not one with its carried header started segment after
+/// segment without end.
+#[test]
+fn a_record_that_fits_only_without_the_carried_header_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, _) = Segments::open(dir.path(), SMALL).unwrap();
+    s.append(&[Record::Vote(vec![3; 200])]).unwrap();
+    let e = s.append(&[Record::Entry(vec![1; 400])]).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    assert_eq!(s.current(), 1, "no segment was started for it");
+}
+
+#[test]
+fn segments_are_only_ever_seen_complete_and_named_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut s, _) = Segments::open(dir.path(), SMALL).unwrap();
+    s.append(&[Record::Vote(b"v".to_vec())]).unwrap();
+    let mut i = 0;
+    while s.current() < 4 {
+        s.append(&[entry(i)]).unwrap();
+        i += 1;
+    }
+    // No temporary file is left behind, and every segment starts with the carried vote.
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(names.is_empty() || names == [SPARE], "{names:?}");
+    for path in segment_files(dir.path()) {
+        let bytes = std::fs::read(&path).unwrap();
+        let (first, _) = parse(&bytes[MAGIC.len()..]).unwrap();
+        assert_eq!(first, Record::Vote(b"v".to_vec()), "{}", path.display());
+    }
 }
 
 /// A roll-over while the spare is still being made starts its own segment and leaves the
