@@ -9,7 +9,10 @@
 //! The records are the same bytes redb held (entries, vote, committed id and purge point
 //! are all protobuf in [`crate::raft::codec`]'s form), so nothing is re-encoded. A crash at
 //! any step leaves a state the next open finishes: a half-written `raft-log.migrating` is
-//! started over, and a redb file beside a finished `raft-log/` is only deleted.
+//! started over, and a redb file beside a finished `raft-log/` is only deleted. The move
+//! runs before the log's `LOCK` is taken: the old file is opened first, and redb's own lock
+//! on it refuses a second process on the same data dir until the move is done (then `LOCK`
+//! does).
 
 use std::fs::File;
 use std::io;
@@ -43,11 +46,14 @@ pub(super) fn from_redb(dir: &Path, segment_bytes: u64, disk: &dyn Disk) -> io::
         std::fs::remove_file(&old)?;
         return File::open(parent)?.sync_all();
     }
+    // Opened first: redb's lock on it keeps a second process out of everything below.
+    let db = disk.open_database(&old).map_err(other)?;
     let tmp = dir.with_extension("migrating");
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp)?;
     }
-    let moved = copy(&old, &tmp, segment_bytes, disk)?;
+    let moved = copy(&db, &tmp, segment_bytes)?;
+    drop(db);
     std::fs::rename(&tmp, dir)?;
     File::open(parent)?.sync_all()?;
     std::fs::remove_file(&old)?;
@@ -61,10 +67,9 @@ pub(super) fn from_redb(dir: &Path, segment_bytes: u64, disk: &dyn Disk) -> io::
     Ok(())
 }
 
-/// Writes every record of the redb log at `old` into fresh segments in `tmp`, synced, and
+/// Writes every record of the redb log `db` into fresh segments in `tmp`, synced, and
 /// answers how many entries it copied.
-fn copy(old: &Path, tmp: &Path, segment_bytes: u64, disk: &dyn Disk) -> io::Result<usize> {
-    let db = disk.open_database(old).map_err(other)?;
+fn copy(db: &redb::Database, tmp: &Path, segment_bytes: u64) -> io::Result<usize> {
     let txn = db.begin_read().map_err(other)?;
     let meta_value = |key: &str| -> io::Result<Option<Vec<u8>>> {
         let meta = match txn.open_table(META) {

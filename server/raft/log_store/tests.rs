@@ -432,6 +432,13 @@ async fn a_log_from_an_older_version_in_redb_is_moved_into_segments() {
     // A move cut short by a crash left a half-made directory; it is started over.
     std::fs::create_dir_all(path.with_extension("migrating")).unwrap();
     std::fs::write(path.with_extension("migrating").join("junk.seg"), b"x").unwrap();
+    // While another opener holds the old file, the move does not start and leaves the
+    // other's directory alone.
+    let held = redb::Database::create(&old).unwrap();
+    let refused = LogStore::open_with(&path, &Deps::production(), LogOptions::small()).await;
+    assert!(refused.is_err(), "the old file is in use");
+    assert!(path.with_extension("migrating").join("junk.seg").exists());
+    drop(held);
 
     let mut store = open(&path).await;
     assert!(!old.exists(), "the redb file is gone once moved");
