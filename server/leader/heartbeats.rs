@@ -84,16 +84,19 @@ impl Heartbeats {
         if t.expiring.get(key) == Some(&entry.modify_index) {
             return None;
         }
-        let beat = t.beats.entry(key.to_owned()).or_insert(Beat {
+        let fresh = Beat {
             modify_index: entry.modify_index,
             at_ms: now_ms,
-        });
-        if beat.modify_index != entry.modify_index || beat.at_ms < now_ms {
-            *beat = Beat {
-                modify_index: entry.modify_index,
-                at_ms: now_ms,
-            };
-        }
+        };
+        // A beat of another registration is replaced; one of this one only moves forward.
+        t.beats
+            .entry(key.to_owned())
+            .and_modify(|b| {
+                if b.modify_index != fresh.modify_index || b.at_ms < now_ms {
+                    *b = fresh;
+                }
+            })
+            .or_insert(fresh);
         Some(deadline_in(&t, key, entry))
     }
 
