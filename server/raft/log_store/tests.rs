@@ -37,6 +37,18 @@ fn entry(term: u64, index: u64) -> Entry {
     }
 }
 
+/// An entry whose value is `bytes` long.
+fn valued(term: u64, index: u64, bytes: usize) -> Entry {
+    Entry {
+        log_id: log_id(term, index),
+        payload: EntryPayload::Normal(Command::KvSet {
+            key: format!("k{index}"),
+            value: vec![index as u8; bytes],
+            flags: 0,
+        }),
+    }
+}
+
 fn entries(term: u64, indexes: std::ops::RangeInclusive<u64>) -> Vec<Entry> {
     indexes.map(|i| entry(term, i)).collect()
 }
@@ -176,14 +188,7 @@ async fn purge_moves_the_start_and_survives_purging_everything() {
 async fn limited_reads_stop_at_the_byte_budget_but_return_at_least_one_entry() {
     let (_dir, path) = temp_log();
     let mut store = open_sized(&path, 16 << 20).await;
-    let big = |index: u64| Entry {
-        log_id: log_id(1, index),
-        payload: EntryPayload::Normal(Command::KvSet {
-            key: format!("big{index}"),
-            value: vec![7; REPLICATION_BATCH_BYTES * 3 / 4],
-            flags: 0,
-        }),
-    };
+    let big = |index: u64| valued(1, index, REPLICATION_BATCH_BYTES * 3 / 4);
     store.blocking_append((1..=3).map(big)).await.unwrap();
 
     let limited = store.limited_get_log_entries(1, 4).await.unwrap();
@@ -251,14 +256,7 @@ suite_cases!(
 
 /// Entries big enough that a few fill a 64 KiB segment.
 fn bulky(term: u64, index: u64) -> Entry {
-    Entry {
-        log_id: log_id(term, index),
-        payload: EntryPayload::Normal(Command::KvSet {
-            key: format!("k{index}"),
-            value: vec![index as u8; 3000],
-            flags: 0,
-        }),
-    }
+    valued(term, index, 3000)
 }
 
 fn segment_count(dir: &Path) -> usize {
@@ -390,14 +388,7 @@ async fn a_bounded_read_stops_before_the_entry_that_would_pass_the_budget() {
     let (_dir, path) = temp_log();
     let mut store = open_sized(&path, 16 << 20).await;
     // Each entry a little over 30% of the budget: three fit, the fourth would not.
-    let big = |index: u64| Entry {
-        log_id: log_id(1, index),
-        payload: EntryPayload::Normal(Command::KvSet {
-            key: format!("big{index}"),
-            value: vec![7; REPLICATION_BATCH_BYTES * 31 / 100],
-            flags: 0,
-        }),
-    };
+    let big = |index: u64| valued(1, index, REPLICATION_BATCH_BYTES * 31 / 100);
     store.blocking_append((1..=5).map(big)).await.unwrap();
     let limited = store.limited_get_log_entries(1, 10).await.unwrap();
     let got: Vec<u64> = limited.iter().map(|e| e.log_id.index).collect();
