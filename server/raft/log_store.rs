@@ -36,7 +36,6 @@ use std::sync::{Arc, Mutex};
 use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
 use openraft::type_config::alias::{EntryOf, LogIdOf, VoteOf};
 use openraft::{OptionalSend, RaftLogReader};
-use prost::Message;
 use tokio::sync::{mpsc, oneshot};
 
 use self::index::LogIndex;
@@ -137,7 +136,7 @@ impl LogStore {
             .run(move || -> io::Result<(Segments, LogIndex)> {
                 migrate::from_redb(&dir, bytes, disk.as_ref())?;
                 let (segments, records) = Segments::open(&dir, bytes)?;
-                let index = LogIndex::replay(records, segments.reader(), segments.generation())?;
+                let index = LogIndex::replay(records, &segments)?;
                 Ok((segments, index))
             })
             .await;
@@ -262,19 +261,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &VoteOf<TypeConfig>) -> StoreResult<()> {
-        let bytes = codec::encode_vote(vote).encode_to_vec();
         let vote = *vote;
-        self.write_and_wait(|done| writer::Write::Vote { bytes, vote, done }, WRITE_VOTE)
+        self.write_and_wait(|done| writer::Write::Vote { vote, done }, WRITE_VOTE)
             .await
     }
 
     async fn save_committed(&mut self, committed: Option<LogIdOf<TypeConfig>>) -> StoreResult<()> {
         // A restart hint only: written without waiting (see writer.rs for why at once).
         lock(&self.inner.index).committed = committed;
-        let bytes = index::encode_committed(&committed);
         self.inner
             .writes
-            .send(writer::Write::Committed { bytes })
+            .send(writer::Write::Committed { id: committed })
             .map_err(|_| writer_stopped(WRITE_META))
     }
 
@@ -333,16 +330,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn purge(&mut self, log_id: LogIdOf<TypeConfig>) -> StoreResult<()> {
         // One record holds the new purge point; replaying it drops every entry up to it, so
         // a crash leaves either the old state or the new one.
-        let bytes = codec::encode_log_id(&log_id).encode_to_vec();
-        self.write_and_wait(
-            |done| writer::Write::Purge {
-                log_id,
-                bytes,
-                done,
-            },
-            WRITE_LOGS,
-        )
-        .await
+        self.write_and_wait(|done| writer::Write::Purge { log_id, done }, WRITE_LOGS)
+            .await
     }
 }
 

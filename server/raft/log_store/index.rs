@@ -18,7 +18,7 @@ use konsul_proto::raft::v1 as pb;
 use openraft::type_config::alias::{EntryOf, LogIdOf, VoteOf};
 use prost::Message;
 
-use super::segments::{Location, Record, SegmentReader};
+use super::segments::{Location, Record, SegmentReader, Segments};
 use crate::raft::{TypeConfig, codec};
 
 type Entry = EntryOf<TypeConfig>;
@@ -32,9 +32,9 @@ pub(super) struct LogIndex {
     /// openraft requires.
     pub pending: BTreeMap<u64, (Entry, usize)>,
     /// Reads the segments the located entries are in.
-    pub reader: SegmentReader,
-    /// The [`super::segments::Segments::generation`] `reader` was taken at.
-    pub reader_generation: u64,
+    reader: SegmentReader,
+    /// The [`Segments::generation`] `reader` was taken at.
+    reader_generation: u64,
     pub vote: Option<VoteOf<TypeConfig>>,
     pub committed: Option<LogId>,
     pub purged: Option<LogId>,
@@ -56,6 +56,21 @@ fn decode_log_id(bytes: &[u8]) -> io::Result<LogId> {
     codec::decode_log_id(id).map_err(|e| bad("a raft log id", e))
 }
 
+fn decode_vote(bytes: &[u8]) -> io::Result<VoteOf<TypeConfig>> {
+    let vote = pb::Vote::decode(bytes).map_err(|e| bad("the vote", e))?;
+    codec::decode_vote(vote).map_err(|e| bad("the vote", e))
+}
+
+/// The body of a vote record.
+pub(super) fn encode_vote(vote: &VoteOf<TypeConfig>) -> Vec<u8> {
+    codec::encode_vote(vote).encode_to_vec()
+}
+
+/// The body of a purge record.
+pub(super) fn encode_log_id(id: &LogId) -> Vec<u8> {
+    codec::encode_log_id(id).encode_to_vec()
+}
+
 /// The committed id as a record stores it: empty for none.
 pub(super) fn decode_committed(bytes: &[u8]) -> io::Result<Option<LogId>> {
     if bytes.is_empty() {
@@ -65,22 +80,17 @@ pub(super) fn decode_committed(bytes: &[u8]) -> io::Result<Option<LogId>> {
 }
 
 pub(super) fn encode_committed(id: &Option<LogId>) -> Vec<u8> {
-    id.map(|c| codec::encode_log_id(&c).encode_to_vec())
-        .unwrap_or_default()
+    id.as_ref().map(encode_log_id).unwrap_or_default()
 }
 
 impl LogIndex {
-    /// Rebuilds the state from every record in log order.
-    pub fn replay(
-        records: Vec<(Location, Record)>,
-        reader: SegmentReader,
-        reader_generation: u64,
-    ) -> io::Result<Self> {
+    /// Rebuilds the state from every record of `segments` in log order.
+    pub fn replay(records: Vec<(Location, Record)>, segments: &Segments) -> io::Result<Self> {
         let mut index = LogIndex {
             located: BTreeMap::new(),
             pending: BTreeMap::new(),
-            reader,
-            reader_generation,
+            reader: segments.reader(),
+            reader_generation: segments.generation(),
             vote: None,
             committed: None,
             purged: None,
@@ -92,11 +102,7 @@ impl LogIndex {
                         codec::entry_from_bytes(&bytes).map_err(|e| bad("a raft log entry", e))?;
                     index.place(entry.log_id, at);
                 }
-                Record::Vote(bytes) => {
-                    let vote =
-                        pb::Vote::decode(bytes.as_slice()).map_err(|e| bad("the vote", e))?;
-                    index.vote = Some(codec::decode_vote(vote).map_err(|e| bad("the vote", e))?);
-                }
+                Record::Vote(bytes) => index.vote = Some(decode_vote(&bytes)?),
                 Record::Committed(bytes) => index.committed = decode_committed(&bytes)?,
                 Record::Truncate(from) => index.truncate(from),
                 Record::Purge(bytes) => index.purge(decode_log_id(&bytes)?),
@@ -104,6 +110,14 @@ impl LogIndex {
         }
         index.check_continuous()?;
         Ok(index)
+    }
+
+    /// Takes a new reader when `segments` created or removed a file since the last one.
+    pub fn refresh_reader(&mut self, segments: &Segments) {
+        if self.reader_generation != segments.generation() {
+            self.reader = segments.reader();
+            self.reader_generation = segments.generation();
+        }
     }
 
     /// A durable entry now lies at `at` (replacing an older one at its index).
@@ -227,7 +241,6 @@ mod tests {
     use openraft::vote::RaftLeaderId as _;
 
     use super::*;
-    use crate::raft::log_store::segments::Segments;
 
     type LeaderId = openraft::type_config::alias::CommittedLeaderIdOf<TypeConfig>;
 
@@ -245,7 +258,7 @@ mod tests {
     /// Durable entries 1..=4 of 100 bytes each, pending entries `pending`.
     fn index_with(dir: &std::path::Path, pending: &[u64]) -> LogIndex {
         let (segments, _) = Segments::open(dir, 1 << 16).unwrap();
-        let mut index = LogIndex::replay(Vec::new(), segments.reader(), 0).unwrap();
+        let mut index = LogIndex::replay(Vec::new(), &segments).unwrap();
         for i in 1..=4 {
             let at = Location {
                 segment: 1,

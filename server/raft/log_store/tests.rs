@@ -20,6 +20,7 @@ use crate::raft::state_machine::StateMachine;
 
 use super::*;
 use crate::store::Command;
+use prost::Message;
 
 fn log_id(term: u64, index: u64) -> LogIdOf<TypeConfig> {
     LogId::new(CommittedLeaderId::new(term, 1), index)

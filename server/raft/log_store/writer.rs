@@ -32,7 +32,7 @@ use openraft::type_config::alias::{LogIdOf, VoteOf};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::TypeConfig;
-use super::index::LogIndex;
+use super::index::{self, LogIndex};
 use super::segments::{Location, Record, Segments};
 use crate::deps::BlockingExecutor;
 use crate::faults::{self, FaultPoints};
@@ -53,22 +53,17 @@ pub(super) enum Write {
         ids: Vec<LogId>,
         callback: IOFlushed<TypeConfig>,
     },
-    /// The new vote, encoded and as it is.
+    /// The new vote.
     Vote {
-        bytes: Vec<u8>,
         vote: VoteOf<TypeConfig>,
         done: Done,
     },
-    /// The committed log id, encoded (empty for none). Nobody waits for it.
-    Committed { bytes: Vec<u8> },
+    /// The committed log id. Nobody waits for it.
+    Committed { id: Option<LogId> },
     /// Remove every entry from `from` on.
     Truncate { from: u64, done: Done },
     /// Record the purge point and drop every entry up to it.
-    Purge {
-        log_id: LogId,
-        bytes: Vec<u8>,
-        done: Done,
-    },
+    Purge { log_id: LogId, done: Done },
 }
 
 /// Starts the writer over `segments`. It runs until every sender is dropped; then it closes
@@ -164,10 +159,12 @@ fn commit(
             Write::Append { entries, .. } => {
                 records.extend(std::mem::take(entries).into_iter().map(Record::Entry));
             }
-            Write::Vote { bytes, .. } => records.push(Record::Vote(std::mem::take(bytes))),
-            Write::Committed { bytes } => records.push(Record::Committed(std::mem::take(bytes))),
+            Write::Vote { vote, .. } => records.push(Record::Vote(index::encode_vote(vote))),
+            Write::Committed { id } => records.push(Record::Committed(index::encode_committed(id))),
             Write::Truncate { from, .. } => records.push(Record::Truncate(*from)),
-            Write::Purge { bytes, .. } => records.push(Record::Purge(std::mem::take(bytes))),
+            Write::Purge { log_id, .. } => {
+                records.push(Record::Purge(index::encode_log_id(log_id)));
+            }
         }
     }
     let hints_only = batch.iter().all(|w| matches!(w, Write::Committed { .. }));
@@ -187,9 +184,7 @@ fn commit(
         if let Err(e) = segments.remove_below(keep) {
             return Err((batch, e));
         }
-        let mut index = lock(index);
-        index.reader = segments.reader();
-        index.reader_generation = segments.generation();
+        lock(index).refresh_reader(segments);
     }
     Ok(batch)
 }
@@ -204,10 +199,7 @@ fn publish(
 ) -> bool {
     let mut index = lock(index);
     // A roll-over added a file: readers must know it before they learn of entries in it.
-    if index.reader_generation != segments.generation() {
-        index.reader = segments.reader();
-        index.reader_generation = segments.generation();
-    }
+    index.refresh_reader(segments);
     let mut at = locations.iter().copied();
     let mut purged = false;
     for w in batch {
