@@ -2,14 +2,15 @@
 //!
 //! ```text
 //!  openraft::Raft ──append(batch)──► LogStore ──queue──► writer: records, one fdatasync ──► io_completed
-//!        │ replication tasks ──limited_get_log_entries──► LogIndex (where) ──► pread (segments)
+//!        │ replication tasks ──limited_get_log_entries──► LogIndex (memory, or where) ──► pread
 //! ```
 //!
 //! The files are `segments.rs`: append-only, preallocated, a CRC per record (entries in
 //! [`codec`]'s protobuf form, the format peers exchange too). `index.rs` keeps in memory
-//! where each durable entry lies, the entries not yet durable, and the vote, committed id
-//! and purge point; it is rebuilt from the records on open, so reading the vote or the log
-//! state never touches the disk. Disk calls run on [`Deps::blocking`], never on the async
+//! where each durable entry lies, the entries not yet durable, the newest durable ones
+//! (which the state machine and replication read back moments after their sync), and the
+//! vote, committed id and purge point; it is rebuilt from the records on open, so reading
+//! the vote, the log state or a recent entry never touches the disk. Disk calls run on [`Deps::blocking`], never on the async
 //! runtime.
 //!
 //! Writes go through one writer task (`writer.rs`) that appends everything queued since its
@@ -72,6 +73,9 @@ const WRITE_META: IoKind = "writing raft metadata";
 pub struct LogOptions {
     /// Size of each segment file; a record (one entry) must fit in one.
     pub segment_bytes: u64,
+    /// Encoded bytes of the newest durable entries kept decoded in memory for reads
+    /// (`index::RECENT_BYTES` unless a test wants every read to go to the disk).
+    pub recent_bytes: usize,
     /// The node's failpoints (a slow fsync: `faults::LOG_FSYNC`).
     pub faults: FaultPoints,
     /// The node's write-path counters (`append` here, `log_write` in the writer).
@@ -87,12 +91,23 @@ impl LogOptions {
             ..Self::default()
         }
     }
+
+    /// Like [`LogOptions::small`], but no entry is kept in memory once durable: every read
+    /// of a synced entry goes to the segments.
+    #[cfg(test)]
+    pub fn small_from_disk() -> Self {
+        Self {
+            recent_bytes: 0,
+            ..Self::small()
+        }
+    }
 }
 
 impl Default for LogOptions {
     fn default() -> Self {
         Self {
             segment_bytes: DEFAULT_SEGMENT_BYTES,
+            recent_bytes: index::RECENT_BYTES,
             faults: FaultPoints::default(),
             stages: Arc::default(),
         }
@@ -131,12 +146,14 @@ impl LogStore {
         options: LogOptions,
     ) -> crate::Result<LogStore> {
         let (dir, disk, bytes) = (dir.to_path_buf(), deps.disk.clone(), options.segment_bytes);
+        let recent_bytes = options.recent_bytes;
         let opened = deps
             .blocking
             .run(move || -> io::Result<(Segments, LogIndex)> {
                 migrate::from_redb(&dir, bytes, disk.as_ref())?;
                 let (segments, records) = Segments::open(&dir, bytes)?;
-                let index = LogIndex::replay(records, &segments)?;
+                let mut index = LogIndex::replay(records, &segments)?;
+                index.keep_recent_up_to(recent_bytes);
                 Ok((segments, index))
             })
             .await;
@@ -188,20 +205,20 @@ impl LogStore {
         }
     }
 
-    /// Entries in `range`, pending ones from memory and durable ones from the segments, at
-    /// most about `max_bytes` of encoded entries (but at least one entry).
+    /// Entries in `range`, pending and recent ones from memory and older durable ones from
+    /// the segments, at most about `max_bytes` of encoded entries (but at least one entry).
     async fn read_range(
         &self,
         range: (Bound<u64>, Bound<u64>),
         max_bytes: usize,
     ) -> StoreResult<Vec<Entry>> {
         let index::ReadPlan {
-            pending,
+            memory,
             located,
             reader,
         } = lock(&self.inner.index).plan(range, max_bytes);
         if located.is_empty() {
-            return Ok(pending);
+            return Ok(memory);
         }
         let durable = self
             .inner
@@ -214,12 +231,12 @@ impl LogStore {
                     .collect()
             })
             .await?;
-        if pending.is_empty() {
+        if memory.is_empty() {
             return Ok(durable);
         }
         let mut all: BTreeMap<u64, Entry> =
             durable.into_iter().map(|e| (e.log_id.index, e)).collect();
-        for e in pending {
+        for e in memory {
             all.insert(e.log_id.index, e);
         }
         Ok(all.into_values().collect())

@@ -160,6 +160,7 @@ impl RaftNode {
             segment_bytes: raft_cfg.log_segment_bytes,
             faults: faults.clone(),
             stages: stages.clone(),
+            ..LogOptions::default()
         };
         let mut log_store = LogStore::open_with(&LogStore::dir_in(&dir), deps, log_options).await?;
         let log_closed = log_store.closed();

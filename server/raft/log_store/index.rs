@@ -3,12 +3,19 @@
 //!
 //! ```text
 //!  Segments::open ──records──► LogIndex::replay          (once, at start)
-//!  writer: after each group commit ──► LogIndex::durable (entries move pending → located)
+//!  writer: after each group commit ──► LogIndex::durable (entries move pending → located,
+//!                                        and stay in memory among the recent ones)
 //!  LogStore reads ──► LogIndex::plan ──► SegmentReader::read_many (outside the lock)
 //! ```
 //!
 //! One mutex guards it all, so an entry is always either pending or located, never
 //! neither: the writer records its location and drops it from the pending map in one step.
+//!
+//! The last [`RECENT_BYTES`] of durable entries also stay decoded in memory. Every entry is
+//! read back moments after its sync, by the state machine that applies it and, on a leader,
+//! by each follower's replication; served from memory those reads cost a clone instead of a
+//! hop to the blocking pool, a `pread` and a decode (docs/benchmarks.md, 2026-12-04 04:30).
+//! Older entries (a follower catching up, a restart) are read from the segments.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -24,6 +31,10 @@ use crate::raft::{TypeConfig, codec};
 type Entry = EntryOf<TypeConfig>;
 type LogId = LogIdOf<TypeConfig>;
 
+/// Encoded bytes of durable entries kept decoded in memory after their sync (the newest
+/// ones; the oldest go first). A few seconds of writes at full speed on a small machine.
+pub(super) const RECENT_BYTES: usize = 8 * 1024 * 1024;
+
 /// The log's state in memory (see the module docs).
 pub(super) struct LogIndex {
     /// Durable entries by index: their id and where their record lies.
@@ -31,6 +42,12 @@ pub(super) struct LogIndex {
     /// Entries appended but not yet durable, with their encoded size: readable at once, as
     /// openraft requires.
     pub pending: BTreeMap<u64, (Entry, usize)>,
+    /// The newest durable entries, decoded, with their encoded size (see the module docs).
+    recent: BTreeMap<u64, (Entry, usize)>,
+    /// Encoded bytes of `recent`, at most `recent_budget` after every step.
+    recent_bytes: usize,
+    /// How many encoded bytes `recent` may hold ([`RECENT_BYTES`] unless set).
+    recent_budget: usize,
     /// Reads the segments the located entries are in.
     reader: SegmentReader,
     /// The [`Segments::generation`] `reader` was taken at.
@@ -40,9 +57,10 @@ pub(super) struct LogIndex {
     pub purged: Option<LogId>,
 }
 
-/// What a read needs: the pending entries and where the durable ones lie.
+/// What a read needs: the entries held in memory (pending or recent) and where the other
+/// durable ones lie.
 pub(super) struct ReadPlan {
-    pub pending: Vec<Entry>,
+    pub memory: Vec<Entry>,
     pub located: Vec<Location>,
     pub reader: SegmentReader,
 }
@@ -89,6 +107,9 @@ impl LogIndex {
         let mut index = LogIndex {
             located: BTreeMap::new(),
             pending: BTreeMap::new(),
+            recent: BTreeMap::new(),
+            recent_bytes: 0,
+            recent_budget: RECENT_BYTES,
             reader: segments.reader(),
             reader_generation: segments.generation(),
             vote: None,
@@ -125,7 +146,8 @@ impl LogIndex {
         self.located.insert(id.index, (id, at));
     }
 
-    /// Entries `ids` are durable at `at`: from now on they are read from the segments.
+    /// Entries `ids` are durable at `at`: they leave the pending map for the recent ones,
+    /// and once those outgrow their budget they are read from the segments.
     pub fn durable(&mut self, ids: &[LogId], at: &[Location]) {
         for (id, at) in ids.iter().zip(at) {
             self.place(*id, *at);
@@ -133,22 +155,56 @@ impl LogIndex {
                 .pending
                 .get(&id.index)
                 .is_some_and(|(e, _)| e.log_id == *id)
+                && let Some((entry, size)) = self.pending.remove(&id.index)
             {
-                self.pending.remove(&id.index);
+                self.keep_recent(entry, size);
             }
         }
+    }
+
+    /// Keeps at most `bytes` of encoded durable entries in memory from now on (0: none).
+    pub fn keep_recent_up_to(&mut self, bytes: usize) {
+        self.recent_budget = bytes;
+        self.drop_recent_over_budget();
+    }
+
+    /// Keeps a just-synced entry in memory, dropping the oldest recent ones over budget.
+    fn keep_recent(&mut self, entry: Entry, size: usize) {
+        if let Some((_, old)) = self.recent.insert(entry.log_id.index, (entry, size)) {
+            self.recent_bytes -= old;
+        }
+        self.recent_bytes += size;
+        self.drop_recent_over_budget();
+    }
+
+    fn drop_recent_over_budget(&mut self) {
+        while self.recent_bytes > self.recent_budget {
+            let Some((_, (_, size))) = self.recent.pop_first() else {
+                break;
+            };
+            self.recent_bytes -= size;
+        }
+    }
+
+    /// Recounts `recent_bytes` after entries were cut from `recent`.
+    fn recount_recent(&mut self) {
+        self.recent_bytes = self.recent.values().map(|(_, size)| size).sum();
     }
 
     /// Every entry from `from` on is gone.
     pub fn truncate(&mut self, from: u64) {
         self.located.split_off(&from);
         self.pending.split_off(&from);
+        self.recent.split_off(&from);
+        self.recount_recent();
     }
 
     /// Every entry up to `upto` is gone, and the log now starts after it.
     pub fn purge(&mut self, upto: LogId) {
         self.located = self.located.split_off(&(upto.index + 1));
         self.pending = self.pending.split_off(&(upto.index + 1));
+        self.recent = self.recent.split_off(&(upto.index + 1));
+        self.recount_recent();
         self.purged = Some(upto);
     }
 
@@ -166,11 +222,11 @@ impl LogIndex {
 
     /// The entries in `range` to read, in index order, stopping before the one that would
     /// take the answer past `max_bytes` of encoded entries (but never before the first):
-    /// pending ones as they are, durable ones by location. A pending entry wins over a
-    /// durable one at the same index (it replaces it once durable).
+    /// pending and recent ones as they are, other durable ones by location. A pending entry
+    /// wins over a durable one at the same index (it replaces it once durable).
     pub fn plan(&self, range: (Bound<u64>, Bound<u64>), max_bytes: usize) -> ReadPlan {
         let mut plan = ReadPlan {
-            pending: Vec::new(),
+            memory: Vec::new(),
             located: Vec::new(),
             reader: self.reader.clone(),
         };
@@ -190,20 +246,23 @@ impl LogIndex {
             } else {
                 located.peek().map_or(0, |(_, (_, at))| at.len as usize)
             };
-            let taken = plan.pending.len() + plan.located.len();
+            let taken = plan.memory.len() + plan.located.len();
             if taken > 0 && bytes.saturating_add(size) > max_bytes {
                 break;
             }
             bytes = bytes.saturating_add(size);
             if take_pending {
                 let (index, (entry, _)) = pending.next().expect("peeked");
-                plan.pending.push(entry.clone());
+                plan.memory.push(entry.clone());
                 if next_located == Some(*index) {
                     located.next();
                 }
             } else {
-                let (_, (_, at)) = located.next().expect("peeked");
-                plan.located.push(*at);
+                let (index, (id, at)) = located.next().expect("peeked");
+                match self.recent.get(index) {
+                    Some((entry, _)) if entry.log_id == *id => plan.memory.push(entry.clone()),
+                    _ => plan.located.push(*at),
+                }
             }
         }
         plan
@@ -275,8 +334,8 @@ mod tests {
 
     fn planned(plan: &ReadPlan) -> (Vec<u64>, Vec<u64>) {
         let located = plan.located.iter().map(|l| l.offset / 100).collect();
-        let pending = plan.pending.iter().map(|e| e.log_id.index).collect();
-        (located, pending)
+        let memory = plan.memory.iter().map(|e| e.log_id.index).collect();
+        (located, memory)
     }
 
     #[test]
@@ -359,5 +418,56 @@ mod tests {
                 .contains("entry 4 follows the purge point at 2"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn entries_just_made_durable_are_read_from_memory_until_the_budget_drops_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut index = index_with(dir.path(), &[5, 6, 7]);
+        let size = RECENT_BYTES / 2 - 1;
+        for i in [5, 6, 7] {
+            index.pending.get_mut(&i).unwrap().1 = size;
+        }
+        let at = |i: u64| Location {
+            segment: 1,
+            offset: i * 100,
+            len: 100,
+        };
+        index.durable(&[id(5), id(6)], &[at(5), at(6)]);
+        assert!(index.pending.keys().eq([7].iter()));
+        let all = (Bound::Included(1), Bound::Unbounded);
+        assert_eq!(
+            planned(&index.plan(all, usize::MAX)),
+            (vec![1, 2, 3, 4], vec![5, 6, 7]),
+            "5 and 6 from memory, like the still pending 7"
+        );
+        // A third half-budget entry pushes the oldest recent one out: read from disk again.
+        index.durable(&[id(7)], &[at(7)]);
+        assert_eq!(
+            planned(&index.plan(all, usize::MAX)),
+            (vec![1, 2, 3, 4, 5], vec![6, 7])
+        );
+        assert!(index.recent_bytes <= RECENT_BYTES);
+        // With no budget, nothing stays: every durable entry is read from disk.
+        let mut none = index_with(dir.path(), &[5]);
+        none.keep_recent_up_to(0);
+        none.durable(&[id(5)], &[at(5)]);
+        assert_eq!(
+            planned(&none.plan(all, usize::MAX)),
+            (vec![1, 2, 3, 4, 5], vec![])
+        );
+        // A durable entry replaced at its index is not served from the old recent copy.
+        let other = openraft::LogId::new(LeaderId::new(2, 1), 6);
+        index.place(other, at(6));
+        assert_eq!(
+            planned(&index.plan(all, usize::MAX)),
+            (vec![1, 2, 3, 4, 5, 6], vec![7])
+        );
+        // Truncate and purge drop recent entries too, and recount their bytes.
+        index.truncate(7);
+        assert_eq!(index.recent_bytes, size);
+        index.purge(id(6));
+        assert_eq!(index.recent_bytes, 0);
+        assert!(index.recent.is_empty());
     }
 }

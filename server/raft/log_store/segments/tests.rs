@@ -347,3 +347,25 @@ fn a_roll_over_while_the_spare_is_being_made_does_not_wait_for_it() {
     );
     assert_eq!(segment_files(dir.path()).len(), 3);
 }
+
+#[test]
+fn a_new_segment_has_its_full_size_in_real_blocks_of_zeros() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    // A size that is not a multiple of the direct-I/O alignment: the tail goes buffered.
+    for (name, bytes) in [("a.seg", 3 << 20), ("b.seg", (1 << 20) + 1000)] {
+        let path = dir.path().join(name);
+        let file = new_segment_file(&path, bytes).unwrap();
+        let meta = file.metadata().unwrap();
+        assert_eq!(meta.len(), bytes);
+        // Allocated, not a sparse hole: st_blocks counts 512-byte units actually held.
+        assert!(
+            meta.blocks() * 512 >= bytes,
+            "{name}: {} blocks",
+            meta.blocks()
+        );
+        let data = std::fs::read(&path).unwrap();
+        assert_eq!(&data[..MAGIC.len()], MAGIC);
+        assert!(data[MAGIC.len()..].iter().all(|&b| b == 0), "{name}");
+    }
+}
