@@ -1,6 +1,7 @@
 //! Restart recovery in-process: a node restarts from its newest snapshot plus the log tail,
 //! and a node whose snapshots were lost after the log was purged refuses to start instead of
-//! coming up with acknowledged writes missing.
+//! coming up with acknowledged writes missing. Also the snapshot timer, which keeps that
+//! tail short on a quiet node.
 
 mod common;
 
@@ -72,4 +73,30 @@ async fn restart_uses_snapshot_plus_log_and_refuses_a_gap() {
         Err(e) => e.to_string(),
     };
     assert!(err.contains("purged up to index"), "{err}");
+}
+
+/// `raft.snapshot_interval`: with a threshold never reached, the timer alone snapshots what
+/// was applied since the last snapshot, again after each new write.
+#[tokio::test]
+async fn the_snapshot_timer_covers_new_writes_on_a_quiet_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("KONSUL_RAFT_SNAPSHOT_THRESHOLD", "1000000"),
+        ("KONSUL_RAFT_SNAPSHOT_INTERVAL", "100ms"),
+    ];
+    let server = start_with(test_config_with(dir.path(), &env))
+        .await
+        .unwrap();
+    let raft = server.node().raft().clone();
+    for round in 1..=2 {
+        write_keys(server.client_addr(), 3 * round).await;
+        let applied = server.node().view().applied_index();
+        wait_until("a timer snapshot covering the writes", || {
+            let snapshot = raft.metrics().borrow_watched().snapshot;
+            async move { snapshot.is_some_and(|s| s.index >= applied).then_some(()) }
+        })
+        .await;
+    }
+    assert!(!snapshot_files(dir.path()).is_empty());
+    server.shutdown().await.unwrap();
 }

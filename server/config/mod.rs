@@ -179,8 +179,8 @@ pub struct RaftConfig {
     /// openraft pushes a new commit index at once, so nothing uses it.
     #[serde(with = "parse::duration_serde")]
     pub commit_timeout: Duration,
-    /// How often the node checks whether to take a snapshot (in addition to
-    /// `snapshot_threshold`). `KONSUL_RAFT_SNAPSHOT_INTERVAL`. Duration, default `120s`.
+    /// A snapshot every interval when anything was applied since the last one (in addition
+    /// to `snapshot_threshold`). `KONSUL_RAFT_SNAPSHOT_INTERVAL`. Duration, default `120s`.
     #[serde(with = "parse::duration_serde")]
     pub snapshot_interval: Duration,
     /// Log entries applied since the last snapshot that trigger a new one.

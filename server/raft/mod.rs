@@ -1,7 +1,7 @@
 //! The openraft glue: the layer between the API and the deterministic store.
 //!
 //! ```text
-//!  api/ ──client_write(Command)──► openraft::Raft ──append──► log_store (redb, fsync)
+//!  api/ ──client_write(Command)──► openraft::Raft ──append──► log_store (segments, fsync)
 //!                                      │  replicate ──► network ──gRPC──► peer's service
 //!                                      ▼  once committed on a quorum
 //!                                 state_machine ──► store::Store::apply(index, Command)
@@ -17,8 +17,9 @@
 //! and data-dir incarnation, and the check that refuses calls meant for another incarnation),
 //! `log_store`, `state_machine`,
 //! `network` (outbound peer RPCs), `service` (inbound peer RPCs), `node` (the running Raft
-//! node the API talks to), `membership` (join and leave on the leader) and `cluster_status`
-//! (the cluster as one node sees it, and on-demand snapshots).
+//! node the API talks to), `membership` (join and leave on the leader), `cluster_status`
+//! (the cluster as one node sees it, and on-demand snapshots) and `snapshot_timer` (a
+//! snapshot every `raft.snapshot_interval` when anything changed).
 
 pub mod batcher;
 pub mod cluster_status;
@@ -34,6 +35,7 @@ pub mod node;
 pub mod quorum_contact;
 pub mod reads;
 pub mod service;
+mod snapshot_timer;
 pub mod stages;
 pub mod state_machine;
 pub mod writes;
