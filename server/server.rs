@@ -94,8 +94,8 @@ impl Server {
         } else {
             config.raft.advertise_addr.clone()
         };
-        let node =
-            RaftNode::start(&config, &deps, client_addr.to_string(), advertised_raft).await?;
+        let advertised_client = config.client_advertise(client_addr, &advertised_raft);
+        let node = RaftNode::start(&config, &deps, advertised_client, advertised_raft).await?;
         let limits = limits(&config);
 
         let (stop_tx, stop_rx) = watch::channel(false);

@@ -590,3 +590,39 @@ async fn with_no_leader_writes_answer_no_leader_and_the_node_is_not_ready() {
         );
     }
 }
+
+/// `KONSUL_ADVERTISE_ADDR`: a follower sends clients to the address the leader advertises,
+/// not to the one its listener happens to have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_send_clients_to_the_address_the_leader_advertises() {
+    const ADVERTISED: &str = "clients.example:8443";
+    let mut env = STEADY.to_vec();
+    env.push(("KONSUL_ADVERTISE_ADDR", ADVERTISED));
+    let c = TestCluster::start_with(3, &env).await;
+    let l = c.leader().await;
+    let f = (l + 1) % 3;
+    let leader = Leader {
+        client_addr: ADVERTISED.to_owned(),
+        ..Leader::of(&c, l)
+    };
+    let follower = c.node(f).server().client_addr().to_string();
+    let put = call(
+        Method::PUT,
+        "/kv/advertised".into(),
+        Some(json!({"value": "v"})),
+    );
+    leader.assert_redirect(&follower, &put).await;
+    let r = c
+        .node(f)
+        .kv()
+        .await
+        .put(pb::PutRequest {
+            key: "advertised".into(),
+            value: b"v".to_vec(),
+            flags: 0,
+            cas: None,
+            request_id: None,
+        })
+        .await;
+    leader.assert_grpc("Put", r.map(|r| r.into_inner().header));
+}

@@ -86,6 +86,7 @@ fn join_list(v: &str) -> std::result::Result<Vec<String>, String> {
 pub(crate) static VARS: &[EnvVar] = &[
     var!("KONSUL_HOST",                      Text,      text,            host),
     var!("KONSUL_PORT",                      Port,      parse::port,     port),
+    var!("KONSUL_ADVERTISE_ADDR",            Text,      text,            advertise_addr),
     var!("KONSUL_DATA_DIR",                  Path,      path,            data_dir),
     var!("KONSUL_LOG_LEVEL",                 LogLevel,  str::parse,      log_level),
     var!("KONSUL_LOG_FORMAT",                LogFormat, str::parse,      log_format),

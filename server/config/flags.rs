@@ -33,6 +33,10 @@ pub struct Flags {
     #[arg(long, value_parser = parse::port)]
     pub port: Option<u16>,
 
+    /// host:port clients are redirected to when this node leads [env: KONSUL_ADVERTISE_ADDR] [default: the client listener's address]
+    #[arg(long, value_name = "ADDR")]
+    pub advertise_addr: Option<String>,
+
     /// Data directory [env: KONSUL_DATA_DIR] [default: ./data]
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -95,6 +99,7 @@ impl Flags {
         }
         set(&mut config.host, &self.host);
         set(&mut config.port, &self.port);
+        set(&mut config.advertise_addr, &self.advertise_addr);
         set(&mut config.data_dir, &self.data_dir);
         set(&mut config.raft.node_id, &self.node_id);
         set(&mut config.raft.bind_addr, &self.raft_bind_addr);

@@ -21,6 +21,7 @@
 //! or file and key, and quoting the value; nothing falls back to a default silently (the Go
 //! server did: typos became surprises). `docs/operations.md` lists every setting.
 
+mod advertise;
 mod env;
 mod flags;
 pub(crate) mod parse;
@@ -59,6 +60,12 @@ pub struct Config {
     pub host: String,
     /// TCP port of the client listener, 1–65535. `KONSUL_PORT`, `--port`. Default 8888.
     pub port: u16,
+    /// `host:port` clients are sent to when this node leads (REST redirects, the not-leader
+    /// metadata, cluster status). `KONSUL_ADVERTISE_ADDR`, `--advertise-addr`. Default
+    /// empty: the client listener's address, or, when `host` listens on all interfaces,
+    /// the peer advertise address's host with the client port. Read it through
+    /// [`Config::client_advertise`].
+    pub advertise_addr: String,
     /// Directory for the node's data. `KONSUL_DATA_DIR`, `--data-dir`. Default `./data`.
     /// The Raft data lives in `<data_dir>/raft` unless `raft.data_dir` says otherwise.
     pub data_dir: PathBuf,
@@ -215,6 +222,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             host: "127.0.0.1".to_string(),
+            advertise_addr: String::new(),
             port: 8888,
             data_dir: PathBuf::from("./data"),
             log_level: LogLevel::Info,
@@ -310,6 +318,12 @@ impl Config {
     /// The client listener's address, `host:port` (`[v6]:port` for an IPv6 host).
     pub fn client_addr(&self) -> String {
         join_host_port(&self.host, self.port)
+    }
+
+    /// The client address this node advertises, given where its client listener listens
+    /// and the peer address it advertises (`advertise.rs`).
+    pub fn client_advertise(&self, listening: std::net::SocketAddr, peer: &str) -> String {
+        advertise::client(self, listening, peer)
     }
 
     /// The peer address other nodes dial: `raft.advertise_addr`, or `raft.bind_addr` when that

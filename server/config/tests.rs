@@ -168,6 +168,7 @@ fn every_flag_overrides_the_environment() {
     let env = [
         ("KONSUL_HOST", "10.0.0.1"),
         ("KONSUL_PORT", "1"),
+        ("KONSUL_ADVERTISE_ADDR", "env:1"),
         ("KONSUL_DATA_DIR", "/env"),
         ("KONSUL_RAFT_NODE_ID", "env"),
         ("KONSUL_RAFT_BIND_ADDR", "10.0.0.1:1"),
@@ -184,6 +185,7 @@ fn every_flag_overrides_the_environment() {
         "konsul",
         "--host=10.0.0.2",
         "--port=2",
+        "--advertise-addr=flag:2",
         "--data-dir=/flag",
         "--node-id=flag",
         "--raft-bind-addr=10.0.0.2:2",
@@ -202,6 +204,7 @@ fn every_flag_overrides_the_environment() {
     assert_eq!(c.catalog.cleanup_interval, ms(250));
     assert_eq!(c.host, "10.0.0.2");
     assert_eq!(c.port, 2);
+    assert_eq!(c.advertise_addr, "flag:2");
     assert_eq!(c.data_dir, PathBuf::from("/flag"));
     assert_eq!(c.raft.node_id, "flag");
     assert_eq!(c.raft.bind_addr, "10.0.0.2:2");
@@ -733,6 +736,10 @@ fn validate_rejects_inconsistent_settings() {
         (
             "raft.bind_addr (KONSUL_RAFT_BIND_ADDR) \"localhost:7000\" is not ip:port",
             Box::new(|c| c.raft.bind_addr = "localhost:7000".into()),
+        ),
+        (
+            "advertise_addr (KONSUL_ADVERTISE_ADDR) \"db1:0\" is not host:port",
+            Box::new(|c| c.advertise_addr = "db1:0".into()),
         ),
         (
             "raft.advertise_addr (KONSUL_RAFT_ADVERTISE_ADDR) \"db1\" is not host:port",

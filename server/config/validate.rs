@@ -66,6 +66,15 @@ impl Config {
         } else if self.host.contains(char::is_whitespace) {
             p.add("host", format!("{:?} contains whitespace", self.host));
         }
+        if !self.advertise_addr.is_empty() && split_host_port(&self.advertise_addr).is_none() {
+            p.add(
+                "advertise_addr",
+                format!(
+                    "{:?} is not host:port (e.g. 10.0.0.5:8888 or node1.example:8888)",
+                    self.advertise_addr
+                ),
+            );
+        }
         if self.data_dir.as_os_str().is_empty() {
             p.add("data_dir", "must not be empty");
         }
