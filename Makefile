@@ -5,14 +5,14 @@ GOBIN_DIR := $(shell go env GOPATH 2>/dev/null)/bin
 export GRPCURL ?= $(GOBIN_DIR)/grpcurl
 BUF := .bin-npm/node_modules/.bin/buf
 
-.PHONY: test tools lint fmt-check clippy buf-lint cargo-test bench-smoke run chaos
+.PHONY: test tools lint fmt-check clippy buf-lint buf-breaking cargo-test bench-smoke run chaos
 
 test: tools lint cargo-test bench-smoke
 
 tools:
 	scripts/install-test-tools.sh
 
-lint: fmt-check clippy buf-lint
+lint: fmt-check clippy buf-lint buf-breaking
 
 fmt-check:
 	cargo fmt --all -- --check
@@ -24,6 +24,10 @@ clippy:
 
 buf-lint:
 	$(BUF) lint
+
+# The protobuf API against the previous commit's (scripts/buf-breaking.sh).
+buf-breaking:
+	BUF=$(BUF) scripts/buf-breaking.sh
 
 # The fault tests need the test-only fault control (failpoints, /debug/faults) compiled in.
 cargo-test:

@@ -26,7 +26,7 @@ use konsul_proto::v1::kv_service_server::{KvService, KvServiceServer};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Channel;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
 async fn client_for(node: &TestNode) -> Client {
     Client::connect([node.server.client_addr().to_string()])
@@ -220,26 +220,16 @@ async fn batches_through_the_sdk() {
 }
 
 #[tokio::test]
-async fn cluster_calls_answer_or_are_unimplemented() {
-    // The server side of ClusterService is landing separately; until it does, the calls
-    // come back as UNIMPLEMENTED, passed through unchanged.
+async fn cluster_calls_answer_for_a_standalone_node() {
     let node = TestNode::start().await;
     let client = client_for(&node).await;
-    match client.status().await {
-        Ok(s) => assert!(!s.node_id.is_empty()),
-        Err(Error::Status(s)) => assert_eq!(s.code(), Code::Unimplemented),
-        Err(e) => panic!("status: {e:?}"),
-    }
-    match client.leader().await {
-        Ok(l) => assert!(l.is_self),
-        Err(Error::Status(s)) => assert_eq!(s.code(), Code::Unimplemented),
-        Err(e) => panic!("leader: {e:?}"),
-    }
-    match client.peers().await {
-        Ok(p) => assert_eq!(p.len(), 1),
-        Err(Error::Status(s)) => assert_eq!(s.code(), Code::Unimplemented),
-        Err(e) => panic!("peers: {e:?}"),
-    }
+    let name = node.server.node().member().name.clone();
+    let status = client.status().await.expect("status");
+    assert_eq!(status.node_id, name);
+    let leader = client.leader().await.expect("leader");
+    assert!(leader.is_self, "{leader:?}");
+    let peers = client.peers().await.expect("peers");
+    assert_eq!(peers.len(), 1, "{peers:?}");
 }
 
 /// How a fake KV server answers.

@@ -165,9 +165,10 @@ pub struct RaftConfig {
     /// `KONSUL_RAFT_BOOTSTRAP`, `--raft-bootstrap`. Default false. Ignored when standalone
     /// (a standalone node always initializes itself).
     pub bootstrap: bool,
-    /// How long a follower goes without hearing from the leader before it suspects the leader
-    /// is gone; the leader sends heartbeats five times per period. `KONSUL_RAFT_HEARTBEAT_TIMEOUT`.
-    /// Duration, default `1s`, at least `5ms`.
+    /// Sets how often the leader sends heartbeats: five times per period (every 200ms by
+    /// default). A follower does not act on it: it stands for election only after
+    /// `election_timeout` without a leader (hashicorp/raft used this value for that wait).
+    /// `KONSUL_RAFT_HEARTBEAT_TIMEOUT`. Duration, default `1s`, at least `5ms`.
     #[serde(with = "parse::duration_serde")]
     pub heartbeat_timeout: Duration,
     /// Base election timeout: a follower waits a random time between one and two of these
