@@ -205,7 +205,8 @@ pub struct RaftConfig {
     /// Size of each (preallocated) Raft log segment file. `KONSUL_RAFT_LOG_SEGMENT_BYTES`. Count,
     /// default 64 MiB, at least 2 x (4 MiB + `limits.max_request_bytes`), at most 1 GiB.
     pub log_segment_bytes: u64,
-    /// Verbosity of the openraft library's own logs. `KONSUL_RAFT_LOG_LEVEL`. Default `info`.
+    /// Verbosity of the openraft library's own logs. `KONSUL_RAFT_LOG_LEVEL`. Default `warn`:
+    /// its `info` lines are internal state dumps; Konsul logs the cluster events itself.
     pub log_level: LogLevel,
     /// Where to find existing members to join on start. `KONSUL_RAFT_JOIN`, comma-separated.
     /// Default empty. Each entry is `host:port` (an IP, or a DNS name standing for all its
@@ -278,7 +279,7 @@ impl Default for RaftConfig {
             max_append_entries: 64,
             trailing_logs: 10240,
             log_segment_bytes: crate::raft::log_store::DEFAULT_SEGMENT_BYTES,
-            log_level: LogLevel::Info,
+            log_level: LogLevel::Warn,
             join: Vec::new(),
             discovery_dns_server: String::new(),
         }

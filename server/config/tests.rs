@@ -92,7 +92,7 @@ fn defaults_are_a_valid_loopback_single_node() {
     assert_eq!(r.max_append_entries, 64);
     assert_eq!(r.trailing_logs, 10240);
     assert_eq!(r.log_segment_bytes, 64 << 20);
-    assert_eq!(r.log_level, LogLevel::Info);
+    assert_eq!(r.log_level, LogLevel::Warn);
     assert!(r.join.is_empty());
 
     assert_eq!(c.client_addr(), "127.0.0.1:8888");

@@ -71,7 +71,7 @@ async fn grace(term: &Term) -> bool {
                 index,
                 response: Response::GraceApplied { extended },
             }) => {
-                tracing::info!(
+                tracing::debug!(
                     term = term.term,
                     index,
                     extended,

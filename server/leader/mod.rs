@@ -175,13 +175,13 @@ pub async fn run(
         let leading = leading_term(&metrics.borrow_watched());
         if current.as_ref().map(|r| r.term) != leading {
             if let Some(old) = current.take() {
-                tracing::info!(term = old.term, "no longer leader: stopping leader tasks");
+                tracing::debug!(term = old.term, "no longer leader: stopping leader tasks");
                 old.stop().await;
                 heartbeats.clear();
             }
             if let Some(term) = leading {
                 heartbeats.clear();
-                tracing::info!(term, "leader of term {term}: starting leader tasks");
+                tracing::debug!(term, "leader of term {term}: starting leader tasks");
                 let (stop_tx, stop_rx) = watch::channel(false);
                 let mut tasks = JoinSet::new();
                 spawn_term_tasks(

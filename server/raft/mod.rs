@@ -18,14 +18,16 @@
 //! `log_store`, `state_machine`,
 //! `network` (outbound peer RPCs), `service` (inbound peer RPCs), `node` (the running Raft
 //! node the API talks to), `membership` (join and leave on the leader), `cluster_status`
-//! (the cluster as one node sees it, and on-demand snapshots) and `snapshot_timer` (a
-//! snapshot every `raft.snapshot_interval` when anything changed).
+//! (the cluster as one node sees it, and on-demand snapshots), `snapshot_timer` (a
+//! snapshot every `raft.snapshot_interval` when anything changed) and `events` (leader
+//! changes and lost peers, for the operator's log).
 
 pub mod batcher;
 pub mod cluster_status;
 pub mod codec;
 pub mod contact;
 pub mod dial;
+mod events;
 pub mod handover;
 pub mod identity;
 pub mod log_store;

@@ -219,6 +219,7 @@ impl RaftNode {
 
         let ready = spawn_readiness(raft.clone(), view.clone(), committed_at_start);
         super::snapshot_timer::spawn(raft.clone(), raft_cfg.snapshot_interval);
+        super::events::spawn(raft.clone(), id, contact.clone(), raft_cfg.election_timeout);
         let batcher = Batcher::spawn(
             raft.clone(),
             config.limits.max_queued_writes,
