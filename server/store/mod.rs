@@ -15,12 +15,11 @@
 //! their half of apply), `catalog` (registered services and their half of apply), `check`
 //! (health checks: definitions, replicated statuses, their commands), `requests` (the
 //! outcomes of recent identified writes, for exactly-once retries),
-//! `snapshot` (the on-disk image of a [`Store`]), `crc32` (the snapshot's checksum).
+//! `snapshot` (the on-disk image of a [`Store`], checksummed with `crc32fast`).
 
 mod catalog;
 mod check;
 mod command;
-mod crc32;
 mod kv;
 mod requests;
 mod snapshot;

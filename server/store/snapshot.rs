@@ -45,8 +45,9 @@
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
 
-use super::crc32::Crc32;
 use super::{KvEntry, Store};
+// CRC-32 (IEEE): crc32fast, the crate the Raft log's records use too.
+use crc32fast::Hasher as Crc32;
 
 mod check_record;
 mod request_record;
@@ -117,7 +118,7 @@ impl Store {
         count += request_record::write_all(&mut out, &self.requests, TAG_CLIENT, count)?;
         out.put(&[TAG_END])?;
         out.put(&count.to_le_bytes())?;
-        let crc = out.crc.value();
+        let crc = out.crc.clone().finalize();
         out.inner.write_all(&crc.to_le_bytes())?;
         out.inner.flush()
     }
@@ -216,7 +217,7 @@ impl Store {
         }
 
         let stored_count = input.u64(Place::EndMarker)?;
-        let computed = input.crc.value();
+        let computed = input.crc.clone().finalize();
         let mut stored = [0u8; 4];
         input.read_raw(&mut stored, Place::Checksum)?;
         let stored = u32::from_le_bytes(stored);

@@ -6,9 +6,9 @@ mod catalog;
 
 use std::io::{self, Read, Write};
 
-use super::super::crc32::Crc32;
 use super::super::{Command, KvEntry, Store};
 use super::{MAX_SNAPSHOT_KEY_LEN, MAX_SNAPSHOT_VALUE_LEN};
+use crc32fast::Hasher as Crc32;
 
 fn set(key: &str, value: &[u8], flags: u64) -> Command {
     Command::KvSet {
@@ -62,7 +62,7 @@ fn sample() -> Store {
 fn sealed(mut body: Vec<u8>) -> Vec<u8> {
     let mut crc = Crc32::new();
     crc.update(&body);
-    body.extend_from_slice(&crc.value().to_le_bytes());
+    body.extend_from_slice(&crc.finalize().to_le_bytes());
     body
 }
 
