@@ -29,7 +29,6 @@ use crate::api::catalog_validate::CatalogLimits;
 use crate::api::cluster::ClusterApi;
 use crate::api::health::follow_readiness;
 use crate::api::kv::KvApi;
-use crate::api::validate::Limits;
 use crate::config::Config;
 use crate::deps::Deps;
 use crate::discovery::JoinLoop;
@@ -96,7 +95,7 @@ impl Server {
         };
         let advertised_client = config.client_advertise(client_addr, &advertised_raft);
         let node = RaftNode::start(&config, &deps, advertised_client, advertised_raft).await?;
-        let limits = limits(&config);
+        let limits = config.limits;
 
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -110,11 +109,7 @@ impl Server {
             node.clone(),
             deps.clock.clone(),
             heartbeats.clone(),
-            CatalogLimits {
-                max_batch_services: config.limits.max_batch_services,
-                default_ttl_ms: u64::try_from(config.catalog.service_ttl.as_millis())
-                    .unwrap_or(u64::MAX),
-            },
+            CatalogLimits::from_config(&config.limits, &config.catalog),
         );
         let cluster = ClusterApi::new(node.clone());
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -236,16 +231,6 @@ impl Server {
 /// at 64 clients had a p99 of ~47 ms, docs/benchmarks.md.)
 fn peer_incoming(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
     tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
-}
-
-/// The configured limits as the API enforces them.
-fn limits(config: &Config) -> Limits {
-    Limits {
-        max_key_bytes: config.limits.max_key_bytes,
-        max_value_bytes: config.limits.max_value_bytes,
-        max_batch_kv: config.limits.max_batch_kv,
-        max_request_bytes: config.limits.max_request_bytes,
-    }
 }
 
 /// A node that is serving. Dropping it without [`RunningServer::shutdown`] leaves its tasks

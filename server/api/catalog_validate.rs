@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use crate::config::{CatalogConfig, Limits};
 use crate::error::{Error, Result};
 use crate::store::Service;
 
@@ -19,9 +20,6 @@ pub const MAX_META: usize = 64;
 pub const MAX_META_KEY_CHARS: usize = 128;
 /// Longest metadata value, in characters.
 pub const MAX_META_VALUE_CHARS: usize = 512;
-/// Default of `catalog.service_ttl` (`KONSUL_SERVICE_TTL`, the Go server's 30s): the TTL a
-/// registration without one gets unless the configuration says otherwise.
-pub const DEFAULT_TTL_MS: u64 = 30_000;
 /// Shortest TTL accepted.
 pub const MIN_TTL_MS: u64 = 1_000;
 /// Longest TTL accepted.
@@ -38,15 +36,21 @@ pub struct CatalogLimits {
 }
 
 impl Default for CatalogLimits {
+    /// From the configuration's defaults.
     fn default() -> Self {
-        Self {
-            max_batch_services: 100,
-            default_ttl_ms: DEFAULT_TTL_MS,
-        }
+        Self::from_config(&Limits::default(), &CatalogConfig::default())
     }
 }
 
 impl CatalogLimits {
+    /// The catalog's share of the configured limits and TTL default.
+    pub fn from_config(limits: &Limits, catalog: &CatalogConfig) -> Self {
+        Self {
+            max_batch_services: limits.max_batch_services,
+            default_ttl_ms: u64::try_from(catalog.service_ttl.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
     /// TTL in ms: 0 means the configured default; otherwise between 1 s and 24 h. Returns
     /// the TTL to store.
     pub fn ttl(&self, field: &str, ttl_ms: u64) -> Result<u64> {
@@ -314,7 +318,11 @@ mod tests {
     #[test]
     fn ttl_defaults_and_is_bounded() {
         let l = CatalogLimits::default();
-        assert_eq!(l.ttl("ttl_ms", 0).unwrap(), DEFAULT_TTL_MS);
+        assert_eq!(
+            l.ttl("ttl_ms", 0).unwrap(),
+            30_000,
+            "the config's default, the Go server's 30s"
+        );
         assert!(msg(l.ttl("ttl_ms", 999)).contains("ttl_ms: 999 ms is out of range"));
         assert!(msg(l.ttl("ttl_ms", 999)).contains("between 1000 ms"));
         assert!(msg(l.ttl("ttl_ms", MAX_TTL_MS + 1)).contains("(24h)"));

@@ -5,29 +5,9 @@ use std::collections::HashSet;
 
 use crate::error::{Error, Result};
 
-/// The configured size limits (DESIGN.md §3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Longest key, in bytes.
-    pub max_key_bytes: usize,
-    /// Largest value, in bytes.
-    pub max_value_bytes: usize,
-    /// Most items in one KV batch.
-    pub max_batch_kv: usize,
-    /// Largest request body or gRPC message, in bytes.
-    pub max_request_bytes: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_key_bytes: 1024,
-            max_value_bytes: 1024 * 1024,
-            max_batch_kv: 1000,
-            max_request_bytes: 4 * 1024 * 1024,
-        }
-    }
-}
+/// The configured size limits (DESIGN.md §3): the config's type, with its defaults; the
+/// checks below are added to it here.
+pub use crate::config::Limits;
 
 impl Limits {
     /// A key must be non-empty and at most `max_key_bytes` long.

@@ -94,8 +94,9 @@ pub struct Config {
 
 /// Request size limits, enforced by the API layer before anything reaches the Raft log. They
 /// bound the size of a log entry, and therefore the memory and disk a single client can
-/// claim.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// claim. The one set of limits and defaults: the API checks input against this type
+/// (`api/validate.rs` adds the checks to it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Longest key, in bytes of UTF-8. `KONSUL_MAX_KEY_BYTES`. Default 1024 (1 KiB).
