@@ -24,6 +24,7 @@
 mod advertise;
 mod env;
 mod flags;
+mod join_entry;
 pub(crate) mod parse;
 mod raft_mapping;
 #[cfg(test)]
@@ -41,6 +42,8 @@ use crate::{Error, Result};
 
 pub use env::unknown_env_vars;
 pub use flags::Flags;
+pub(crate) use join_entry::parse_address;
+pub use join_entry::{EXEC_PREFIX, JoinEntry, SRV_PREFIX};
 pub(crate) use validate::split_host_port;
 
 /// The file read when neither `--config` nor `KONSUL_CONFIG` names one, if it exists.

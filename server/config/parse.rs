@@ -141,7 +141,7 @@ pub(crate) fn join_list(text: &str) -> Vec<String> {
     let mut items = Vec::new();
     let mut rest = text;
     loop {
-        if rest.trim_start().starts_with(crate::discovery::EXEC_PREFIX) {
+        if rest.trim_start().starts_with(super::EXEC_PREFIX) {
             items.push(rest.trim().to_string());
             return items;
         }

@@ -307,8 +307,8 @@ fn every_raft_variable_sets_its_field() {
         ("KONSUL_RAFT_LOG_SEGMENT_BYTES", "33554432", |r| {
             r.log_segment_bytes == 32 << 20
         }),
-        ("KONSUL_RAFT_LOG_LEVEL", "Warn", |r| {
-            r.log_level == LogLevel::Warn
+        ("KONSUL_RAFT_LOG_LEVEL", "Debug", |r| {
+            r.log_level == LogLevel::Debug
         }),
         ("KONSUL_RAFT_JOIN", "10.0.0.1:7000, db2:7000", |r| {
             r.join == ["10.0.0.1:7000", "db2:7000"]

@@ -6,9 +6,9 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use super::JoinEntry;
 use super::{Config, env, parse::format_duration};
 use crate::api::catalog_validate::{MAX_TTL_MS, MIN_TTL_MS};
-use crate::discovery::JoinEntry;
 use crate::{Error, Result};
 
 /// The shortest Raft timer accepted. Below a few milliseconds the timers fire faster than a

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
-use super::entries::{JoinEntry, parse_address};
+use crate::config::{JoinEntry, parse_address};
 
 /// How long a command may run before it is killed and the round counts as failed.
 pub const DEFAULT_EXEC_TIMEOUT: Duration = Duration::from_secs(10);

@@ -23,11 +23,11 @@ use tokio::sync::watch;
 
 use super::backoff::Backoff;
 use super::dns::DnsResolver;
-use super::entries::JoinEntry;
 use super::exec::DEFAULT_EXEC_TIMEOUT;
 use super::join_call::JoinCall;
 use super::resolve::Discovery;
 use crate::config::Config;
+use crate::config::JoinEntry;
 use crate::deps::{Deps, Entropy};
 use crate::error::Result;
 use crate::raft::node::RaftNode;

@@ -2,7 +2,7 @@
 //! be added.
 //!
 //! ```text
-//!  KONSUL_RAFT_JOIN ── entries.rs (host:port | srv:<name> | exec:<command>)
+//!  KONSUL_RAFT_JOIN ── config/join_entry.rs (host:port | srv:<name> | exec:<command>)
 //!        │                 config/validate.rs rejects a bad entry at startup
 //!        ▼
 //!  Server::start ── join_loop.rs: rounds until member or shutdown, backoff.rs between rounds
@@ -16,7 +16,6 @@
 
 mod backoff;
 mod dns;
-mod entries;
 mod exec;
 mod join_call;
 mod join_loop;
@@ -24,7 +23,6 @@ mod resolve;
 
 pub use backoff::Backoff;
 pub use dns::DnsResolver;
-pub use entries::{EXEC_PREFIX, JoinEntry, SRV_PREFIX};
 pub use exec::{DEFAULT_EXEC_TIMEOUT, ExecOutput, run as run_command};
 pub use join_call::JoinCall;
 pub use join_loop::{JoinLoop, JoinOutcome, JoinSettings, is_voter};

@@ -15,8 +15,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::dns::DnsResolver;
-use super::entries::JoinEntry;
 use super::exec;
+use crate::config::JoinEntry;
 
 /// The configured entries and how to resolve them.
 #[derive(Clone, Debug)]

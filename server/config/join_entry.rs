@@ -1,8 +1,9 @@
 //! The grammar of `KONSUL_RAFT_JOIN` (`raft.join`): what each comma-separated entry means.
+//! A piece of configuration, so it lives here; `discovery/` acts on the entries.
 //!
 //! ```text
-//!  config/validate.rs ── JoinEntry::parse (reject bad entries at startup, naming KONSUL_RAFT_JOIN)
-//!  join_loop.rs ──────── JoinEntry::parse → dns.rs / exec.rs → member client addresses
+//!  config/validate.rs ────────── JoinEntry::parse (reject bad entries at startup, naming KONSUL_RAFT_JOIN)
+//!  discovery/join_loop.rs ────── JoinEntry::parse → dns.rs / exec.rs → member client addresses
 //! ```
 //!
 //! Parsing happens twice on purpose: `validate` rejects a typo before the node starts, and the
@@ -12,7 +13,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::config::split_host_port;
+use super::split_host_port;
 
 /// Prefix of an entry whose SRV records list the members.
 pub const SRV_PREFIX: &str = "srv:";
