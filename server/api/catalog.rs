@@ -20,15 +20,14 @@ use tokio::time::Instant;
 use tonic::{Request, Response as GrpcResponse, Status};
 
 use crate::api::catalog_validate::{self as check, CatalogLimits};
-use crate::api::check_validate;
-use crate::api::checks::{self, checks_to_pb, passing};
+use crate::api::convert::{entry_to_pb, service_from_pb};
 use crate::api::{call, convert};
 use crate::deps::Clock;
 use crate::error::{Error, Result};
 use crate::leader::heartbeats::Heartbeats;
 use crate::raft::node::RaftNode;
 use crate::raft::reads::ReadConsistency;
-use crate::store::{CasFailure, CheckState, Command, Response, Service, ServiceEntry, service_key};
+use crate::store::{CasFailure, CheckState, Command, Response, ServiceEntry, service_key};
 
 /// Message of NOT_FOUND for a missing or expired service (the REST contract's text), and for
 /// a heartbeat of a service the leader has chosen to expire.
@@ -102,38 +101,6 @@ impl CatalogApi {
     }
 }
 
-/// A protobuf registration checked against `limits` and turned into the store's type: a
-/// missing TTL becomes the configured default, and its checks' defaults are filled in.
-pub fn service_from_pb(limits: &CatalogLimits, field: &str, s: pb::Service) -> Result<Service> {
-    let raw = s.checks.into_iter().map(checks::raw_from_pb).collect();
-    let mut service = check::service(
-        limits, field, s.name, s.id, s.address, s.port, s.tags, s.meta, s.ttl_ms,
-    )?;
-    service.checks = check_validate::checks(&format!("{field}.checks"), &service, raw)?;
-    Ok(service)
-}
-
-/// A stored entry as the API shows it to a reader at `now_ms`.
-pub fn entry_to_pb(key: &str, e: &ServiceEntry, now_ms: u64) -> pb::ServiceEntry {
-    let s = &e.service;
-    pb::ServiceEntry {
-        service: Some(pb::Service {
-            name: s.name.clone(),
-            id: s.id.clone(),
-            address: s.address.clone(),
-            port: u32::from(s.port),
-            tags: s.tags.clone(),
-            meta: s.meta.clone(),
-            ttl_ms: s.ttl_ms,
-            checks: s.checks.iter().map(checks::definition_to_pb).collect(),
-        }),
-        create_index: e.create_index,
-        modify_index: e.modify_index,
-        expires_at_ms: e.expires_at_ms,
-        checks: checks_to_pb(key, e, now_ms),
-    }
-}
-
 fn key_of(name: &str, id: Option<&str>) -> Result<String> {
     check::name("name", name)?;
     if let Some(id) = id {
@@ -196,7 +163,7 @@ impl CatalogApi {
         let ((mut found, catalog_index), applied) = self.node.view().read_at(|s| {
             let found = s
                 .services_tagged(tags)
-                .filter(|(_, e)| matches(e, tags, meta) && (!passing_only || passing(e, now)))
+                .filter(|(_, e)| matches(e, tags, meta) && (!passing_only || e.passing(now)))
                 .map(|(k, e)| (e.service.name.clone(), k.clone(), self.shown(k, e, now)))
                 .collect::<Vec<_>>();
             (found, s.catalog_index())

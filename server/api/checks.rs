@@ -1,5 +1,5 @@
-//! The health-check half of CatalogService: check definitions and states between protobuf
-//! and the store, and the UpdateTtlCheck, ListChecks and ServiceChecks calls.
+//! The health-check half of CatalogService: the UpdateTtlCheck, ListChecks and
+//! ServiceChecks calls (their protobuf conversions are in `convert/catalog.rs`).
 //!
 //! A client's TTL report becomes a `CheckTtlUpdate` stamped with the leader's time and goes
 //! through `RaftNode::write`; reads go through `CatalogApi::fresh` and show a TTL check
@@ -8,128 +8,16 @@
 //! (`server/leader/checks.rs`), not here. The REST gateway calls these same methods.
 
 use konsul_proto::v1 as pb;
-use konsul_proto::v1::check_definition::Kind as PbKind;
 use tokio::time::Instant;
 
 use crate::api::catalog::CatalogApi;
-use crate::api::check_validate::{self as check, RawCheck};
+use crate::api::check_validate as check;
+use crate::api::convert::checks_to_pb;
 use crate::error::{Error, Result};
-use crate::store::{
-    CheckDefinition, CheckKind, CheckState, CheckStatus, Command, Response, ServiceEntry, Store,
-    TTL_PASSED_OUTPUT,
-};
+use crate::store::{CheckStatus, Command, Response, ServiceEntry, Store, TTL_PASSED_OUTPUT};
 
 /// Message of NOT_FOUND for an unknown check (the REST contract's text).
 pub const CHECK_NOT_FOUND: &str = "check not found";
-
-/// A protobuf check definition as the validator takes it; no kind is a TTL check without
-/// expiry (contract §2.3).
-pub fn raw_from_pb(c: pb::CheckDefinition) -> RawCheck {
-    let kind = match c.kind {
-        None => CheckKind::Ttl { ttl_ms: 0 },
-        Some(PbKind::Ttl(t)) => CheckKind::Ttl { ttl_ms: t.ttl_ms },
-        Some(PbKind::Http(h)) => CheckKind::Http {
-            url: h.url,
-            method: h.method,
-            headers: h.headers.into_iter().collect(),
-            tls_skip_verify: h.tls_skip_verify,
-        },
-        Some(PbKind::Tcp(t)) => CheckKind::Tcp { address: t.address },
-        Some(PbKind::Grpc(g)) => CheckKind::Grpc {
-            address: g.address,
-            service: g.service,
-            use_tls: g.use_tls,
-        },
-    };
-    RawCheck {
-        id: c.id,
-        name: c.name,
-        kind,
-        interval_ms: c.interval_ms,
-        timeout_ms: c.timeout_ms,
-    }
-}
-
-/// A stored definition as the API shows it.
-pub fn definition_to_pb(d: &CheckDefinition) -> pb::CheckDefinition {
-    let kind = match &d.kind {
-        CheckKind::Ttl { ttl_ms } => PbKind::Ttl(pb::TtlCheck { ttl_ms: *ttl_ms }),
-        CheckKind::Http {
-            url,
-            method,
-            headers,
-            tls_skip_verify,
-        } => PbKind::Http(pb::HttpCheck {
-            url: url.clone(),
-            method: method.clone(),
-            headers: headers.clone().into_iter().collect(),
-            tls_skip_verify: *tls_skip_verify,
-        }),
-        CheckKind::Tcp { address } => PbKind::Tcp(pb::TcpCheck {
-            address: address.clone(),
-        }),
-        CheckKind::Grpc {
-            address,
-            service,
-            use_tls,
-        } => PbKind::Grpc(pb::GrpcCheck {
-            address: address.clone(),
-            service: service.clone(),
-            use_tls: *use_tls,
-        }),
-    };
-    pb::CheckDefinition {
-        id: d.id.clone(),
-        name: d.name.clone(),
-        kind: Some(kind),
-        interval_ms: d.interval_ms,
-        timeout_ms: d.timeout_ms,
-    }
-}
-
-/// A status as the API shows it.
-pub fn status_to_pb(s: CheckStatus) -> pb::CheckStatus {
-    match s {
-        CheckStatus::Passing => pb::CheckStatus::Passing,
-        CheckStatus::Warning => pb::CheckStatus::Warning,
-        CheckStatus::Critical => pb::CheckStatus::Critical,
-    }
-}
-
-/// Every check of `entry`, in registration order, as a reader at `now_ms` sees it.
-pub fn checks_to_pb(key: &str, entry: &ServiceEntry, now_ms: u64) -> Vec<pb::Check> {
-    let fresh = CheckState::new_check();
-    entry
-        .service
-        .checks
-        .iter()
-        .map(|def| {
-            let state = entry.checks.get(&def.id).unwrap_or(&fresh);
-            let (status, output) = state.at(now_ms);
-            pb::Check {
-                definition: Some(definition_to_pb(def)),
-                service_key: key.to_owned(),
-                service_name: entry.service.name.clone(),
-                status: status_to_pb(status) as i32,
-                output: output.to_owned(),
-                last_check_ms: state.last_check_ms,
-                expires_at_ms: state.expires_at_ms,
-            }
-        })
-        .collect()
-}
-
-/// Whether every check of `entry` passes at `now_ms` (true for a service without checks).
-pub fn passing(entry: &ServiceEntry, now_ms: u64) -> bool {
-    entry
-        .service
-        .checks
-        .iter()
-        .all(|def| match entry.checks.get(&def.id) {
-            Some(state) => state.at(now_ms).0 == CheckStatus::Passing,
-            None => false,
-        })
-}
 
 /// The checks of every registered service (of those named `name`, when given), by catalog
 /// key. A service is listed until the leader's expiry removes it, whatever its replicated
@@ -145,7 +33,7 @@ fn live_checks(
         None => Box::new(store.services()),
     };
     services
-        .filter(|(_, e)| !passing_only || passing(e, now_ms))
+        .filter(|(_, e)| !passing_only || e.passing(now_ms))
         .flat_map(|(k, e)| checks_to_pb(k, e, now_ms))
         .collect()
 }

@@ -1,5 +1,12 @@
 //! Conversions between the server's own types and the public protobuf types: one place,
-//! one small function per type and direction.
+//! one small function per type and direction (the catalog's and health checks' in
+//! `convert/catalog.rs`).
+
+mod catalog;
+
+pub use catalog::{
+    checks_to_pb, definition_to_pb, entry_to_pb, raw_from_pb, service_from_pb, status_to_pb,
+};
 
 use konsul_proto::v1 as pb;
 

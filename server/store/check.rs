@@ -117,6 +117,20 @@ pub struct CheckState {
     pub expires_at_ms: u64,
 }
 
+impl super::ServiceEntry {
+    /// Whether every check of this service passes at `now_ms` (true for a service without
+    /// checks; a check with no recorded state yet does not pass).
+    pub fn passing(&self, now_ms: u64) -> bool {
+        self.service
+            .checks
+            .iter()
+            .all(|def| match self.checks.get(&def.id) {
+                Some(state) => state.at(now_ms).0 == CheckStatus::Passing,
+                None => false,
+            })
+    }
+}
+
 impl CheckState {
     /// The state of a check nobody has run yet.
     pub fn new_check() -> Self {
