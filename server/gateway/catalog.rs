@@ -17,10 +17,11 @@ use crate::error::Error;
 use crate::gateway::Gateway;
 use crate::gateway::body::JsonBody;
 use crate::gateway::check_json::CheckJson;
-use crate::gateway::context::{Ctx, rfc3339};
+use crate::gateway::context::Ctx;
 use crate::gateway::error::{HttpError, fail};
+use crate::gateway::format::rfc3339;
 use crate::gateway::freshness;
-use crate::gateway::kv::read_consistency;
+use crate::gateway::query::{last_min_index, last_passing, passing_param, read_consistency};
 use crate::store::service_key;
 
 /// A service as JSON (contract §2.2, plus the optional instance `id` and `ttl_ms`).
@@ -140,46 +141,6 @@ pub struct QueryAnswer {
     /// The filters applied.
     #[schema(value_type = Object)]
     pub query: serde_json::Value,
-}
-
-/// A listing's JSON answer: the catalog index in `X-Konsul-Index`, with the other freshness
-/// headers of `header` (see `freshness.rs`).
-pub fn with_index<T: Serialize>(
-    header: Option<&pb::ResponseHeader>,
-    catalog_index: u64,
-    body: T,
-) -> Response {
-    freshness::fresh_json(header, catalog_index, body)
-}
-
-/// The `passing` query parameter: absent or `false` → all, empty or `true` → passing only.
-pub fn passing_param(value: Option<&str>) -> Result<bool, Error> {
-    match value {
-        None | Some("false") => Ok(false),
-        Some("" | "true") => Ok(true),
-        Some(other) => Err(Error::invalid(
-            "passing",
-            format!("'{other}' is not true or false"),
-        )),
-    }
-}
-
-fn last_passing(pairs: &[(String, String)]) -> Result<bool, Error> {
-    passing_param(last(pairs, "passing"))
-}
-
-/// The `min_index` of a route that reads its query as pairs (absent: 0, no wait).
-fn last_min_index(pairs: &[(String, String)]) -> Result<u64, Error> {
-    freshness::min_index_value(last(pairs, "min_index"))
-}
-
-/// The last value of query parameter `name` among `pairs`, if it was given.
-fn last<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .rev()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
 }
 
 /// The optional `?id=<instance>` of the single-service routes. An empty or malformed id is
@@ -325,7 +286,7 @@ pub async fn list(
         .await
         .map_err(|s| fail(&ctx, s))?
         .into_inner();
-    Ok(with_index(
+    Ok(freshness::fresh_json(
         resp.header.as_ref(),
         resp.catalog_index,
         services(resp.entries),

@@ -13,8 +13,7 @@ use utoipa::ToSchema;
 
 use crate::config::parse::duration;
 use crate::error::{Error, Result};
-use crate::gateway::context::rfc3339;
-use crate::gateway::health::go_duration;
+use crate::gateway::format::{go_duration, rfc3339};
 
 /// How the contract writes a time that never happened (Go's zero time.Time).
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";

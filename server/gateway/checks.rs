@@ -16,12 +16,11 @@ use utoipa::ToSchema;
 
 use crate::error::Error;
 use crate::gateway::Gateway;
-use crate::gateway::catalog::{passing_param, with_index};
 use crate::gateway::check_json::CheckOut;
 use crate::gateway::context::Ctx;
 use crate::gateway::error::{HttpError, fail};
 use crate::gateway::freshness;
-use crate::gateway::kv::read_consistency;
+use crate::gateway::query::{passing_param, read_consistency};
 
 /// Answer of PUT /health/check/{id}.
 #[derive(Debug, Serialize, ToSchema)]
@@ -58,7 +57,7 @@ pub async fn list(
         .await
         .map_err(|s| fail(&ctx, s))?
         .into_inner();
-    Ok(with_index(
+    Ok(freshness::fresh_json(
         resp.header.as_ref(),
         resp.catalog_index,
         outs(resp.checks),

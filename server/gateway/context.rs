@@ -38,14 +38,9 @@ impl Ctx {
             path: path.to_owned(),
             query: None,
             request_id,
-            timestamp: rfc3339(g.deps.clock.now()),
+            timestamp: crate::gateway::format::rfc3339(g.deps.clock.now()),
         }
     }
-}
-
-/// Formats a wall-clock time as RFC 3339 in UTC with second precision.
-pub fn rfc3339(t: std::time::SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 impl FromRequestParts<Gateway> for Ctx {

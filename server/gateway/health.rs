@@ -2,8 +2,6 @@
 //! `/health/ready` (200 only while the node is ready: leader known and log applied; 503
 //! otherwise, so load balancers and orchestrators stop sending traffic).
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::State;
 use http::StatusCode;
@@ -11,7 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::gateway::Gateway;
-use crate::gateway::context::rfc3339;
+use crate::gateway::format::{go_duration, rfc3339};
 
 /// Answer of GET /health.
 #[derive(Debug, Serialize, ToSchema)]
@@ -59,23 +57,6 @@ pub struct StatusAnswer {
     pub status: &'static str,
     /// Now, RFC 3339.
     pub timestamp: String,
-}
-
-/// Formats a duration like Go's time.Duration.String, as the contract's uptime did.
-pub fn go_duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    let (h, m, s) = (secs / 3600, (secs / 60) % 60, secs % 60);
-    let ms = d.subsec_millis();
-    let frac = if ms > 0 {
-        format!(".{ms:03}").trim_end_matches('0').to_owned()
-    } else {
-        String::new()
-    };
-    match (h, m) {
-        (0, 0) => format!("{s}{frac}s"),
-        (0, _) => format!("{m}m{s}{frac}s"),
-        _ => format!("{h}h{m}m{s}{frac}s"),
-    }
 }
 
 /// Summary of the node's health; always 200 while the process answers.
@@ -135,17 +116,5 @@ pub async fn ready(State(g): State<Gateway>) -> (StatusCode, Json<StatusAnswer>)
                 timestamp,
             }),
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_like_go() {
-        assert_eq!(go_duration(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(go_duration(Duration::from_secs(62)), "1m2s");
-        assert_eq!(go_duration(Duration::from_secs(3723)), "1h2m3s");
     }
 }

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use http::HeaderMap;
 use konsul_proto::v1 as pb;
 use konsul_proto::v1::kv_service_server::KvService;
@@ -22,7 +21,9 @@ use crate::gateway::Gateway;
 use crate::gateway::body::JsonBody;
 use crate::gateway::context::Ctx;
 use crate::gateway::error::{HttpError, fail};
+use crate::gateway::format::text_or_base64;
 use crate::gateway::freshness;
+use crate::gateway::query::read_consistency;
 
 /// A value as JSON: UTF-8 text as is; other bytes base64-encoded with `encoding: "base64"`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -43,17 +44,6 @@ pub struct KvValue {
     /// Client flags (only with `?metadata=true`; 0 when unset).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flags: Option<u64>,
-}
-
-/// Renders stored bytes for JSON: text when possible, else base64.
-pub fn text_or_base64(value: Vec<u8>) -> (String, Option<&'static str>) {
-    match String::from_utf8(value) {
-        Ok(s) => (s, None),
-        Err(e) => (
-            base64::engine::general_purpose::STANDARD.encode(e.into_bytes()),
-            Some("base64"),
-        ),
-    }
 }
 
 /// Body of PUT /kv/{key}.
@@ -87,25 +77,6 @@ pub struct DeleteAnswer {
     pub message: &'static str,
     /// The key.
     pub key: String,
-}
-
-/// Parses the read-consistency query parameters shared by every read route.
-pub fn read_consistency(q: &HashMap<String, String>) -> Result<pb::Consistency, Error> {
-    if let Some(v) = q.get("consistency") {
-        return match v.as_str() {
-            "stale" => Ok(pb::Consistency::Stale),
-            "leader" | "default" => Ok(pb::Consistency::Leader),
-            "strong" | "linearizable" => Ok(pb::Consistency::Strong),
-            other => Err(Error::invalid(
-                "consistency",
-                format!("must be stale, leader or strong (got '{other}')"),
-            )),
-        };
-    }
-    Ok(match q.get("consistent").map(String::as_str) {
-        Some("true") => pb::Consistency::Strong,
-        _ => pb::Consistency::Stale,
-    })
 }
 
 /// Parses a boolean query flag; only the exact string "true" turns it on (contract).

@@ -19,8 +19,9 @@ use crate::gateway::Gateway;
 use crate::gateway::body::JsonBody;
 use crate::gateway::context::Ctx;
 use crate::gateway::error::{HttpError, fail};
+use crate::gateway::format::text_or_base64;
 use crate::gateway::freshness;
-use crate::gateway::kv::{read_consistency, text_or_base64};
+use crate::gateway::query::read_consistency;
 
 /// Body naming keys (batch get and delete).
 #[derive(Debug, Deserialize, ToSchema)]

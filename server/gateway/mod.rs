@@ -17,11 +17,13 @@ pub mod context;
 #[cfg(feature = "failpoints")]
 pub mod debug;
 pub mod error;
+pub mod format;
 pub mod freshness;
 pub mod health;
 pub mod kv;
 pub mod kv_batch;
 pub mod openapi;
+pub mod query;
 pub mod routes;
 pub mod stages;
 
