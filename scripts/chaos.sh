@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The long fault run (docs/testing.md): a 3-node cluster of release `konsul` processes under
-# the nemesis of tests/chaos.rs for N rounds of F faults, every round's history checked for
+# the nemesis of tests/it/chaos.rs for N rounds of F faults, every round's history checked for
 # linearizability. Prints the seed first, so a failure can be replayed with --seed.
 #
 #   scripts/chaos.sh --rounds 200 [--seed 42] [--faults-per-round 5] [--debug]
@@ -33,6 +33,6 @@ echo "chaos: $rounds rounds x $faults faults, seed $seed (replay: scripts/chaos.
 echo "chaos: started $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 start=$(date +%s)
 KONSUL_CHAOS_ROUNDS="$rounds" KONSUL_CHAOS_FAULTS_PER_ROUND="$faults" KONSUL_CHAOS_SEED="$seed" \
-  cargo test "${profile[@]}" --features konsul/failpoints --test chaos -- \
-  --ignored --exact chaos_long --nocapture
+  cargo test "${profile[@]}" --features konsul/failpoints --test it -- \
+  --ignored --exact chaos::chaos_long --nocapture
 echo "chaos: finished in $(( $(date +%s) - start )) s, load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,10 +1,12 @@
 //! The leader counts the services it expires in `konsul_catalog_services_expired_total`.
 //!
-//! A `metrics` recorder is process-wide, so this binary holds this one test: it installs a
+//! A `metrics` recorder is process-wide, so this binary holds this one test (every other
+//! integration test lives in the one binary of `tests/it/`): it installs a
 //! recorder that keeps that counter, runs a standalone node (its own leader) on a manual
 //! clock, lets two of three services pass their deadline, and reads the counter once the
 //! replicated expiry has removed them.
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use std::sync::Arc;

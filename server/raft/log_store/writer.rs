@@ -18,7 +18,7 @@
 //! not synced when nothing else is queued with it: it is a restart hint, and the page cache
 //! keeps it across a process crash or a clean shutdown. It must not wait for the next write
 //! instead: a node shut down after its last write would then restart with an older committed
-//! id and report ready before it has applied writes it acknowledged (`tests/recovery.rs`
+//! id and report ready before it has applied writes it acknowledged (`tests/it/recovery.rs`
 //! caught exactly that with the earlier redb writer).
 //!
 //! A failed write or sync leaves the files in a state nobody can vouch for (after a failed
