@@ -27,7 +27,7 @@ use tower::{Layer, Service, ServiceExt};
 use crate::api::catalog::CatalogApi;
 use crate::api::catalog_validate::CatalogLimits;
 use crate::api::cluster::ClusterApi;
-use crate::api::health::follow_readiness;
+use crate::api::health::{HealthApi, follow_readiness};
 use crate::api::kv::KvApi;
 use crate::config::Config;
 use crate::deps::Deps;
@@ -142,6 +142,7 @@ impl Server {
             kv,
             catalog,
             cluster,
+            health: HealthApi::new(node.clone()),
             node: node.clone(),
             deps: deps.clone(),
             limits,

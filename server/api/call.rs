@@ -6,9 +6,9 @@
 //!  pb::RequestId ──► validated store::RequestId ──► Command::Identified { request, now_ms, .. }
 //! ```
 //!
-//! The REST gateway calls the same services with requests that carry no `grpc-timeout`, so
-//! its calls get `request_timeout`, and it turns the `X-Konsul-Request-Id` header into the
-//! same `pb::RequestId` (see [`parse_request_id_header`]).
+//! The REST gateway has no `grpc-timeout`, so its calls get `request_timeout`, and it turns
+//! the `X-Konsul-Request-Id` header into the same validated `store::RequestId` (see
+//! [`parse_request_id_header`]).
 
 use std::time::Duration;
 
@@ -99,19 +99,15 @@ pub fn request_id(id: &pb::RequestId) -> Result<RequestId> {
 
 /// `command`, wrapped with its request id when the client gave one (stamped with the
 /// leader's time, the log time that ages remembered outcomes).
-pub fn identified(
-    command: Command,
-    id: Option<&pb::RequestId>,
-    clock: &dyn Clock,
-) -> Result<Command> {
-    let Some(id) = id else {
-        return Ok(command);
-    };
-    Ok(Command::Identified {
-        request: request_id(id)?,
-        now_ms: clock.now_ms(),
-        command: Box::new(command),
-    })
+pub fn identified(command: Command, id: Option<RequestId>, clock: &dyn Clock) -> Command {
+    match id {
+        None => command,
+        Some(request) => Command::Identified {
+            request,
+            now_ms: clock.now_ms(),
+            command: Box::new(command),
+        },
+    }
 }
 
 /// The error for a write the state machine refused as a forgotten retry.
@@ -132,7 +128,7 @@ pub fn expired(response: &Response) -> Option<Error> {
 
 /// Parses the REST header `X-Konsul-Request-Id`: `<client-id>/<seq>`, or a bare
 /// `<client-id>` (sequence 0: a one-off id such as a UUID).
-pub fn parse_request_id_header(value: &str) -> Result<pb::RequestId> {
+pub fn parse_request_id_header(value: &str) -> Result<RequestId> {
     let field = "X-Konsul-Request-Id";
     let (client_id, seq) = match value.rsplit_once('/') {
         Some((client, seq)) => {
@@ -155,8 +151,7 @@ pub fn parse_request_id_header(value: &str) -> Result<pb::RequestId> {
             Error::InvalidArgument(m.replacen("request_id.client_id", field, 1))
         }
         other => other,
-    })?;
-    Ok(id)
+    })
 }
 
 #[cfg(test)]

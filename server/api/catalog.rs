@@ -1,33 +1,34 @@
-//! CatalogService: service registration, heartbeats and discovery, gRPC first.
+//! The typed catalog API: service registration, heartbeats and discovery as methods on
+//! domain types (`catalog_types.rs`), returning `crate::Error`. The gRPC service
+//! (`api/grpc/catalog.rs`) and the REST routes (`gateway/catalog*.rs`) are thin adapters
+//! over these methods. The health-check calls live in `checks.rs`.
 //!
 //! Writes: validate (`catalog_validate`) → stamp the leader's wall time from the clock seam
-//! into the `store::Command` → `RaftNode::write` → the state machine's `Response` →
-//! protobuf. Heartbeats: `RaftNode::read_until(Leader)` (only the leader answers, while its
-//! lease holds; a follower's not-leader answer is forwarded or redirected like a write's) →
-//! the service must be in the applied store → `leader::heartbeats::Heartbeats::renew`, in
+//! into the `store::Command` → `RaftNode::write_until` → the state machine's `Response`,
+//! which carries what was written (the answer is built from it, not read back).
+//! Heartbeats: `RaftNode::read_until(Leader)` (only the leader answers, while its lease
+//! holds; a follower's not-leader answer is forwarded or redirected like a write's) → the
+//! service must be in the applied store → `leader::heartbeats::Heartbeats::renew`, in
 //! memory: no Raft entry. Reads: `RaftNode::read_until` (the consistency and `min_index`
 //! asked, by the call's deadline) → the applied store. A service is shown until the
 //! leader's replicated expiry removes it, with the deadline this node knows (the leader's
-//! heartbeat table, else the replicated one). The REST gateway calls these same methods.
-//! The health-check calls live in `checks.rs`.
+//! heartbeat table, else the replicated one).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use konsul_proto::v1 as pb;
-use konsul_proto::v1::catalog_service_server::CatalogService;
 use tokio::time::Instant;
-use tonic::{Request, Response as GrpcResponse, Status};
 
+use crate::api::catalog_types::{Registration, ServiceView};
 use crate::api::catalog_validate::{self as check, CatalogLimits};
-use crate::api::convert::{entry_to_pb, service_from_pb};
-use crate::api::{call, convert};
+use crate::api::kv::{BatchDeleted, BatchWritten};
+use crate::api::{Answer, ReadOptions};
 use crate::deps::Clock;
 use crate::error::{Error, Result};
 use crate::leader::heartbeats::Heartbeats;
 use crate::raft::node::RaftNode;
 use crate::raft::reads::ReadConsistency;
-use crate::store::{CasFailure, CheckState, Command, Response, ServiceEntry, service_key};
+use crate::store::{CasFailure, Command, Response, ServiceEntry, service_key};
 
 /// Message of NOT_FOUND for a missing or expired service (the REST contract's text), and for
 /// a heartbeat of a service the leader has chosen to expire.
@@ -40,6 +41,46 @@ pub struct CatalogApi {
     clock: Arc<dyn Clock>,
     heartbeats: Arc<Heartbeats>,
     limits: CatalogLimits,
+}
+
+/// Services a listing or query found, and the catalog index of the store they came from.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    /// The services, sorted by name (then key).
+    pub services: Vec<ServiceView>,
+    /// The catalog index they were read at.
+    pub catalog_index: u64,
+}
+
+/// What a batch read of services found.
+#[derive(Debug, Clone)]
+pub struct BatchServices {
+    /// The services that exist, in request order.
+    pub found: Vec<ServiceView>,
+    /// The keys that do not, in request order.
+    pub not_found: Vec<String>,
+}
+
+/// The filters of a service query; a service must carry every tag and every pair.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceFilter {
+    /// Tags that must all be present.
+    pub tags: Vec<String>,
+    /// Metadata pairs that must all match.
+    pub meta: BTreeMap<String, String>,
+    /// Only services whose every check passes.
+    pub passing_only: bool,
+}
+
+/// Which filters a query must be given (the three query calls differ only in this).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryKind {
+    /// At least one tag (QueryTags).
+    Tags,
+    /// At least one metadata pair (QueryMetadata).
+    Metadata,
+    /// At least one of either (Query).
+    Any,
 }
 
 impl CatalogApi {
@@ -60,43 +101,39 @@ impl CatalogApi {
         }
     }
 
+    /// The request timeout: how long a call without a deadline of its own may take.
+    pub fn request_timeout(&self) -> std::time::Duration {
+        self.node.request_timeout()
+    }
+
     /// `e` (stored under `key`) as a reader at `now_ms` sees it, with the deadline this node
     /// knows: its heartbeat table's when it leads, the replicated one otherwise.
-    fn shown(&self, key: &str, e: &ServiceEntry, now_ms: u64) -> pb::ServiceEntry {
-        pb::ServiceEntry {
-            expires_at_ms: self.heartbeats.deadline(key, e),
-            ..entry_to_pb(key, e, now_ms)
+    fn shown(&self, key: &str, e: &ServiceEntry, now_ms: u64) -> ServiceView {
+        ServiceView::of(key, e, now_ms, self.heartbeats.deadline(key, e))
+    }
+
+    pub(crate) fn written<T>(&self, value: T) -> Answer<T> {
+        Answer {
+            value,
+            header: self.node.header(),
         }
     }
 
-    pub(crate) fn header(&self) -> Option<pb::ResponseHeader> {
-        Some(convert::header(self.node.header()))
-    }
-
-    /// The header of a read that saw the store at `applied`.
-    pub(crate) fn header_at(&self, applied: u64) -> Option<pb::ResponseHeader> {
-        Some(convert::header(self.node.header_at(applied)))
+    pub(crate) fn read_at<T>(&self, value: T, applied: u64) -> Answer<T> {
+        Answer {
+            value,
+            header: self.node.header_at(applied),
+        }
     }
 
     pub(crate) fn now_ms(&self) -> u64 {
         self.clock.now_ms()
     }
 
-    /// When call `r` must be answered (its `grpc-timeout`, at most `request_timeout`).
-    pub(crate) fn deadline<T>(&self, r: &Request<T>) -> Instant {
-        call::deadline(r, self.node.request_timeout())
-    }
-
-    /// Makes a following read as fresh as the request asks: `min_index` applied here first
-    /// (when non-zero), then `consistency`, both by `deadline`.
-    pub(crate) async fn fresh(
-        &self,
-        consistency: i32,
-        min_index: u64,
-        deadline: Instant,
-    ) -> Result<()> {
+    /// Makes a following read as fresh as `read` asks, by `deadline`.
+    pub(crate) async fn fresh(&self, read: ReadOptions, deadline: Instant) -> Result<()> {
         self.node
-            .read_until(convert::consistency(consistency), min_index, deadline)
+            .read_until(read.consistency, read.min_index, deadline)
             .await
     }
 }
@@ -134,97 +171,75 @@ pub(crate) fn unexpected(r: Response) -> Error {
     Error::Internal(format!("state machine answered {r:?} to a catalog command"))
 }
 
-/// What [`CatalogApi::select`] found, and what it reflects.
-struct Selected {
-    entries: Vec<pb::ServiceEntry>,
-    /// The catalog index of the store the entries were read from.
-    catalog_index: u64,
-    /// The response header, with the applied index the entries were read at.
-    header: Option<pb::ResponseHeader>,
-}
-
 fn matches(e: &ServiceEntry, tags: &[String], meta: &BTreeMap<String, String>) -> bool {
     tags.iter().all(|t| e.service.tags.contains(t))
         && meta.iter().all(|(k, v)| e.service.meta.get(k) == Some(v))
 }
 
 impl CatalogApi {
-    /// Registered services matching every tag and pair (and passing every check, with
-    /// `passing_only`), sorted by name (then key), and the catalog index they were read at.
-    /// The caller makes the read as fresh as asked first ([`Self::fresh`]).
-    fn select(
+    /// Registered services matching `filter`, sorted by name (then key), read at `read`.
+    async fn select(
         &self,
-        tags: &[String],
-        meta: &BTreeMap<String, String>,
-        passing_only: bool,
-    ) -> Selected {
+        filter: &ServiceFilter,
+        read: ReadOptions,
+        deadline: Instant,
+    ) -> Result<Answer<Listing>> {
+        self.fresh(read, deadline).await?;
         let now = self.now_ms();
         // Catalog keys sort by name first only up to '/'; sort by (name, key) explicitly.
         let ((mut found, catalog_index), applied) = self.node.view().read_at(|s| {
             let found = s
-                .services_tagged(tags)
-                .filter(|(_, e)| matches(e, tags, meta) && (!passing_only || e.passing(now)))
+                .services_tagged(&filter.tags)
+                .filter(|(_, e)| {
+                    matches(e, &filter.tags, &filter.meta)
+                        && (!filter.passing_only || e.passing(now))
+                })
                 .map(|(k, e)| (e.service.name.clone(), k.clone(), self.shown(k, e, now)))
                 .collect::<Vec<_>>();
             (found, s.catalog_index())
         });
         found.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-        Selected {
-            entries: found.into_iter().map(|(_, _, e)| e).collect(),
-            catalog_index,
-            header: self.header_at(applied),
-        }
+        let services = found.into_iter().map(|(_, _, e)| e).collect();
+        Ok(self.read_at(
+            Listing {
+                services,
+                catalog_index,
+            },
+            applied,
+        ))
     }
 
-    async fn register_inner(&self, req: pb::RegisterRequest) -> Result<pb::RegisterResponse> {
-        let service = service_from_pb(
-            &self.limits,
-            "service",
-            req.service
-                .ok_or_else(|| Error::invalid("service", "is required"))?,
-        )?;
+    /// Registers (or replaces) a service; with `cas`, only over that modify index (0:
+    /// create only). Answers the service as written, check states included.
+    pub async fn register(
+        &self,
+        registration: Registration,
+        cas: Option<u64>,
+        deadline: Instant,
+    ) -> Result<Answer<ServiceView>> {
+        let service = registration.validate(&self.limits, "service")?;
         let now = self.now_ms();
         let command = Command::CatalogRegister {
             service: service.clone(),
-            expected_index: req.cas,
+            expected_index: cas,
             now_ms: now,
         };
-        match self.node.write(command).await?.response {
+        match self.node.write_until(command, deadline).await?.response {
             Response::Registered {
                 key,
                 create_index,
                 modify_index,
                 expires_at_ms,
+                checks,
             } => {
-                // The applied entry carries the checks' states (kept ones included); a
-                // later write may already have replaced it, then new-check states stand in.
-                let entry = self
-                    .node
-                    .view()
-                    .read(|s| {
-                        s.service(&key)
-                            .filter(|e| e.modify_index == modify_index)
-                            .map(|e| self.shown(&key, e, now))
-                    })
-                    .unwrap_or_else(|| {
-                        let checks = service
-                            .checks
-                            .iter()
-                            .map(|d| (d.id.clone(), CheckState::new_check()))
-                            .collect();
-                        let entry = ServiceEntry {
-                            service,
-                            create_index,
-                            modify_index,
-                            expires_at_ms,
-                            checks,
-                        };
-                        entry_to_pb(&key, &entry, now)
-                    });
-                Ok(pb::RegisterResponse {
-                    header: self.header(),
-                    entry: Some(entry),
-                })
+                let entry = ServiceEntry {
+                    service,
+                    create_index,
+                    modify_index,
+                    expires_at_ms,
+                    checks,
+                };
+                Ok(self.written(self.shown(&key, &entry, now)))
             }
             Response::CasFailed(f) => Err(cas_error(f)),
             Response::CheckIdTaken { check_id, owner } => Err(check_taken(check_id, owner)),
@@ -232,17 +247,22 @@ impl CatalogApi {
         }
     }
 
-    async fn deregister_inner(&self, req: pb::DeregisterRequest) -> Result<pb::DeregisterResponse> {
-        let key = key_of(&req.name, req.id.as_deref())?;
+    /// Removes a service (`name`, or instance `name/id`); with `cas`, only at that modify
+    /// index. Answers whether it existed.
+    pub async fn deregister(
+        &self,
+        name: &str,
+        id: Option<&str>,
+        cas: Option<u64>,
+        deadline: Instant,
+    ) -> Result<Answer<bool>> {
+        let key = key_of(name, id)?;
         let command = Command::CatalogDeregister {
             key,
-            expected_index: req.cas,
+            expected_index: cas,
         };
-        match self.node.write(command).await?.response {
-            Response::Deleted { existed } => Ok(pb::DeregisterResponse {
-                header: self.header(),
-                deleted: existed,
-            }),
+        match self.node.write_until(command, deadline).await?.response {
+            Response::Deleted { existed } => Ok(self.written(existed)),
             Response::CasFailed(f) => Err(cas_error(f)),
             other => Err(unexpected(other)),
         }
@@ -251,13 +271,14 @@ impl CatalogApi {
     /// A heartbeat, answered from the leader's memory: this node must lead with its lease
     /// holding (and have applied everything committed before, so a registration the client
     /// saw acknowledged is here); the service must be registered and not already chosen for
-    /// expiry. No Raft entry is written.
-    async fn heartbeat_inner(
+    /// expiry. No Raft entry is written. Answers the new deadline.
+    pub async fn heartbeat(
         &self,
-        req: pb::HeartbeatRequest,
+        name: &str,
+        id: Option<&str>,
         deadline: Instant,
-    ) -> Result<pb::HeartbeatResponse> {
-        let key = key_of(&req.name, req.id.as_deref())?;
+    ) -> Result<Answer<u64>> {
+        let key = key_of(name, id)?;
         self.node
             .read_until(ReadConsistency::Leader, 0, deadline)
             .await?;
@@ -267,46 +288,88 @@ impl CatalogApi {
                 .and_then(|e| self.heartbeats.renew(&key, e, now))
         });
         let expires_at_ms = renewed.ok_or_else(|| Error::NotFound(SERVICE_NOT_FOUND.into()))?;
-        Ok(pb::HeartbeatResponse {
-            header: self.header_at(applied),
-            expires_at_ms,
-        })
+        Ok(self.read_at(expires_at_ms, applied))
     }
 
-    async fn get_inner(
+    /// One service (`name`, or instance `name/id`), read at `read`.
+    pub async fn get(
         &self,
-        req: pb::GetServiceRequest,
+        name: &str,
+        id: Option<&str>,
+        read: ReadOptions,
         deadline: Instant,
-    ) -> Result<pb::GetServiceResponse> {
-        let key = key_of(&req.name, req.id.as_deref())?;
-        self.fresh(req.consistency, req.min_index, deadline).await?;
+    ) -> Result<Answer<ServiceView>> {
+        let key = key_of(name, id)?;
+        self.fresh(read, deadline).await?;
         let now = self.now_ms();
         let (entry, applied) = self
             .node
             .view()
             .read_at(|s| s.service(&key).map(|e| self.shown(&key, e, now)));
         let entry = entry.ok_or_else(|| Error::NotFound(SERVICE_NOT_FOUND.into()))?;
-        Ok(pb::GetServiceResponse {
-            header: self.header_at(applied),
-            entry: Some(entry),
-        })
+        Ok(self.read_at(entry, applied))
     }
 
-    async fn batch_register_inner(
+    /// Every live service (only passing ones with `passing_only`), with the catalog index.
+    pub async fn list(
         &self,
-        req: pb::BatchRegisterRequest,
-    ) -> Result<pb::BatchRegisterResponse> {
-        self.limits.batch("services", req.services.len())?;
-        let mut services = Vec::with_capacity(req.services.len());
+        passing_only: bool,
+        read: ReadOptions,
+        deadline: Instant,
+    ) -> Result<Answer<Listing>> {
+        let filter = ServiceFilter {
+            passing_only,
+            ..ServiceFilter::default()
+        };
+        self.select(&filter, read, deadline).await
+    }
+
+    /// Live services matching `filter`, which must name what `kind` requires.
+    pub async fn query(
+        &self,
+        kind: QueryKind,
+        filter: ServiceFilter,
+        read: ReadOptions,
+        deadline: Instant,
+    ) -> Result<Answer<Listing>> {
+        match kind {
+            QueryKind::Tags if filter.tags.is_empty() => {
+                return Err(Error::invalid("tags", "At least one tag must be specified"));
+            }
+            QueryKind::Metadata if filter.meta.is_empty() => {
+                return Err(Error::invalid(
+                    "meta",
+                    "At least one metadata filter must be specified",
+                ));
+            }
+            QueryKind::Any if filter.tags.is_empty() && filter.meta.is_empty() => {
+                return Err(Error::invalid(
+                    "tags",
+                    "At least one tag or metadata filter must be specified",
+                ));
+            }
+            _ => {}
+        }
+        self.select(&filter, read, deadline).await
+    }
+
+    /// Registers many services atomically (one Raft entry): all or nothing, so every
+    /// invalid one is reported.
+    pub async fn batch_register(
+        &self,
+        registrations: Vec<Registration>,
+        deadline: Instant,
+    ) -> Result<Answer<BatchWritten>> {
+        self.limits.batch("services", registrations.len())?;
+        let mut services = Vec::with_capacity(registrations.len());
         let mut invalid = Vec::new();
-        for (i, s) in req.services.into_iter().enumerate() {
-            match service_from_pb(&self.limits, &format!("services[{i}]"), s) {
+        for (i, r) in registrations.into_iter().enumerate() {
+            match r.validate(&self.limits, &format!("services[{i}]")) {
                 Ok(s) => services.push(s),
                 Err(e) => invalid.push(e.to_string()),
             }
         }
         if !invalid.is_empty() {
-            // Atomic: one Raft entry for all or nothing, so report every bad service.
             return Err(Error::InvalidArgument(format!(
                 "{} invalid service(s), nothing registered: {}",
                 invalid.len(),
@@ -317,233 +380,62 @@ impl CatalogApi {
             services,
             now_ms: self.now_ms(),
         };
-        match self.node.write(command).await?.response {
-            Response::BatchWritten { keys, index } => Ok(pb::BatchRegisterResponse {
-                header: self.header(),
-                keys,
-                index,
-            }),
+        match self.node.write_until(command, deadline).await?.response {
+            Response::BatchWritten { keys, index } => {
+                Ok(self.written(BatchWritten { keys, index }))
+            }
             Response::CheckIdTaken { check_id, owner } => Err(check_taken(check_id, owner)),
             other => Err(unexpected(other)),
         }
     }
 
-    async fn batch_deregister_inner(
+    /// Removes many services by catalog key atomically; absent ones are fine.
+    pub async fn batch_deregister(
         &self,
-        req: pb::BatchDeregisterRequest,
-    ) -> Result<pb::BatchDeregisterResponse> {
-        self.limits.batch("keys", req.keys.len())?;
-        for (i, k) in req.keys.iter().enumerate() {
+        keys: Vec<String>,
+        deadline: Instant,
+    ) -> Result<Answer<BatchDeleted>> {
+        self.limits.batch("keys", keys.len())?;
+        for (i, k) in keys.iter().enumerate() {
             check::key(&format!("keys[{i}]"), k)?;
         }
-        let keys = req.keys.clone();
-        match self
-            .node
-            .write(Command::CatalogBatchDeregister { keys: req.keys })
-            .await?
-            .response
-        {
-            Response::BatchDeleted { deleted } => Ok(pb::BatchDeregisterResponse {
-                header: self.header(),
-                keys,
+        let asked = keys.clone();
+        let command = Command::CatalogBatchDeregister { keys };
+        match self.node.write_until(command, deadline).await?.response {
+            Response::BatchDeleted { deleted } => Ok(self.written(BatchDeleted {
+                keys: asked,
                 deleted,
-            }),
+            })),
             other => Err(unexpected(other)),
         }
     }
 
-    async fn batch_get_inner(
+    /// Many services by catalog key, read at one index.
+    pub async fn batch_get(
         &self,
-        req: pb::BatchGetServicesRequest,
+        keys: &[String],
+        read: ReadOptions,
         deadline: Instant,
-    ) -> Result<pb::BatchGetServicesResponse> {
-        self.limits.batch("keys", req.keys.len())?;
-        for (i, k) in req.keys.iter().enumerate() {
+    ) -> Result<Answer<BatchServices>> {
+        self.limits.batch("keys", keys.len())?;
+        for (i, k) in keys.iter().enumerate() {
             check::key(&format!("keys[{i}]"), k)?;
         }
-        self.fresh(req.consistency, req.min_index, deadline).await?;
+        self.fresh(read, deadline).await?;
         let now = self.now_ms();
-        let ((found, not_found), applied) = self.node.view().read_at(|s| {
-            let (mut found, mut not_found) = (Vec::new(), Vec::new());
-            for k in &req.keys {
+        let (batch, applied) = self.node.view().read_at(|s| {
+            let mut batch = BatchServices {
+                found: Vec::new(),
+                not_found: Vec::new(),
+            };
+            for k in keys {
                 match s.service(k) {
-                    Some(e) => found.push(self.shown(k, e, now)),
-                    None => not_found.push(k.clone()),
+                    Some(e) => batch.found.push(self.shown(k, e, now)),
+                    None => batch.not_found.push(k.clone()),
                 }
             }
-            (found, not_found)
+            batch
         });
-        Ok(pb::BatchGetServicesResponse {
-            header: self.header_at(applied),
-            found,
-            not_found,
-        })
-    }
-}
-
-/// Runs an inner call and converts its error through the one `Error → Status` mapping.
-async fn reply<T>(f: impl Future<Output = Result<T>>) -> Result<GrpcResponse<T>, Status> {
-    f.await.map(GrpcResponse::new).map_err(Status::from)
-}
-
-#[tonic::async_trait]
-impl CatalogService for CatalogApi {
-    async fn register(
-        &self,
-        r: Request<pb::RegisterRequest>,
-    ) -> Result<GrpcResponse<pb::RegisterResponse>, Status> {
-        reply(self.register_inner(r.into_inner())).await
-    }
-
-    async fn deregister(
-        &self,
-        r: Request<pb::DeregisterRequest>,
-    ) -> Result<GrpcResponse<pb::DeregisterResponse>, Status> {
-        reply(self.deregister_inner(r.into_inner())).await
-    }
-
-    async fn heartbeat(
-        &self,
-        r: Request<pb::HeartbeatRequest>,
-    ) -> Result<GrpcResponse<pb::HeartbeatResponse>, Status> {
-        let deadline = self.deadline(&r);
-        reply(self.heartbeat_inner(r.into_inner(), deadline)).await
-    }
-
-    async fn get_service(
-        &self,
-        r: Request<pb::GetServiceRequest>,
-    ) -> Result<GrpcResponse<pb::GetServiceResponse>, Status> {
-        let deadline = self.deadline(&r);
-        reply(self.get_inner(r.into_inner(), deadline)).await
-    }
-
-    async fn list_services(
-        &self,
-        r: Request<pb::ListServicesRequest>,
-    ) -> Result<GrpcResponse<pb::ListServicesResponse>, Status> {
-        let deadline = self.deadline(&r);
-        let req = r.into_inner();
-        reply(async {
-            self.fresh(req.consistency, req.min_index, deadline).await?;
-            let found = self.select(&[], &BTreeMap::new(), req.passing_only);
-            Ok(pb::ListServicesResponse {
-                entries: found.entries,
-                header: found.header,
-                catalog_index: found.catalog_index,
-            })
-        })
-        .await
-    }
-
-    async fn query_tags(
-        &self,
-        r: Request<pb::QueryTagsRequest>,
-    ) -> Result<GrpcResponse<pb::QueryTagsResponse>, Status> {
-        let deadline = self.deadline(&r);
-        let req = r.into_inner();
-        reply(async {
-            if req.tags.is_empty() {
-                return Err(Error::invalid("tags", "At least one tag must be specified"));
-            }
-            self.fresh(req.consistency, req.min_index, deadline).await?;
-            let found = self.select(&req.tags, &BTreeMap::new(), req.passing_only);
-            Ok(pb::QueryTagsResponse {
-                entries: found.entries,
-                header: found.header,
-            })
-        })
-        .await
-    }
-
-    async fn query_metadata(
-        &self,
-        r: Request<pb::QueryMetadataRequest>,
-    ) -> Result<GrpcResponse<pb::QueryMetadataResponse>, Status> {
-        let deadline = self.deadline(&r);
-        let req = r.into_inner();
-        reply(async {
-            if req.meta.is_empty() {
-                return Err(Error::invalid(
-                    "meta",
-                    "At least one metadata filter must be specified",
-                ));
-            }
-            self.fresh(req.consistency, req.min_index, deadline).await?;
-            let found = self.select(&[], &req.meta, req.passing_only);
-            Ok(pb::QueryMetadataResponse {
-                entries: found.entries,
-                header: found.header,
-            })
-        })
-        .await
-    }
-
-    async fn query(
-        &self,
-        r: Request<pb::QueryRequest>,
-    ) -> Result<GrpcResponse<pb::QueryResponse>, Status> {
-        let deadline = self.deadline(&r);
-        let req = r.into_inner();
-        reply(async {
-            if req.tags.is_empty() && req.meta.is_empty() {
-                return Err(Error::invalid(
-                    "tags",
-                    "At least one tag or metadata filter must be specified",
-                ));
-            }
-            self.fresh(req.consistency, req.min_index, deadline).await?;
-            let found = self.select(&req.tags, &req.meta, req.passing_only);
-            Ok(pb::QueryResponse {
-                entries: found.entries,
-                header: found.header,
-            })
-        })
-        .await
-    }
-
-    async fn batch_register(
-        &self,
-        r: Request<pb::BatchRegisterRequest>,
-    ) -> Result<GrpcResponse<pb::BatchRegisterResponse>, Status> {
-        reply(self.batch_register_inner(r.into_inner())).await
-    }
-
-    async fn batch_deregister(
-        &self,
-        r: Request<pb::BatchDeregisterRequest>,
-    ) -> Result<GrpcResponse<pb::BatchDeregisterResponse>, Status> {
-        reply(self.batch_deregister_inner(r.into_inner())).await
-    }
-
-    async fn batch_get_services(
-        &self,
-        r: Request<pb::BatchGetServicesRequest>,
-    ) -> Result<GrpcResponse<pb::BatchGetServicesResponse>, Status> {
-        let deadline = self.deadline(&r);
-        reply(self.batch_get_inner(r.into_inner(), deadline)).await
-    }
-
-    async fn update_ttl_check(
-        &self,
-        r: Request<pb::UpdateTtlCheckRequest>,
-    ) -> Result<GrpcResponse<pb::UpdateTtlCheckResponse>, Status> {
-        reply(self.update_ttl_check_inner(r.into_inner())).await
-    }
-
-    async fn list_checks(
-        &self,
-        r: Request<pb::ListChecksRequest>,
-    ) -> Result<GrpcResponse<pb::ListChecksResponse>, Status> {
-        let deadline = self.deadline(&r);
-        reply(self.list_checks_inner(r.into_inner(), deadline)).await
-    }
-
-    async fn service_checks(
-        &self,
-        r: Request<pb::ServiceChecksRequest>,
-    ) -> Result<GrpcResponse<pb::ServiceChecksResponse>, Status> {
-        let deadline = self.deadline(&r);
-        reply(self.service_checks_inner(r.into_inner(), deadline)).await
+        Ok(self.read_at(batch, applied))
     }
 }

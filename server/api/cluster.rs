@@ -1,21 +1,19 @@
-//! ClusterService: the cluster's status and membership, gRPC first.
+//! The typed cluster API: the cluster's status and membership as methods on domain types.
 //!
 //! Status, Leader, Peers and Snapshot read `RaftNode::cluster_status` or snapshot locally and
 //! answer on any node, standalone or clustered. Join and Leave go to `raft::membership` on
-//! the leader; on a follower they fail with the leader's address (UNAVAILABLE plus metadata,
-//! a 307 over REST) through the one error mapping of `api::status`. The REST gateway calls
-//! these same methods.
+//! the leader; on a follower they fail with `Error::NotLeader`, which the one error mapping
+//! of `api::status` turns into UNAVAILABLE plus metadata (a 307 over REST). The gRPC service
+//! (`api/grpc/cluster.rs`) and the REST routes (`gateway/cluster.rs`) are thin adapters
+//! over these methods.
 
 use std::time::Duration;
 
-use konsul_proto::v1 as pb;
-use konsul_proto::v1::cluster_service_server::ClusterService;
-use tonic::{Request, Response as GrpcResponse, Status};
-
-use crate::api::convert;
+use crate::api::Answer;
 use crate::error::{Error, Result};
-use crate::raft::cluster_status::{PeerStatus, Role};
-use crate::raft::membership::{DEFAULT_CATCH_UP_TIMEOUT, JoinSpec};
+use crate::raft::Member;
+use crate::raft::cluster_status::{ClusterStatus, PeerStatus};
+use crate::raft::membership::{DEFAULT_CATCH_UP_TIMEOUT, JoinSpec, Joined};
 use crate::raft::node::RaftNode;
 
 /// Longest node name accepted by Join (the same limit the configuration enforces).
@@ -33,38 +31,34 @@ impl ClusterApi {
         Self { node }
     }
 
-    fn header(&self) -> Option<pb::ResponseHeader> {
-        Some(convert::header(self.node.header()))
+    fn answer<T>(&self, value: T) -> Answer<T> {
+        Answer {
+            value,
+            header: self.node.header(),
+        }
     }
 }
 
-fn role(r: Role) -> pb::NodeState {
-    match r {
-        Role::Leader => pb::NodeState::Leader,
-        Role::Follower => pb::NodeState::Follower,
-        Role::Candidate => pb::NodeState::Candidate,
-        Role::Learner => pb::NodeState::Learner,
-        Role::Shutdown => pb::NodeState::Shutdown,
-    }
+/// The leader a node knows, and whether it is that node.
+#[derive(Debug, Clone)]
+pub struct LeaderInfo {
+    /// The leader's name and addresses.
+    pub member: Member,
+    /// True when the node that answered leads.
+    pub is_self: bool,
 }
 
-fn peer(p: PeerStatus) -> pb::Peer {
-    pb::Peer {
-        id: p.member.name,
-        address: p.member.raft_addr,
-        client_address: p.member.client_addr,
-        suffrage: if p.voter {
-            pb::Suffrage::Voter
-        } else {
-            pb::Suffrage::Learner
-        } as i32,
-        is_leader: p.is_leader,
-        match_index: p.match_index.unwrap_or(0),
-        lag: p.lag.unwrap_or(0),
-        last_contact_ms: p
-            .last_contact
-            .map_or(-1, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
-    }
+/// A request to add a node.
+#[derive(Debug, Clone)]
+pub struct Join {
+    /// The new node's name.
+    pub node_id: String,
+    /// Its Raft address, host:port.
+    pub address: String,
+    /// Its client address, host:port (may be empty).
+    pub client_address: String,
+    /// How long it may take to catch up before it is removed again; 0: the default (60 s).
+    pub catch_up_timeout_ms: u32,
 }
 
 /// Checks a node name as the configuration does: letters, digits, `.`, `_`, `-`.
@@ -116,139 +110,59 @@ fn host_port(field: &str, addr: &str, required: bool) -> Result<()> {
 }
 
 impl ClusterApi {
-    async fn status_inner(&self) -> Result<pb::StatusResponse> {
-        let s = self.node.cluster_status().await?;
-        let leader = s.leader.unwrap_or_default();
-        Ok(pb::StatusResponse {
-            header: self.header(),
-            node_id: s.me.name,
-            state: role(s.role) as i32,
-            term: s.term,
-            leader_id: leader.name,
-            leader_addr: leader.raft_addr,
-            leader_client_addr: leader.client_addr,
-            last_index: s.last_index,
-            commit_index: s.commit_index,
-            applied_index: s.applied_index,
-            last_snapshot_index: s.last_snapshot_index.unwrap_or(0),
-            peers: s.peers.into_iter().map(peer).collect(),
-            quorum_lost: s.quorum_lost,
-            quorum_contact_ms: s
-                .quorum_contact
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-        })
+    /// This node's view of the cluster.
+    pub async fn status(&self) -> Result<Answer<ClusterStatus>> {
+        let status = self.node.cluster_status().await?;
+        Ok(self.answer(status))
     }
 
-    fn leader_inner(&self) -> Result<pb::LeaderResponse> {
-        let leader = self.node.leader().ok_or(Error::NoLeader)?;
-        Ok(pb::LeaderResponse {
-            header: self.header(),
-            is_self: leader.name == self.node.member().name,
-            leader_id: leader.name,
-            leader_addr: leader.raft_addr,
-            leader_client_addr: leader.client_addr,
-        })
+    /// The leader this node knows; `NoLeader` when it knows none.
+    pub fn leader(&self) -> Result<Answer<LeaderInfo>> {
+        let member = self.node.leader().ok_or(Error::NoLeader)?;
+        let is_self = member.name == self.node.member().name;
+        Ok(self.answer(LeaderInfo { member, is_self }))
     }
 
-    async fn peers_inner(&self) -> Result<pb::PeersResponse> {
-        let s = self.node.cluster_status().await?;
-        Ok(pb::PeersResponse {
-            header: self.header(),
-            peers: s.peers.into_iter().map(peer).collect(),
-        })
+    /// Every member, voters first, then by name.
+    pub async fn peers(&self) -> Result<Answer<Vec<PeerStatus>>> {
+        let status = self.node.cluster_status().await?;
+        Ok(self.answer(status.peers))
     }
 
-    async fn join_inner(&self, req: pb::JoinRequest) -> Result<pb::JoinResponse> {
-        node_name("node_id", &req.node_id)?;
-        host_port("address", &req.address, true)?;
-        host_port("client_address", &req.client_address, false)?;
-        let catch_up_timeout = match req.catch_up_timeout_ms {
+    /// Adds a node as a learner, then, once caught up, as a voter. Leader only.
+    pub async fn join(&self, join: Join) -> Result<Answer<Joined>> {
+        node_name("node_id", &join.node_id)?;
+        host_port("address", &join.address, true)?;
+        host_port("client_address", &join.client_address, false)?;
+        let catch_up_timeout = match join.catch_up_timeout_ms {
             0 => DEFAULT_CATCH_UP_TIMEOUT,
             ms => Duration::from_millis(u64::from(ms)),
         };
         let joined = self
             .node
             .join(JoinSpec {
-                name: req.node_id,
-                raft_addr: req.address,
-                client_addr: req.client_address,
+                name: join.node_id,
+                raft_addr: join.address,
+                client_addr: join.client_address,
                 catch_up_timeout,
             })
             .await?;
-        Ok(pb::JoinResponse {
-            header: self.header(),
-            node_id: joined.member.name,
-            address: joined.member.raft_addr,
-            already_member: joined.already_member,
-        })
+        Ok(self.answer(joined))
     }
 
-    async fn leave_inner(&self, req: pb::LeaveRequest) -> Result<pb::LeaveResponse> {
-        if req.node_id.is_empty() {
+    /// Removes member `node_id` (a follower or the leader itself). Leader only.
+    pub async fn leave(&self, node_id: &str) -> Result<Answer<Member>> {
+        if node_id.is_empty() {
             return Err(Error::invalid("node_id", "is required"));
         }
-        let member = self.node.leave(&req.node_id).await?;
-        Ok(pb::LeaveResponse {
-            header: self.header(),
-            node_id: member.name,
-        })
+        let member = self.node.leave(node_id).await?;
+        Ok(self.answer(member))
     }
 
-    async fn snapshot_inner(&self) -> Result<pb::SnapshotResponse> {
-        let snapshot_index = self.node.snapshot().await?;
-        Ok(pb::SnapshotResponse {
-            header: self.header(),
-            snapshot_index,
-        })
-    }
-}
-
-#[tonic::async_trait]
-impl ClusterService for ClusterApi {
-    async fn status(
-        &self,
-        _request: Request<pb::StatusRequest>,
-    ) -> Result<GrpcResponse<pb::StatusResponse>, Status> {
-        Ok(GrpcResponse::new(self.status_inner().await?))
-    }
-
-    async fn leader(
-        &self,
-        _request: Request<pb::LeaderRequest>,
-    ) -> Result<GrpcResponse<pb::LeaderResponse>, Status> {
-        Ok(GrpcResponse::new(self.leader_inner()?))
-    }
-
-    async fn peers(
-        &self,
-        _request: Request<pb::PeersRequest>,
-    ) -> Result<GrpcResponse<pb::PeersResponse>, Status> {
-        Ok(GrpcResponse::new(self.peers_inner().await?))
-    }
-
-    async fn join(
-        &self,
-        request: Request<pb::JoinRequest>,
-    ) -> Result<GrpcResponse<pb::JoinResponse>, Status> {
-        Ok(GrpcResponse::new(
-            self.join_inner(request.into_inner()).await?,
-        ))
-    }
-
-    async fn leave(
-        &self,
-        request: Request<pb::LeaveRequest>,
-    ) -> Result<GrpcResponse<pb::LeaveResponse>, Status> {
-        Ok(GrpcResponse::new(
-            self.leave_inner(request.into_inner()).await?,
-        ))
-    }
-
-    async fn snapshot(
-        &self,
-        _request: Request<pb::SnapshotRequest>,
-    ) -> Result<GrpcResponse<pb::SnapshotResponse>, Status> {
-        Ok(GrpcResponse::new(self.snapshot_inner().await?))
+    /// Builds a snapshot on this node now; answers the last index it covers.
+    pub async fn snapshot(&self) -> Result<Answer<u64>> {
+        let index = self.node.snapshot().await?;
+        Ok(self.answer(index))
     }
 }
 

@@ -5,13 +5,15 @@
 mod catalog;
 
 pub use catalog::{
-    checks_to_pb, definition_to_pb, entry_to_pb, raw_from_pb, service_from_pb, status_to_pb,
+    check_view_to_pb, definition_to_pb, raw_from_pb, registration_from_pb, report_status_from_pb,
+    service_view_to_pb, status_to_pb,
 };
 
 use konsul_proto::v1 as pb;
 
+use crate::api::ReadOptions;
+use crate::api::kv::KeyValue;
 use crate::raft::node::{HeaderInfo, ReadConsistency};
-use crate::store::KvEntry;
 
 /// The response header every call returns.
 pub fn header(h: HeaderInfo) -> pb::ResponseHeader {
@@ -25,18 +27,22 @@ pub fn header(h: HeaderInfo) -> pb::ResponseHeader {
     }
 }
 
-/// A stored entry as the API shows it; `with_value == false` leaves the value out.
-pub fn key_value(key: &str, e: &KvEntry, with_value: bool) -> pb::KeyValue {
+/// A key as the protobuf API shows it.
+pub fn key_value_to_pb(kv: KeyValue) -> pb::KeyValue {
     pb::KeyValue {
-        key: key.to_owned(),
-        value: if with_value {
-            e.value.clone()
-        } else {
-            Vec::new()
-        },
-        flags: e.flags,
-        create_index: e.create_index,
-        modify_index: e.modify_index,
+        key: kv.key,
+        value: kv.value,
+        flags: kv.flags,
+        create_index: kv.create_index,
+        modify_index: kv.modify_index,
+    }
+}
+
+/// The freshness a protobuf read asks for.
+pub fn read_options(consistency: i32, min_index: u64) -> ReadOptions {
+    ReadOptions {
+        consistency: self::consistency(consistency),
+        min_index,
     }
 }
 

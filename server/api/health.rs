@@ -1,13 +1,53 @@
-//! Readiness for gRPC health checking: tonic-health's serving status follows
-//! `RaftNode::readiness` (leader known and the log applied), for the whole server ("") and
-//! for each public service.
+//! The node's health: the typed API behind the REST `/health` routes ([`HealthApi`]), and
+//! readiness for gRPC health checking (tonic-health's serving status follows
+//! `RaftNode::readiness`, leader known and the log applied, for the whole server ("") and
+//! for each public service).
 
 use std::time::Duration;
 
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-use crate::raft::node::RaftNode;
+use crate::raft::node::{HeaderInfo, RaftNode};
+
+/// What `/health` reports about the node.
+#[derive(Debug, Clone)]
+pub struct HealthSummary {
+    /// Ready to serve: a leader known and the log applied.
+    pub ready: bool,
+    /// Keys in the applied store.
+    pub total_keys: usize,
+    /// This node's name, leader, term and applied index.
+    pub header: HeaderInfo,
+}
+
+/// The health calls over one Raft node. They answer on every node at once and never wait:
+/// health probes must not hang on a cluster that has lost its leader.
+#[derive(Clone)]
+pub struct HealthApi {
+    node: RaftNode,
+}
+
+impl HealthApi {
+    /// The health API of `node`.
+    pub fn new(node: RaftNode) -> Self {
+        Self { node }
+    }
+
+    /// The node's summary, as it is now.
+    pub fn summary(&self) -> HealthSummary {
+        HealthSummary {
+            ready: self.node.is_ready(),
+            total_keys: self.node.view().read(|s| s.len()),
+            header: self.node.header(),
+        }
+    }
+
+    /// Whether the node is ready: a leader known and the log applied.
+    pub fn ready(&self) -> bool {
+        self.node.is_ready()
+    }
+}
 
 /// Services whose health status follows readiness, besides the whole server ("").
 pub const SERVICES: &[&str] = &[

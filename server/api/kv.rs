@@ -1,27 +1,109 @@
-//! KVService: every key/value call, gRPC first.
+//! The typed KV API: every key/value call as a method on domain types, returning
+//! `crate::Error`. The gRPC service (`api/grpc/kv.rs`) and the REST routes
+//! (`gateway/kv.rs`, `gateway/kv_batch.rs`) are thin adapters over these methods, so
+//! validation, the read barrier, Raft and the store are reached from one place.
 //!
-//! Writes: validate → `store::Command` → `RaftNode::write` (leader only; quorum fsync) →
-//! the state machine's `Response` → protobuf. Reads: `RaftNode::read_until` for the
-//! requested consistency and `min_index` → the applied store → protobuf. The REST gateway
-//! calls these same methods. A CAS mismatch comes back from the store as a normal response
-//! and is turned into ABORTED (or NOT_FOUND for a missing key) here, at the edge.
+//! Writes: validate → `store::Command` → `RaftNode::write_until` (leader only; quorum
+//! fsync) → the state machine's `Response`. Reads: `RaftNode::read_until` for the requested
+//! consistency and `min_index` → the applied store. A CAS mismatch comes back from the store
+//! as a normal response and is turned into `Error::CasConflict` (or `NotFound` for a missing
+//! key) here.
 
 use std::sync::Arc;
 
-use konsul_proto::v1 as pb;
-use konsul_proto::v1::kv_service_server::KvService;
 use tokio::time::Instant;
-use tonic::{Request, Response as GrpcResponse, Status};
 
 use crate::api::validate::Limits;
-use crate::api::{call, convert};
+use crate::api::{Answer, ReadOptions, call};
 use crate::deps::Clock;
 use crate::error::{Error, Result};
 use crate::raft::node::RaftNode;
-use crate::store::{CasFailure, Command, KvCasItem, KvDeleteCasItem, KvSetItem, Response};
+use crate::store::{
+    CasFailure, Command, KvCasItem, KvDeleteCasItem, KvEntry, KvSetItem, RequestId, Response,
+};
 
 /// Message of NOT_FOUND for a single missing key (the REST contract's text).
 pub const KEY_NOT_FOUND: &str = "Key not found";
+
+/// One key as the API shows it. Writes answer with an empty `value`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyValue {
+    /// The key.
+    pub key: String,
+    /// The value (empty where the call leaves values out).
+    pub value: Vec<u8>,
+    /// Client flags.
+    pub flags: u64,
+    /// Index of the write that created the key.
+    pub create_index: u64,
+    /// Index of the last write to the key.
+    pub modify_index: u64,
+}
+
+impl KeyValue {
+    fn of(key: &str, e: &KvEntry, with_value: bool) -> Self {
+        KeyValue {
+            key: key.to_owned(),
+            value: if with_value {
+                e.value.clone()
+            } else {
+                Vec::new()
+            },
+            flags: e.flags,
+            create_index: e.create_index,
+            modify_index: e.modify_index,
+        }
+    }
+}
+
+/// A write of one key.
+#[derive(Debug, Clone)]
+pub struct Put {
+    /// The key.
+    pub key: String,
+    /// The new value.
+    pub value: Vec<u8>,
+    /// New flags; 0 keeps the existing flags (ignored with `cas`).
+    pub flags: u64,
+    /// Compare-and-swap: `Some(0)` creates only, `Some(n)` writes only over index `n`.
+    pub cas: Option<u64>,
+}
+
+/// A listing: the entries in key order, and whether `limit` cut it short.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    /// Entries in key order (values left out with `keys_only`).
+    pub entries: Vec<KeyValue>,
+    /// True when more keys matched than `limit` allowed.
+    pub more: bool,
+}
+
+/// What a batch read found.
+#[derive(Debug, Clone)]
+pub struct BatchRead {
+    /// The keys that exist, in request order.
+    pub found: Vec<KeyValue>,
+    /// The keys that do not, in request order.
+    pub not_found: Vec<String>,
+}
+
+/// What a batch write wrote: its keys, all at one index.
+#[derive(Debug, Clone)]
+pub struct BatchWritten {
+    /// The keys written (or deleted), in request order.
+    pub keys: Vec<String>,
+    /// The log index of the batch.
+    pub index: u64,
+}
+
+/// What a batch delete removed.
+#[derive(Debug, Clone)]
+pub struct BatchDeleted {
+    /// The keys asked for, in request order.
+    pub keys: Vec<String>,
+    /// How many of them existed.
+    pub deleted: u64,
+}
 
 /// The KV service over one Raft node.
 #[derive(Clone)]
@@ -41,13 +123,29 @@ impl KvApi {
         }
     }
 
-    fn header(&self) -> Option<pb::ResponseHeader> {
-        Some(convert::header(self.node.header()))
+    /// The request timeout: how long a call without a deadline of its own may take.
+    pub fn request_timeout(&self) -> std::time::Duration {
+        self.node.request_timeout()
     }
 
-    /// The header of a read that saw the store at `applied`.
-    fn header_at(&self, applied: u64) -> Option<pb::ResponseHeader> {
-        Some(convert::header(self.node.header_at(applied)))
+    fn written<T>(&self, value: T) -> Answer<T> {
+        Answer {
+            value,
+            header: self.node.header(),
+        }
+    }
+
+    fn read_at<T>(&self, value: T, applied: u64) -> Answer<T> {
+        Answer {
+            value,
+            header: self.node.header_at(applied),
+        }
+    }
+
+    async fn barrier(&self, read: ReadOptions, deadline: Instant) -> Result<()> {
+        self.node
+            .read_until(read.consistency, read.min_index, deadline)
+            .await
     }
 
     /// Proposes `command` (identified by `id` when given) and waits for its outcome until
@@ -55,10 +153,10 @@ impl KvApi {
     async fn write(
         &self,
         command: Command,
-        id: Option<&pb::RequestId>,
+        id: Option<RequestId>,
         deadline: Instant,
     ) -> Result<Response> {
-        let command = call::identified(command, id, self.clock.as_ref())?;
+        let command = call::identified(command, id, self.clock.as_ref());
         let response = self.node.write_until(command, deadline).await?.response;
         match call::expired(&response) {
             Some(e) => Err(e),
@@ -90,369 +188,228 @@ fn unexpected(r: Response) -> Error {
 }
 
 impl KvApi {
-    async fn get_inner(&self, req: pb::GetRequest, deadline: Instant) -> Result<pb::GetResponse> {
-        self.limits.key("key", &req.key)?;
-        self.node
-            .read_until(
-                convert::consistency(req.consistency),
-                req.min_index,
-                deadline,
-            )
-            .await?;
-        let (kv, applied) = self.node.view().read_at(|s| {
-            s.get(&req.key)
-                .map(|e| convert::key_value(&req.key, e, true))
-        });
+    /// One key, read at `read`; `NotFound` ("Key not found") when it does not exist.
+    pub async fn get(
+        &self,
+        key: &str,
+        read: ReadOptions,
+        deadline: Instant,
+    ) -> Result<Answer<KeyValue>> {
+        self.limits.key("key", key)?;
+        self.barrier(read, deadline).await?;
+        let (kv, applied) = self
+            .node
+            .view()
+            .read_at(|s| s.get(key).map(|e| KeyValue::of(key, e, true)));
         let kv = kv.ok_or_else(|| Error::NotFound(KEY_NOT_FOUND.into()))?;
-        Ok(pb::GetResponse {
-            header: self.header_at(applied),
-            kv: Some(kv),
-        })
+        Ok(self.read_at(kv, applied))
     }
 
-    async fn list_inner(
+    /// The keys under `prefix` in order, at most `limit` (0: all), with their values unless
+    /// `keys_only`.
+    pub async fn list(
         &self,
-        req: pb::ListRequest,
+        prefix: &str,
+        keys_only: bool,
+        limit: u32,
+        read: ReadOptions,
         deadline: Instant,
-    ) -> Result<pb::ListResponse> {
-        if req.prefix.len() > self.limits.max_key_bytes {
+    ) -> Result<Answer<Listing>> {
+        if prefix.len() > self.limits.max_key_bytes {
             return Err(Error::invalid(
                 "prefix",
                 format!("the limit is {} bytes", self.limits.max_key_bytes),
             ));
         }
-        self.node
-            .read_until(
-                convert::consistency(req.consistency),
-                req.min_index,
-                deadline,
-            )
-            .await?;
-        let limit = if req.limit == 0 {
+        self.barrier(read, deadline).await?;
+        let limit = if limit == 0 {
             usize::MAX
         } else {
-            req.limit as usize
+            limit as usize
         };
-        let ((kvs, more), applied) = self.node.view().read_at(|s| {
-            let mut it = s.range_prefix(&req.prefix);
-            let kvs: Vec<_> = it
+        let ((entries, more), applied) = self.node.view().read_at(|s| {
+            let mut it = s.range_prefix(prefix);
+            let entries: Vec<_> = it
                 .by_ref()
                 .take(limit)
-                .map(|(k, e)| convert::key_value(k, e, !req.keys_only))
+                .map(|(k, e)| KeyValue::of(k, e, !keys_only))
                 .collect();
-            (kvs, it.next().is_some())
+            (entries, it.next().is_some())
         });
-        Ok(pb::ListResponse {
-            header: self.header_at(applied),
-            kvs,
-            more,
-        })
+        Ok(self.read_at(Listing { entries, more }, applied))
     }
 
-    async fn put_inner(&self, req: pb::PutRequest, deadline: Instant) -> Result<pb::PutResponse> {
-        self.limits.key("key", &req.key)?;
-        self.limits.value("value", &req.value)?;
-        let command = match req.cas {
+    /// Writes one key; answers its new version (without the value).
+    pub async fn put(
+        &self,
+        put: Put,
+        id: Option<RequestId>,
+        deadline: Instant,
+    ) -> Result<Answer<KeyValue>> {
+        self.limits.key("key", &put.key)?;
+        self.limits.value("value", &put.value)?;
+        let command = match put.cas {
             None => Command::KvSet {
-                key: req.key,
-                value: req.value,
-                flags: req.flags,
+                key: put.key,
+                value: put.value,
+                flags: put.flags,
             },
             Some(expected_index) => Command::KvSetCas {
-                key: req.key,
-                value: req.value,
+                key: put.key,
+                value: put.value,
                 expected_index,
             },
         };
-        match self
-            .write(command, req.request_id.as_ref(), deadline)
-            .await?
-        {
+        match self.write(command, id, deadline).await? {
             Response::Written {
                 key,
                 flags,
                 create_index,
                 modify_index,
-            } => Ok(pb::PutResponse {
-                header: self.header(),
-                kv: Some(pb::KeyValue {
-                    key,
-                    value: Vec::new(),
-                    flags,
-                    create_index,
-                    modify_index,
-                }),
-            }),
+            } => Ok(self.written(KeyValue {
+                key,
+                value: Vec::new(),
+                flags,
+                create_index,
+                modify_index,
+            })),
             Response::CasFailed(f) => Err(cas_error(f, false)),
             other => Err(unexpected(other)),
         }
     }
 
-    async fn delete_inner(
+    /// Deletes one key (with `cas`, only at that index); answers whether it existed.
+    pub async fn delete(
         &self,
-        req: pb::DeleteRequest,
+        key: String,
+        cas: Option<u64>,
+        id: Option<RequestId>,
         deadline: Instant,
-    ) -> Result<pb::DeleteResponse> {
-        self.limits.key("key", &req.key)?;
-        let id = req.request_id;
-        let command = match req.cas {
-            None => Command::KvDelete { key: req.key },
+    ) -> Result<Answer<bool>> {
+        self.limits.key("key", &key)?;
+        let command = match cas {
+            None => Command::KvDelete { key },
             Some(expected_index) => Command::KvDeleteCas {
-                key: req.key,
+                key,
                 expected_index,
             },
         };
-        match self.write(command, id.as_ref(), deadline).await? {
-            Response::Deleted { existed } => Ok(pb::DeleteResponse {
-                header: self.header(),
-                deleted: existed,
-            }),
+        match self.write(command, id, deadline).await? {
+            Response::Deleted { existed } => Ok(self.written(existed)),
             Response::CasFailed(f) => Err(cas_error(f, false)),
             other => Err(unexpected(other)),
         }
     }
 
-    async fn batch_get_inner(
+    /// Many keys read at one index.
+    pub async fn batch_get(
         &self,
-        req: pb::BatchGetRequest,
+        keys: &[String],
+        read: ReadOptions,
         deadline: Instant,
-    ) -> Result<pb::BatchGetResponse> {
-        self.limits
-            .batch("keys", req.keys.iter().map(String::as_str))?;
-        self.node
-            .read_until(
-                convert::consistency(req.consistency),
-                req.min_index,
-                deadline,
-            )
-            .await?;
-        let ((found, not_found), applied) = self.node.view().read_at(|s| {
-            let mut found = Vec::new();
-            let mut not_found = Vec::new();
-            for k in &req.keys {
+    ) -> Result<Answer<BatchRead>> {
+        self.limits.batch("keys", keys.iter().map(String::as_str))?;
+        self.barrier(read, deadline).await?;
+        let (batch, applied) = self.node.view().read_at(|s| {
+            let mut batch = BatchRead {
+                found: Vec::new(),
+                not_found: Vec::new(),
+            };
+            for k in keys {
                 match s.get(k) {
-                    Some(e) => found.push(convert::key_value(k, e, true)),
-                    None => not_found.push(k.clone()),
+                    Some(e) => batch.found.push(KeyValue::of(k, e, true)),
+                    None => batch.not_found.push(k.clone()),
                 }
             }
-            (found, not_found)
+            batch
         });
-        Ok(pb::BatchGetResponse {
-            header: self.header_at(applied),
-            found,
-            not_found,
-        })
+        Ok(self.read_at(batch, applied))
     }
 
-    async fn batch_put_inner(
+    /// Writes many keys atomically at one index.
+    pub async fn batch_put(
         &self,
-        req: pb::BatchPutRequest,
+        items: Vec<KvSetItem>,
+        id: Option<RequestId>,
         deadline: Instant,
-    ) -> Result<pb::BatchPutResponse> {
+    ) -> Result<Answer<BatchWritten>> {
         self.limits.batch_writes(
             "items",
-            req.items
-                .iter()
-                .map(|i| (i.key.as_str(), i.value.as_slice())),
+            items.iter().map(|i| (i.key.as_str(), i.value.as_slice())),
         )?;
-        let items = req
-            .items
-            .into_iter()
-            .map(|i| KvSetItem {
-                key: i.key,
-                value: i.value,
-                flags: i.flags,
-            })
-            .collect();
         match self
-            .write(
-                Command::KvBatchSet { items },
-                req.request_id.as_ref(),
-                deadline,
-            )
+            .write(Command::KvBatchSet { items }, id, deadline)
             .await?
         {
-            Response::BatchWritten { keys, index } => Ok(pb::BatchPutResponse {
-                header: self.header(),
-                keys,
-                index,
-            }),
+            Response::BatchWritten { keys, index } => {
+                Ok(self.written(BatchWritten { keys, index }))
+            }
             other => Err(unexpected(other)),
         }
     }
 
-    async fn batch_delete_inner(
+    /// Deletes many keys atomically; absent ones are fine.
+    pub async fn batch_delete(
         &self,
-        req: pb::BatchDeleteRequest,
+        keys: Vec<String>,
+        id: Option<RequestId>,
         deadline: Instant,
-    ) -> Result<pb::BatchDeleteResponse> {
-        self.limits
-            .batch("keys", req.keys.iter().map(String::as_str))?;
-        let keys = req.keys.clone();
+    ) -> Result<Answer<BatchDeleted>> {
+        self.limits.batch("keys", keys.iter().map(String::as_str))?;
+        let asked = keys.clone();
         match self
-            .write(
-                Command::KvBatchDelete { keys: req.keys },
-                req.request_id.as_ref(),
-                deadline,
-            )
+            .write(Command::KvBatchDelete { keys }, id, deadline)
             .await?
         {
-            Response::BatchDeleted { deleted } => Ok(pb::BatchDeleteResponse {
-                header: self.header(),
-                keys,
+            Response::BatchDeleted { deleted } => Ok(self.written(BatchDeleted {
+                keys: asked,
                 deleted,
-            }),
+            })),
             other => Err(unexpected(other)),
         }
     }
 
-    async fn batch_put_cas_inner(
+    /// Writes many keys if every CAS condition holds; otherwise changes nothing.
+    pub async fn batch_put_cas(
         &self,
-        req: pb::BatchPutCasRequest,
+        items: Vec<KvCasItem>,
+        id: Option<RequestId>,
         deadline: Instant,
-    ) -> Result<pb::BatchPutCasResponse> {
+    ) -> Result<Answer<BatchWritten>> {
         self.limits.batch_writes(
             "items",
-            req.items
-                .iter()
-                .map(|i| (i.key.as_str(), i.value.as_slice())),
+            items.iter().map(|i| (i.key.as_str(), i.value.as_slice())),
         )?;
-        let items = req
-            .items
-            .into_iter()
-            .map(|i| KvCasItem {
-                key: i.key,
-                value: i.value,
-                expected_index: i.expected_index,
-            })
-            .collect();
         match self
-            .write(
-                Command::KvBatchSetCas { items },
-                req.request_id.as_ref(),
-                deadline,
-            )
+            .write(Command::KvBatchSetCas { items }, id, deadline)
             .await?
         {
-            Response::BatchWritten { keys, index } => Ok(pb::BatchPutCasResponse {
-                header: self.header(),
-                new_indices: keys.into_iter().map(|k| (k, index)).collect(),
-            }),
+            Response::BatchWritten { keys, index } => {
+                Ok(self.written(BatchWritten { keys, index }))
+            }
             Response::CasFailed(f) => Err(cas_error(f, true)),
             other => Err(unexpected(other)),
         }
     }
 
-    async fn batch_delete_cas_inner(
+    /// Deletes many keys if every CAS condition holds; otherwise changes nothing. Answers
+    /// the keys deleted, in request order.
+    pub async fn batch_delete_cas(
         &self,
-        req: pb::BatchDeleteCasRequest,
+        items: Vec<KvDeleteCasItem>,
+        id: Option<RequestId>,
         deadline: Instant,
-    ) -> Result<pb::BatchDeleteCasResponse> {
+    ) -> Result<Answer<Vec<String>>> {
         self.limits
-            .batch("items", req.items.iter().map(|i| i.key.as_str()))?;
-        let keys: Vec<String> = req.items.iter().map(|i| i.key.clone()).collect();
-        let items = req
-            .items
-            .into_iter()
-            .map(|i| KvDeleteCasItem {
-                key: i.key,
-                expected_index: i.expected_index,
-            })
-            .collect();
+            .batch("items", items.iter().map(|i| i.key.as_str()))?;
+        let keys: Vec<String> = items.iter().map(|i| i.key.clone()).collect();
         match self
-            .write(
-                Command::KvBatchDeleteCas { items },
-                req.request_id.as_ref(),
-                deadline,
-            )
+            .write(Command::KvBatchDeleteCas { items }, id, deadline)
             .await?
         {
-            Response::BatchDeleted { .. } => Ok(pb::BatchDeleteCasResponse {
-                header: self.header(),
-                keys,
-            }),
+            Response::BatchDeleted { .. } => Ok(self.written(keys)),
             Response::CasFailed(f) => Err(cas_error(f, true)),
             other => Err(unexpected(other)),
         }
-    }
-}
-
-/// Runs an inner call and converts its error through the one `Error → Status` mapping.
-async fn reply<T>(f: impl Future<Output = Result<T>>) -> Result<GrpcResponse<T>, Status> {
-    f.await.map(GrpcResponse::new).map_err(Status::from)
-}
-
-#[tonic::async_trait]
-impl KvService for KvApi {
-    async fn get(
-        &self,
-        r: Request<pb::GetRequest>,
-    ) -> Result<GrpcResponse<pb::GetResponse>, Status> {
-        let deadline = call::deadline(&r, self.node.request_timeout());
-        reply(self.get_inner(r.into_inner(), deadline)).await
-    }
-
-    async fn list(
-        &self,
-        r: Request<pb::ListRequest>,
-    ) -> Result<GrpcResponse<pb::ListResponse>, Status> {
-        let deadline = call::deadline(&r, self.node.request_timeout());
-        reply(self.list_inner(r.into_inner(), deadline)).await
-    }
-
-    async fn put(
-        &self,
-        r: Request<pb::PutRequest>,
-    ) -> Result<GrpcResponse<pb::PutResponse>, Status> {
-        let deadline = call::deadline(&r, self.node.request_timeout());
-        reply(self.put_inner(r.into_inner(), deadline)).await
-    }
-
-    async fn delete(
-        &self,
-        r: Request<pb::DeleteRequest>,
-    ) -> Result<GrpcResponse<pb::DeleteResponse>, Status> {
-        let deadline = call::deadline(&r, self.node.request_timeout());
-        reply(self.delete_inner(r.into_inner(), deadline)).await
-    }
-
-    async fn batch_get(
-        &self,
-        r: Request<pb::BatchGetRequest>,
-    ) -> Result<GrpcResponse<pb::BatchGetResponse>, Status> {
-        let deadline = call::deadline(&r, self.node.request_timeout());
-        reply(self.batch_get_inner(r.into_inner(), deadline)).await
-    }
-
-    async fn batch_put(
-        &self,
-        r: Request<pb::BatchPutRequest>,
-    ) -> Result<GrpcResponse<pb::BatchPutResponse>, Status> {
-        let deadline = call::deadline(&r, self.node.request_timeout());
-        reply(self.batch_put_inner(r.into_inner(), deadline)).await
-    }
-
-    async fn batch_delete(
-        &self,
-        r: Request<pb::BatchDeleteRequest>,
-    ) -> Result<GrpcResponse<pb::BatchDeleteResponse>, Status> {
-        let deadline = call::deadline(&r, self.node.request_timeout());
-        reply(self.batch_delete_inner(r.into_inner(), deadline)).await
-    }
-
-    async fn batch_put_cas(
-        &self,
-        r: Request<pb::BatchPutCasRequest>,
-    ) -> Result<GrpcResponse<pb::BatchPutCasResponse>, Status> {
-        let deadline = call::deadline(&r, self.node.request_timeout());
-        reply(self.batch_put_cas_inner(r.into_inner(), deadline)).await
-    }
-
-    async fn batch_delete_cas(
-        &self,
-        r: Request<pb::BatchDeleteCasRequest>,
-    ) -> Result<GrpcResponse<pb::BatchDeleteCasResponse>, Status> {
-        let deadline = call::deadline(&r, self.node.request_timeout());
-        reply(self.batch_delete_cas_inner(r.into_inner(), deadline)).await
     }
 }

@@ -1,19 +1,44 @@
-//! The gRPC API: the top of the data flow (DESIGN.md §1).
+//! The API: the top of the data flow (DESIGN.md §1).
 //!
-//! A call enters a service here (one file per service), is validated against the configured
-//! limits, becomes a `store::Command` handed to `raft::node` (writes) or a read of the
-//! applied store after the read barrier the client asked for, and leaves as a protobuf
-//! response. The REST gateway calls these same service methods; it never has its own copy
-//! of the logic. Errors leave through [`status`], the one `Error → tonic::Status` mapping.
+//! A call enters a typed service here (one file per service: methods on domain types that
+//! return `crate::Error`), is validated against the configured limits, becomes a
+//! `store::Command` handed to `raft::node` (writes) or a read of the applied store after the
+//! read barrier the client asked for. The gRPC services ([`grpc`]) and the REST gateway are
+//! thin adapters over those same methods; neither has a copy of the logic, and security
+//! and metrics hook in at this one surface. Errors leave through [`status`], the one
+//! `Error → tonic::Status` mapping.
 
 pub mod call;
 pub mod catalog;
+pub mod catalog_types;
 pub mod catalog_validate;
 pub mod check_validate;
 pub mod checks;
 pub mod cluster;
 pub mod convert;
+pub mod grpc;
 pub mod health;
 pub mod kv;
 pub mod status;
 pub mod validate;
+
+use crate::raft::node::{HeaderInfo, ReadConsistency};
+
+/// An answer and the header facts of the state it came from: for a read, the applied state
+/// it read; for a write, this node just after the write was applied.
+#[derive(Debug, Clone)]
+pub struct Answer<T> {
+    /// What the call returns.
+    pub value: T,
+    /// Applied index, term, leader and contact facts (the response header).
+    pub header: HeaderInfo,
+}
+
+/// How fresh a read must be.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadOptions {
+    /// stale, leader (lease) or strong (ReadIndex).
+    pub consistency: ReadConsistency,
+    /// Wait until this node has applied at least this index (0: no wait).
+    pub min_index: u64,
+}

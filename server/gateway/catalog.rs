@@ -1,5 +1,5 @@
 //! REST routes for the service catalog (`/register`, `/deregister`, `/heartbeat`,
-//! `/services...`), as views over `api::catalog::CatalogApi`. Shapes follow the reference
+//! `/services...`), as views over the typed `api::catalog::CatalogApi`. Shapes follow the reference
 //! contract §1.3; reads are served `stale` by default like the KV routes.
 
 use std::collections::{BTreeMap, HashMap};
@@ -7,12 +7,12 @@ use std::collections::{BTreeMap, HashMap};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use konsul_proto::v1 as pb;
-use konsul_proto::v1::catalog_service_server::CatalogService;
 use serde::{Deserialize, Serialize};
-use tonic::Request;
 use utoipa::ToSchema;
 
+use crate::api::catalog::{Listing, QueryKind, ServiceFilter};
+use crate::api::catalog_types::{Registration, ServiceView};
+use crate::api::{Answer, ReadOptions};
 use crate::error::Error;
 use crate::gateway::Gateway;
 use crate::gateway::body::JsonBody;
@@ -21,8 +21,9 @@ use crate::gateway::context::Ctx;
 use crate::gateway::error::{HttpError, fail};
 use crate::gateway::format::rfc3339;
 use crate::gateway::freshness;
-use crate::gateway::query::{last_min_index, last_passing, passing_param, read_consistency};
-use crate::store::service_key;
+use crate::gateway::query::{last_min_index, last_passing, passing_param, read_options};
+use crate::raft::node::ReadConsistency;
+use crate::store::{Service, service_key};
 
 /// A service as JSON (contract §2.2, plus the optional instance `id` and `ttl_ms`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
@@ -54,17 +55,18 @@ pub struct ServiceJson {
 }
 
 impl ServiceJson {
-    /// The protobuf registration; `field` names it in errors (`service`, `services[2]`).
-    pub fn into_pb(self, field: &str) -> Result<pb::Service, Error> {
+    /// The registration the typed API takes; `field` names it in errors (`service`,
+    /// `services[2]`).
+    pub fn into_registration(self, field: &str) -> Result<Registration, Error> {
         let key = service_key(&self.name, self.id.as_deref());
         let owner = [self.name.as_str(), key.as_str()];
         let checks = self
             .checks
             .into_iter()
             .enumerate()
-            .map(|(i, c)| c.into_pb(&format!("{field}.checks[{i}]"), &owner))
+            .map(|(i, c)| c.into_raw(&format!("{field}.checks[{i}]"), &owner))
             .collect::<Result<_, _>>()?;
-        Ok(pb::Service {
+        Ok(Registration {
             name: self.name,
             id: self.id,
             address: self.address,
@@ -77,18 +79,18 @@ impl ServiceJson {
     }
 
     /// The JSON view of a stored service.
-    pub fn from_pb(s: pb::Service) -> Self {
-        let key = service_key(&s.name, s.id.as_deref());
+    pub fn from_service(s: Service) -> Self {
+        let key = s.key();
         Self {
             checks: s
                 .checks
-                .into_iter()
-                .map(|c| CheckJson::from_pb(c, &key))
+                .iter()
+                .map(|c| CheckJson::from_definition(c, &key))
                 .collect(),
             name: s.name,
             id: s.id,
             address: s.address,
-            port: s.port,
+            port: u32::from(s.port),
             tags: s.tags,
             meta: s.meta,
             ttl_ms: Some(s.ttl_ms),
@@ -158,11 +160,19 @@ fn named(message: &str, name_field: &str, name: String, id: Option<String>) -> s
     v
 }
 
-fn services(entries: Vec<pb::ServiceEntry>) -> Vec<ServiceJson> {
-    entries
+fn services(found: Vec<ServiceView>) -> Vec<ServiceJson> {
+    found
         .into_iter()
-        .filter_map(|e| e.service.map(ServiceJson::from_pb))
+        .map(|v| ServiceJson::from_service(v.service))
         .collect()
+}
+
+/// The contract's query routes read the node's own state (stale), waiting for `min_index`.
+fn stale(min_index: u64) -> ReadOptions {
+    ReadOptions {
+        consistency: ReadConsistency::Stale,
+        min_index,
+    }
 }
 
 /// Register (or replace) a service; `cas` makes it a compare-and-swap.
@@ -178,23 +188,21 @@ pub async fn register(
     ctx: Ctx,
     JsonBody(body): JsonBody<RegisterBody>,
 ) -> Result<Json<RegisterAnswer>, HttpError> {
-    let req = pb::RegisterRequest {
-        service: Some(body.service.into_pb("service").map_err(|e| fail(&ctx, e))?),
-        cas: body.cas,
-    };
+    let registration = body
+        .service
+        .into_registration("service")
+        .map_err(|e| fail(&ctx, e))?;
     let entry = g
         .catalog
-        .register(Request::new(req))
+        .register(registration, body.cas, g.deadline())
         .await
-        .map_err(|s| fail(&ctx, s))?
-        .into_inner()
-        .entry
-        .unwrap_or_default();
+        .map_err(|e| fail(&ctx, e))?
+        .value;
     // The stored service: the request with defaults filled in (TTL, check ids).
     Ok(Json(RegisterAnswer {
         message: "service registered",
-        service: ServiceJson::from_pb(entry.service.unwrap_or_default()),
         modify_index: entry.modify_index,
+        service: ServiceJson::from_service(entry.service),
     }))
 }
 
@@ -223,15 +231,10 @@ pub async fn deregister(
         ),
     };
     let id = instance_id(&q);
-    let req = pb::DeregisterRequest {
-        name: name.clone(),
-        id: id.clone(),
-        cas,
-    };
     g.catalog
-        .deregister(Request::new(req))
+        .deregister(&name, id.as_deref(), cas, g.deadline())
         .await
-        .map_err(|s| fail(&ctx, s))?;
+        .map_err(|e| fail(&ctx, e))?;
     Ok(Json(named("service deregistered", "name", name, id)))
 }
 
@@ -250,14 +253,10 @@ pub async fn heartbeat(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<serde_json::Value>, HttpError> {
     let id = instance_id(&q);
-    let req = pb::HeartbeatRequest {
-        name: name.clone(),
-        id: id.clone(),
-    };
     g.catalog
-        .heartbeat(Request::new(req))
+        .heartbeat(&name, id.as_deref(), g.deadline())
         .await
-        .map_err(|s| fail(&ctx, s))?;
+        .map_err(|e| fail(&ctx, e))?;
     Ok(Json(named("heartbeat updated", "service", name, id)))
 }
 
@@ -273,23 +272,18 @@ pub async fn list(
     ctx: Ctx,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, HttpError> {
-    let consistency = read_consistency(&q).map_err(|e| fail(&ctx, e))?;
-    let req = pb::ListServicesRequest {
-        consistency: consistency as i32,
-        passing_only: passing_param(q.get("passing").map(String::as_str))
-            .map_err(|e| fail(&ctx, e))?,
-        min_index: freshness::min_index(&q).map_err(|e| fail(&ctx, e))?,
-    };
-    let resp = g
+    let read = read_options(&q).map_err(|e| fail(&ctx, e))?;
+    let passing_only =
+        passing_param(q.get("passing").map(String::as_str)).map_err(|e| fail(&ctx, e))?;
+    let answer = g
         .catalog
-        .list_services(Request::new(req))
+        .list(passing_only, read, g.deadline())
         .await
-        .map_err(|s| fail(&ctx, s))?
-        .into_inner();
+        .map_err(|e| fail(&ctx, e))?;
     Ok(freshness::fresh_json(
-        resp.header.as_ref(),
-        resp.catalog_index,
-        services(resp.entries),
+        &answer.header,
+        answer.value.catalog_index,
+        services(answer.value.services),
     ))
 }
 
@@ -321,22 +315,19 @@ pub async fn get(
     Path(name): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, HttpError> {
-    let consistency = read_consistency(&q).map_err(|e| fail(&ctx, e))?;
-    let req = pb::GetServiceRequest {
-        name,
-        id: instance_id(&q),
-        consistency: consistency as i32,
-        min_index: freshness::min_index(&q).map_err(|e| fail(&ctx, e))?,
+    let read = read_options(&q).map_err(|e| fail(&ctx, e))?;
+    let id = instance_id(&q);
+    let answer = match g
+        .catalog
+        .get(&name, id.as_deref(), read, g.deadline())
+        .await
+    {
+        Ok(a) => a,
+        Err(e @ Error::NotFound(_)) => return Ok(freshness::not_found(&g, &ctx, e)),
+        Err(e) => return Err(fail(&ctx, e)),
     };
-    let resp = match g.catalog.get_service(Request::new(req)).await {
-        Ok(r) => r.into_inner(),
-        Err(s) if s.code() == tonic::Code::NotFound => {
-            return Ok(freshness::not_found(&g, &ctx, s));
-        }
-        Err(s) => return Err(fail(&ctx, s)),
-    };
-    let e = resp.entry.unwrap_or_default();
-    let service = ServiceJson::from_pb(e.service.unwrap_or_default());
+    let e = answer.value;
+    let service = ServiceJson::from_service(e.service);
     let value = if q.get("metadata").map(String::as_str) == Some("true") {
         let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(e.expires_at_ms);
         serde_json::to_value(ServiceWithMeta {
@@ -349,7 +340,7 @@ pub async fn get(
         serde_json::to_value(service)
     };
     Ok(freshness::read_json(
-        resp.header.as_ref(),
+        &answer.header,
         value.unwrap_or_default(),
     ))
 }
@@ -366,18 +357,14 @@ fn tag_params(pairs: &[(String, String)]) -> Vec<String> {
 
 /// The contract's query answer: the matches, their count, and the filters as understood,
 /// with the freshness headers of `header`.
-fn query_answer(
-    header: Option<pb::ResponseHeader>,
-    found: Vec<pb::ServiceEntry>,
-    query: serde_json::Value,
-) -> Response {
-    let services = services(found);
+fn query_answer(answer: Answer<Listing>, query: serde_json::Value) -> Response {
+    let services = services(answer.value.services);
     let body = QueryAnswer {
         count: services.len(),
         services,
         query,
     };
-    freshness::read_json(header.as_ref(), body)
+    freshness::read_json(&answer.header, body)
 }
 
 /// Live services carrying every `tags=` (or `tag=`) value.
@@ -393,23 +380,18 @@ pub async fn query_tags(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, HttpError> {
     let tags = tag_params(&pairs);
-    let req = pb::QueryTagsRequest {
+    let filter = ServiceFilter {
         tags: tags.clone(),
-        consistency: pb::Consistency::Stale as i32,
+        meta: BTreeMap::new(),
         passing_only: last_passing(&pairs).map_err(|e| fail(&ctx, e))?,
-        min_index: last_min_index(&pairs).map_err(|e| fail(&ctx, e))?,
     };
-    let resp = g
+    let read = stale(last_min_index(&pairs).map_err(|e| fail(&ctx, e))?);
+    let answer = g
         .catalog
-        .query_tags(Request::new(req))
+        .query(QueryKind::Tags, filter, read, g.deadline())
         .await
-        .map_err(|s| fail(&ctx, s))?
-        .into_inner();
-    Ok(query_answer(
-        resp.header,
-        resp.entries,
-        serde_json::json!({ "tags": tags }),
-    ))
+        .map_err(|e| fail(&ctx, e))?;
+    Ok(query_answer(answer, serde_json::json!({ "tags": tags })))
 }
 
 /// Live services carrying every `k=v` query pair as metadata.
@@ -424,21 +406,18 @@ pub async fn query_metadata(
     let meta: BTreeMap<String, String> = pairs.into_iter().collect();
     // Every query pair is a metadata filter here (the Go contract), so this route takes no
     // `min_index`; `/services/query?meta.<k>=v&min_index=N` does.
-    let req = pb::QueryMetadataRequest {
+    let filter = ServiceFilter {
+        tags: Vec::new(),
         meta: meta.clone(),
-        consistency: pb::Consistency::Stale as i32,
         passing_only: false,
-        min_index: 0,
     };
-    let resp = g
+    let answer = g
         .catalog
-        .query_metadata(Request::new(req))
+        .query(QueryKind::Metadata, filter, stale(0), g.deadline())
         .await
-        .map_err(|s| fail(&ctx, s))?
-        .into_inner();
+        .map_err(|e| fail(&ctx, e))?;
     Ok(query_answer(
-        resp.header,
-        resp.entries,
+        answer,
         serde_json::json!({ "metadata": meta }),
     ))
 }
@@ -461,22 +440,18 @@ pub async fn query(
         .into_iter()
         .filter_map(|(k, v)| k.strip_prefix("meta.").map(|k| (k.to_owned(), v)))
         .collect();
-    let req = pb::QueryRequest {
+    let filter = ServiceFilter {
         tags: tags.clone(),
         meta: meta.clone(),
-        consistency: pb::Consistency::Stale as i32,
         passing_only,
-        min_index,
     };
-    let resp = g
+    let answer = g
         .catalog
-        .query(Request::new(req))
+        .query(QueryKind::Any, filter, stale(min_index), g.deadline())
         .await
-        .map_err(|s| fail(&ctx, s))?
-        .into_inner();
+        .map_err(|e| fail(&ctx, e))?;
     Ok(query_answer(
-        resp.header,
-        resp.entries,
+        answer,
         serde_json::json!({ "tags": tags, "metadata": meta }),
     ))
 }

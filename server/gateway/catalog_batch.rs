@@ -1,5 +1,5 @@
 //! REST batch routes for the catalog (`/batch/services/...`, reference contract §1.5), as
-//! views over `api::catalog::CatalogApi`.
+//! views over the typed `api::catalog::CatalogApi`.
 //!
 //! Divergence from the Go server: batch register is one Raft entry, so it is atomic. One
 //! invalid service rejects the whole batch with 400 listing every invalid service, instead
@@ -10,12 +10,10 @@ use std::collections::{BTreeMap, HashMap};
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::Response;
-use konsul_proto::v1 as pb;
-use konsul_proto::v1::catalog_service_server::CatalogService;
 use serde::{Deserialize, Serialize};
-use tonic::Request;
 use utoipa::ToSchema;
 
+use crate::api::ReadOptions;
 use crate::error::Error;
 use crate::gateway::Gateway;
 use crate::gateway::body::JsonBody;
@@ -23,7 +21,7 @@ use crate::gateway::catalog::ServiceJson;
 use crate::gateway::context::Ctx;
 use crate::gateway::error::{HttpError, fail};
 use crate::gateway::freshness;
-use crate::store::service_key;
+use crate::raft::node::ReadConsistency;
 
 /// Body of POST /batch/services/get and /batch/services/deregister.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -91,33 +89,26 @@ pub async fn get(
     JsonBody(body): JsonBody<NamesBody>,
 ) -> Result<Response, HttpError> {
     non_empty(&ctx, body.names.len(), "Names array cannot be empty")?;
-    let req = pb::BatchGetServicesRequest {
-        keys: body.names,
-        consistency: pb::Consistency::Stale as i32,
+    let read = ReadOptions {
+        consistency: ReadConsistency::Stale,
         min_index: freshness::min_index(&q).map_err(|e| fail(&ctx, e))?,
     };
-    let resp = g
+    let answer = g
         .catalog
-        .batch_get_services(Request::new(req))
+        .batch_get(&body.names, read, g.deadline())
         .await
-        .map_err(|s| fail(&ctx, s))?
-        .into_inner();
-    let found = resp
+        .map_err(|e| fail(&ctx, e))?;
+    let found = answer
+        .value
         .found
         .into_iter()
-        .filter_map(|e| e.service)
-        .map(|s| {
-            (
-                service_key(&s.name, s.id.as_deref()),
-                ServiceJson::from_pb(s),
-            )
-        })
+        .map(|v| (v.key, ServiceJson::from_service(v.service)))
         .collect();
     let body = GetAnswer {
         found,
-        not_found: resp.not_found,
+        not_found: answer.value.not_found,
     };
-    Ok(freshness::read_json(resp.header.as_ref(), body))
+    Ok(freshness::read_json(&answer.header, body))
 }
 
 /// Register many services in one Raft entry: all or nothing.
@@ -130,21 +121,19 @@ pub async fn register(
     JsonBody(body): JsonBody<ServicesBody>,
 ) -> Result<Json<RegisterAnswer>, HttpError> {
     non_empty(&ctx, body.services.len(), "Services array cannot be empty")?;
-    let req = pb::BatchRegisterRequest {
-        services: body
-            .services
-            .into_iter()
-            .enumerate()
-            .map(|(i, s)| s.into_pb(&format!("services[{i}]")))
-            .collect::<Result<_, _>>()
-            .map_err(|e| fail(&ctx, e))?,
-    };
+    let registrations = body
+        .services
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| s.into_registration(&format!("services[{i}]")))
+        .collect::<Result<_, _>>()
+        .map_err(|e| fail(&ctx, e))?;
     let keys = g
         .catalog
-        .batch_register(Request::new(req))
+        .batch_register(registrations, g.deadline())
         .await
-        .map_err(|s| fail(&ctx, s))?
-        .into_inner()
+        .map_err(|e| fail(&ctx, e))?
+        .value
         .keys;
     Ok(Json(RegisterAnswer {
         message: format!("Registered {} services", keys.len()),
@@ -163,13 +152,12 @@ pub async fn deregister(
     JsonBody(body): JsonBody<NamesBody>,
 ) -> Result<Json<DeregisterAnswer>, HttpError> {
     non_empty(&ctx, body.names.len(), "Names array cannot be empty")?;
-    let req = pb::BatchDeregisterRequest { keys: body.names };
     let keys = g
         .catalog
-        .batch_deregister(Request::new(req))
+        .batch_deregister(body.names, g.deadline())
         .await
-        .map_err(|s| fail(&ctx, s))?
-        .into_inner()
+        .map_err(|e| fail(&ctx, e))?
+        .value
         .keys;
     Ok(Json(DeregisterAnswer {
         message: format!("Deregistered {} services", keys.len()),

@@ -1,19 +1,20 @@
 //! Health checks as JSON (reference contract §2.3): the definition a client registers
 //! inside a service (`checks: [...]`, durations as Go strings such as "30s") and the check
 //! with its status that the `/health/*` routes answer (durations as integer nanoseconds,
-//! times as RFC 3339). Conversions to and from the protobuf types the API speaks.
+//! times as RFC 3339). Conversions to and from the typed API's check types.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 
-use konsul_proto::v1 as pb;
-use konsul_proto::v1::check_definition::Kind;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::api::catalog_types::CheckView;
+use crate::api::check_validate::RawCheck;
 use crate::config::parse::duration;
 use crate::error::{Error, Result};
 use crate::gateway::format::{go_duration, rfc3339};
+use crate::store::{CheckDefinition, CheckKind, CheckStatus};
 
 /// How the contract writes a time that never happened (Go's zero time.Time).
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -75,9 +76,9 @@ fn millis(field: &str, text: &Option<String>) -> Result<u64> {
 }
 
 impl CheckJson {
-    /// The protobuf definition; `field` names this check (e.g. `checks[0]`) and `owner`
-    /// lists what `service_id` may say.
-    pub fn into_pb(self, field: &str, owner: &[&str]) -> Result<pb::CheckDefinition> {
+    /// The definition as the typed API takes it (defaults filled in there); `field` names
+    /// this check (e.g. `checks[0]`) and `owner` lists what `service_id` may say.
+    pub fn into_raw(self, field: &str, owner: &[&str]) -> Result<RawCheck> {
         if let Some(sid) = &self.service_id
             && !owner.contains(&sid.as_str())
         {
@@ -135,67 +136,75 @@ impl CheckJson {
             ));
         }
         let kind = if let Some(url) = self.http {
-            Kind::Http(pb::HttpCheck {
+            CheckKind::Http {
                 url,
                 method: self.method.unwrap_or_default(),
-                headers: self.headers.unwrap_or_default().into_iter().collect(),
+                headers: self.headers.unwrap_or_default(),
                 tls_skip_verify: self.tls_skip_verify.unwrap_or(false),
-            })
+            }
         } else if let Some(address) = self.tcp {
-            Kind::Tcp(pb::TcpCheck { address })
+            CheckKind::Tcp { address }
         } else if let Some(target) = self.grpc {
             let (address, service) = match target.split_once('/') {
                 Some((a, s)) => (a.to_owned(), s.to_owned()),
                 None => (target, String::new()),
             };
-            Kind::Grpc(pb::GrpcCheck {
+            CheckKind::Grpc {
                 address,
                 service,
                 use_tls: self.grpc_use_tls.unwrap_or(false),
-            })
+            }
         } else {
-            Kind::Ttl(pb::TtlCheck {
+            CheckKind::Ttl {
                 ttl_ms: millis(&format!("{field}.ttl"), &self.ttl)?,
-            })
+            }
         };
-        Ok(pb::CheckDefinition {
+        Ok(RawCheck {
             id: self.id,
             name: self.name,
-            kind: Some(kind),
+            kind,
             interval_ms: millis(&format!("{field}.interval"), &self.interval)?,
             timeout_ms: millis(&format!("{field}.timeout"), &self.timeout)?,
         })
     }
 
     /// The JSON echo of a stored definition.
-    pub fn from_pb(d: pb::CheckDefinition, service_id: &str) -> Self {
+    pub fn from_definition(d: &CheckDefinition, service_id: &str) -> Self {
         let ms = |n: u64| Some(go_duration(Duration::from_millis(n)));
         let mut out = Self {
-            id: d.id,
-            name: d.name,
+            id: d.id.clone(),
+            name: d.name.clone(),
             service_id: Some(service_id.to_owned()),
             interval: ms(d.interval_ms),
             timeout: ms(d.timeout_ms),
             ..Self::default()
         };
-        match d.kind {
-            Some(Kind::Http(h)) => {
-                out.http = Some(h.url);
-                out.method = Some(h.method);
-                out.headers = (!h.headers.is_empty()).then(|| h.headers.into_iter().collect());
-                out.tls_skip_verify = Some(h.tls_skip_verify);
+        match &d.kind {
+            CheckKind::Http {
+                url,
+                method,
+                headers,
+                tls_skip_verify,
+            } => {
+                out.http = Some(url.clone());
+                out.method = Some(method.clone());
+                out.headers = (!headers.is_empty()).then(|| headers.clone());
+                out.tls_skip_verify = Some(*tls_skip_verify);
             }
-            Some(Kind::Tcp(t)) => out.tcp = Some(t.address),
-            Some(Kind::Grpc(g)) => {
-                out.grpc = Some(if g.service.is_empty() {
-                    g.address
+            CheckKind::Tcp { address } => out.tcp = Some(address.clone()),
+            CheckKind::Grpc {
+                address,
+                service,
+                use_tls,
+            } => {
+                out.grpc = Some(if service.is_empty() {
+                    address.clone()
                 } else {
-                    format!("{}/{}", g.address, g.service)
+                    format!("{address}/{service}")
                 });
-                out.grpc_use_tls = Some(g.use_tls);
+                out.grpc_use_tls = Some(*use_tls);
             }
-            Some(Kind::Ttl(t)) => out.ttl = ms(t.ttl_ms),
-            None => {}
+            CheckKind::Ttl { ttl_ms } => out.ttl = ms(*ttl_ms),
         }
         out
     }
@@ -263,19 +272,19 @@ fn time_of(ms: u64) -> String {
 
 impl CheckOut {
     /// The JSON view of one check.
-    pub fn from_pb(c: pb::Check) -> Self {
-        let status = match pb::CheckStatus::try_from(c.status) {
-            Ok(pb::CheckStatus::Passing) => "passing",
-            Ok(pb::CheckStatus::Warning) => "warning",
-            _ => "critical",
+    pub fn from_view(c: CheckView) -> Self {
+        let status = match c.status {
+            CheckStatus::Passing => "passing",
+            CheckStatus::Warning => "warning",
+            CheckStatus::Critical => "critical",
         };
-        let d = c.definition.unwrap_or_default();
-        let echo = CheckJson::from_pb(d.clone(), &c.service_key);
+        let d = c.definition;
+        let echo = CheckJson::from_definition(&d, &c.service_key);
         let kind = match &d.kind {
-            Some(Kind::Http(_)) => "http",
-            Some(Kind::Tcp(_)) => "tcp",
-            Some(Kind::Grpc(_)) => "grpc",
-            Some(Kind::Ttl(_)) | None => "ttl",
+            CheckKind::Http { .. } => "http",
+            CheckKind::Tcp { .. } => "tcp",
+            CheckKind::Grpc { .. } => "grpc",
+            CheckKind::Ttl { .. } => "ttl",
         };
         let ns = |ms: u64| ms.saturating_mul(1_000_000);
         Self {
@@ -297,7 +306,7 @@ impl CheckOut {
             grpc: echo.grpc,
             grpc_use_tls: echo.grpc_use_tls,
             ttl: match d.kind {
-                Some(Kind::Ttl(t)) => Some(ns(t.ttl_ms)),
+                CheckKind::Ttl { ttl_ms } => Some(ns(ttl_ms)),
                 _ => None,
             },
             expires_at: time_of(c.expires_at_ms),
@@ -314,33 +323,33 @@ mod tests {
         let c: CheckJson =
             serde_json::from_str(r#"{"http":"http://h:1/x","interval":"1.5s","timeout":"500ms"}"#)
                 .unwrap();
-        let pb = c.into_pb("checks[0]", &["web"]).unwrap();
-        assert_eq!((pb.interval_ms, pb.timeout_ms), (1500, 500));
+        let raw = c.into_raw("checks[0]", &["web"]).unwrap();
+        assert_eq!((raw.interval_ms, raw.timeout_ms), (1500, 500));
         let c: CheckJson = serde_json::from_str(r#"{"http":"http://h/","tcp":"h:1"}"#).unwrap();
-        let e = c.into_pb("checks[0]", &["web"]).unwrap_err().to_string();
+        let e = c.into_raw("checks[0]", &["web"]).unwrap_err().to_string();
         assert!(e.contains("checks[0]") && e.contains("only one"), "{e}");
         let c: CheckJson = serde_json::from_str(r#"{"ttl":"soon"}"#).unwrap();
-        let e = c.into_pb("checks[1]", &["web"]).unwrap_err().to_string();
+        let e = c.into_raw("checks[1]", &["web"]).unwrap_err().to_string();
         assert!(e.contains("checks[1].ttl"), "{e}");
         let c: CheckJson = serde_json::from_str(r#"{"ttl":"10us"}"#).unwrap();
         assert_eq!(
-            c.into_pb("c", &["web"]).unwrap().kind,
-            Some(Kind::Ttl(pb::TtlCheck { ttl_ms: 1 }))
+            c.into_raw("c", &["web"]).unwrap().kind,
+            CheckKind::Ttl { ttl_ms: 1 }
         );
         let c: CheckJson = serde_json::from_str(r#"{"service_id":"db"}"#).unwrap();
-        let e = c.into_pb("c", &["web"]).unwrap_err().to_string();
+        let e = c.into_raw("c", &["web"]).unwrap_err().to_string();
         assert!(e.contains("c.service_id"), "{e}");
         let c: CheckJson = serde_json::from_str(r#"{"tcp":"h:1","method":"GET"}"#).unwrap();
-        let e = c.into_pb("c", &["web"]).unwrap_err().to_string();
+        let e = c.into_raw("c", &["web"]).unwrap_err().to_string();
         assert!(e.contains("c.method") && e.contains("http"), "{e}");
         let c: CheckJson =
             serde_json::from_str(r#"{"http":"http://h/","grpc_use_tls":true}"#).unwrap();
-        let e = c.into_pb("c", &["web"]).unwrap_err().to_string();
+        let e = c.into_raw("c", &["web"]).unwrap_err().to_string();
         assert!(e.contains("c.grpc_use_tls"), "{e}");
         let c: CheckJson = serde_json::from_str(r#"{"grpc":"h:9/pkg.Svc"}"#).unwrap();
         assert!(matches!(
-            c.into_pb("c", &["web"]).unwrap().kind,
-            Some(Kind::Grpc(g)) if g.address == "h:9" && g.service == "pkg.Svc"
+            c.into_raw("c", &["web"]).unwrap().kind,
+            CheckKind::Grpc { address, service, .. } if address == "h:9" && service == "pkg.Svc"
         ));
     }
 }

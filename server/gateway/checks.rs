@@ -1,5 +1,5 @@
 //! REST routes for health checks (`/health/checks`, `/health/service/{name}`,
-//! `PUT /health/check/{id}`), as views over the check calls of `api::catalog::CatalogApi`
+//! `PUT /health/check/{id}`), as views over the typed check calls of `api::catalog::CatalogApi`
 //! (`api/checks.rs`). Shapes follow the reference contract §1.4 and §2.3; reads are served
 //! `stale` by default like the other REST reads.
 
@@ -8,11 +8,10 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use konsul_proto::v1 as pb;
-use konsul_proto::v1::catalog_service_server::CatalogService;
 use serde::Serialize;
-use tonic::Request;
 use utoipa::ToSchema;
+
+use crate::api::catalog_types::CheckView;
 
 use crate::error::Error;
 use crate::gateway::Gateway;
@@ -20,7 +19,8 @@ use crate::gateway::check_json::CheckOut;
 use crate::gateway::context::Ctx;
 use crate::gateway::error::{HttpError, fail};
 use crate::gateway::freshness;
-use crate::gateway::query::{passing_param, read_consistency};
+use crate::gateway::query::{passing_param, read_options};
+use crate::store::CheckStatus;
 
 /// Answer of PUT /health/check/{id}.
 #[derive(Debug, Serialize, ToSchema)]
@@ -33,8 +33,8 @@ pub struct TtlUpdateAnswer {
     pub status: &'static str,
 }
 
-fn outs(checks: Vec<pb::Check>) -> Vec<CheckOut> {
-    checks.into_iter().map(CheckOut::from_pb).collect()
+fn outs(checks: Vec<CheckView>) -> Vec<CheckOut> {
+    checks.into_iter().map(CheckOut::from_view).collect()
 }
 
 /// Every check of every live service, TTL checks past their deadline shown critical.
@@ -47,20 +47,16 @@ pub async fn list(
     ctx: Ctx,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, HttpError> {
-    let consistency = read_consistency(&q).map_err(|e| fail(&ctx, e))?;
-    let resp = g
+    let read = read_options(&q).map_err(|e| fail(&ctx, e))?;
+    let answer = g
         .catalog
-        .list_checks(Request::new(pb::ListChecksRequest {
-            consistency: consistency as i32,
-            min_index: freshness::min_index(&q).map_err(|e| fail(&ctx, e))?,
-        }))
+        .list_checks(read, g.deadline())
         .await
-        .map_err(|s| fail(&ctx, s))?
-        .into_inner();
+        .map_err(|e| fail(&ctx, e))?;
     Ok(freshness::fresh_json(
-        resp.header.as_ref(),
-        resp.catalog_index,
-        outs(resp.checks),
+        &answer.header,
+        answer.value.catalog_index,
+        outs(answer.value.checks),
     ))
 }
 
@@ -78,24 +74,15 @@ pub async fn service(
     Path(name): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, HttpError> {
-    let consistency = read_consistency(&q).map_err(|e| fail(&ctx, e))?;
-    let req = pb::ServiceChecksRequest {
-        name,
-        consistency: consistency as i32,
-        passing_only: passing_param(q.get("passing").map(String::as_str))
-            .map_err(|e| fail(&ctx, e))?,
-        min_index: freshness::min_index(&q).map_err(|e| fail(&ctx, e))?,
-    };
-    let resp = g
+    let read = read_options(&q).map_err(|e| fail(&ctx, e))?;
+    let passing_only =
+        passing_param(q.get("passing").map(String::as_str)).map_err(|e| fail(&ctx, e))?;
+    let answer = g
         .catalog
-        .service_checks(Request::new(req))
+        .service_checks(&name, passing_only, read, g.deadline())
         .await
-        .map_err(|s| fail(&ctx, s))?
-        .into_inner();
-    Ok(freshness::read_json(
-        resp.header.as_ref(),
-        outs(resp.checks),
-    ))
+        .map_err(|e| fail(&ctx, e))?;
+    Ok(freshness::read_json(&answer.header, outs(answer.value)))
 }
 
 /// Report on a TTL check: passing by default, or `?status=warning|critical`, with an
@@ -115,9 +102,9 @@ pub async fn update_ttl(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<TtlUpdateAnswer>, HttpError> {
     let (status, name) = match q.get("status").map(String::as_str) {
-        None | Some("passing") => (pb::CheckStatus::Passing, "passing"),
-        Some("warning") => (pb::CheckStatus::Warning, "warning"),
-        Some("critical") => (pb::CheckStatus::Critical, "critical"),
+        None | Some("passing") => (CheckStatus::Passing, "passing"),
+        Some("warning") => (CheckStatus::Warning, "warning"),
+        Some("critical") => (CheckStatus::Critical, "critical"),
         Some(other) => {
             return Err(fail(
                 &ctx,
@@ -128,15 +115,11 @@ pub async fn update_ttl(
             ));
         }
     };
-    let req = pb::UpdateTtlCheckRequest {
-        check_id: id.clone(),
-        status: status as i32,
-        output: q.get("output").cloned().unwrap_or_default(),
-    };
+    let output = q.get("output").cloned().unwrap_or_default();
     g.catalog
-        .update_ttl_check(Request::new(req))
+        .update_ttl_check(&id, status, output, g.deadline())
         .await
-        .map_err(|s| fail(&ctx, s))?;
+        .map_err(|e| fail(&ctx, e))?;
     Ok(Json(TtlUpdateAnswer {
         message: "TTL check updated",
         check_id: id,

@@ -1,4 +1,5 @@
-//! REST routes for the cluster (`/cluster/...`), as views over `api::cluster::ClusterApi`.
+//! REST routes for the cluster (`/cluster/...`), as views over the typed
+//! `api::cluster::ClusterApi`.
 //!
 //! The JSON keeps the Go server's field names (`node_id`, `state`, `leader_addr` as the Raft
 //! address, peers with `"state":"Voter|Nonvoter"`, a `stats` map of strings) and adds ours:
@@ -10,11 +11,11 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use konsul_proto::v1 as pb;
-use konsul_proto::v1::cluster_service_server::ClusterService;
 use serde::{Deserialize, Serialize};
-use tonic::Request;
 use utoipa::ToSchema;
+
+use crate::api::cluster::Join;
+use crate::raft::cluster_status::{PeerStatus, Role};
 
 use crate::gateway::Gateway;
 use crate::gateway::body::JsonBody;
@@ -149,28 +150,28 @@ pub struct SnapshotJson {
     pub snapshot_index: u64,
 }
 
-fn state_name(raw: i32) -> &'static str {
-    match pb::NodeState::try_from(raw).unwrap_or(pb::NodeState::Unspecified) {
-        pb::NodeState::Leader => "Leader",
-        pb::NodeState::Follower => "Follower",
-        pb::NodeState::Candidate => "Candidate",
-        pb::NodeState::Learner => "Learner",
-        pb::NodeState::Shutdown => "Shutdown",
-        pb::NodeState::Unspecified => "Unknown",
+fn state_name(role: Role) -> &'static str {
+    match role {
+        Role::Leader => "Leader",
+        Role::Follower => "Follower",
+        Role::Candidate => "Candidate",
+        Role::Learner => "Learner",
+        Role::Shutdown => "Shutdown",
     }
 }
 
-fn peer_json(p: pb::Peer) -> PeerJson {
-    let voter = p.suffrage == pb::Suffrage::Voter as i32;
+fn peer_json(p: PeerStatus) -> PeerJson {
     PeerJson {
-        id: p.id,
-        address: p.address,
-        state: if voter { "Voter" } else { "Nonvoter" },
-        client_address: p.client_address,
+        id: p.member.name,
+        address: p.member.raft_addr,
+        state: if p.voter { "Voter" } else { "Nonvoter" },
+        client_address: p.member.client_addr,
         is_leader: p.is_leader,
-        match_index: p.match_index,
-        lag: p.lag,
-        last_contact_ms: p.last_contact_ms,
+        match_index: p.match_index.unwrap_or(0),
+        lag: p.lag.unwrap_or(0),
+        last_contact_ms: p
+            .last_contact
+            .map_or(-1, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
     }
 }
 
@@ -178,17 +179,9 @@ fn peer_json(p: pb::Peer) -> PeerJson {
 #[utoipa::path(get, path = "/cluster/status", tag = "cluster",
     responses((status = 200, description = "Role, term, leader, indices and members", body = StatusJson)))]
 pub async fn status(State(g): State<Gateway>, ctx: Ctx) -> Result<Json<StatusJson>, HttpError> {
-    let s = g
-        .cluster
-        .status(Request::new(pb::StatusRequest {}))
-        .await
-        .map_err(|s| fail(&ctx, s))?
-        .into_inner();
-    let voters = s
-        .peers
-        .iter()
-        .filter(|p| p.suffrage == pb::Suffrage::Voter as i32)
-        .count();
+    let s = g.cluster.status().await.map_err(|e| fail(&ctx, e))?.value;
+    let voters = s.peers.iter().filter(|p| p.voter).count();
+    let leader = s.leader.clone().unwrap_or_default();
     let stats = BTreeMap::from([
         ("term", s.term.to_string()),
         ("last_log_index", s.last_index.to_string()),
@@ -198,24 +191,29 @@ pub async fn status(State(g): State<Gateway>, ctx: Ctx) -> Result<Json<StatusJso
             "fsm_pending",
             s.commit_index.saturating_sub(s.applied_index).to_string(),
         ),
-        ("last_snapshot_index", s.last_snapshot_index.to_string()),
+        (
+            "last_snapshot_index",
+            s.last_snapshot_index.unwrap_or(0).to_string(),
+        ),
         ("num_peers", voters.saturating_sub(1).to_string()),
         ("protocol_version", "3".to_owned()),
         ("snapshot_version_max", "1".to_owned()),
     ]);
     Ok(Json(StatusJson {
-        node_id: s.node_id,
-        state: state_name(s.state),
-        leader_id: s.leader_id,
-        leader_addr: s.leader_addr,
-        leader_client_addr: s.leader_client_addr,
+        node_id: s.me.name,
+        state: state_name(s.role),
+        leader_id: leader.name,
+        leader_addr: leader.raft_addr,
+        leader_client_addr: leader.client_addr,
         term: s.term,
         peers: s.peers.into_iter().map(peer_json).collect(),
         last_index: s.last_index,
         applied_index: s.applied_index,
         commit_index: s.commit_index,
         quorum_lost: s.quorum_lost,
-        quorum_contact_ms: s.quorum_contact_ms,
+        quorum_contact_ms: s
+            .quorum_contact
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         stats,
     }))
 }
@@ -227,16 +225,11 @@ pub async fn status(State(g): State<Gateway>, ctx: Ctx) -> Result<Json<StatusJso
         (status = 503, description = "No leader", body = crate::gateway::error::ShortError),
     ))]
 pub async fn leader(State(g): State<Gateway>, ctx: Ctx) -> Result<Json<LeaderJson>, HttpError> {
-    let l = g
-        .cluster
-        .leader(Request::new(pb::LeaderRequest {}))
-        .await
-        .map_err(|s| fail(&ctx, s))?
-        .into_inner();
+    let l = g.cluster.leader().map_err(|e| fail(&ctx, e))?.value;
     Ok(Json(LeaderJson {
-        leader_id: l.leader_id,
-        leader_addr: l.leader_addr,
-        leader_client_addr: l.leader_client_addr,
+        leader_id: l.member.name,
+        leader_addr: l.member.raft_addr,
+        leader_client_addr: l.member.client_addr,
         is_self: l.is_self,
     }))
 }
@@ -245,13 +238,8 @@ pub async fn leader(State(g): State<Gateway>, ctx: Ctx) -> Result<Json<LeaderJso
 #[utoipa::path(get, path = "/cluster/peers", tag = "cluster",
     responses((status = 200, description = "The members", body = PeersJson)))]
 pub async fn peers(State(g): State<Gateway>, ctx: Ctx) -> Result<Json<PeersJson>, HttpError> {
-    let p = g
-        .cluster
-        .peers(Request::new(pb::PeersRequest {}))
-        .await
-        .map_err(|s| fail(&ctx, s))?
-        .into_inner();
-    let peers: Vec<PeerJson> = p.peers.into_iter().map(peer_json).collect();
+    let p = g.cluster.peers().await.map_err(|e| fail(&ctx, e))?.value;
+    let peers: Vec<PeerJson> = p.into_iter().map(peer_json).collect();
     Ok(Json(PeersJson {
         count: peers.len(),
         peers,
@@ -274,18 +262,13 @@ pub async fn join(
     ctx: Ctx,
     JsonBody(body): JsonBody<JoinBody>,
 ) -> Result<Json<JoinJson>, HttpError> {
-    let req = pb::JoinRequest {
+    let join = Join {
         node_id: body.node_id,
         address: body.address,
         client_address: body.client_address,
         catch_up_timeout_ms: body.catch_up_timeout_ms,
     };
-    let r = g
-        .cluster
-        .join(Request::new(req))
-        .await
-        .map_err(|s| fail(&ctx, s))?
-        .into_inner();
+    let r = g.cluster.join(join).await.map_err(|e| fail(&ctx, e))?.value;
     Ok(Json(JoinJson {
         status: "ok",
         message: if r.already_member {
@@ -293,8 +276,8 @@ pub async fn join(
         } else {
             "Node joined successfully"
         },
-        node_id: r.node_id,
-        address: r.address,
+        node_id: r.member.name,
+        address: r.member.raft_addr,
         already_member: r.already_member,
     }))
 }
@@ -314,16 +297,11 @@ pub async fn leave(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Json<LeaveJson>, HttpError> {
-    let r = g
-        .cluster
-        .leave(Request::new(pb::LeaveRequest { node_id: id }))
-        .await
-        .map_err(|s| fail(&ctx, s))?
-        .into_inner();
+    let member = g.cluster.leave(&id).await.map_err(|e| fail(&ctx, e))?.value;
     Ok(Json(LeaveJson {
         status: "ok",
         message: "Node removed successfully",
-        node_id: r.node_id,
+        node_id: member.name,
     }))
 }
 
@@ -334,15 +312,10 @@ pub async fn leave(
         (status = 504, description = "The snapshot did not finish in time", body = crate::gateway::error::ErrorEnvelope),
     ))]
 pub async fn snapshot(State(g): State<Gateway>, ctx: Ctx) -> Result<Json<SnapshotJson>, HttpError> {
-    let r = g
-        .cluster
-        .snapshot(Request::new(pb::SnapshotRequest {}))
-        .await
-        .map_err(|s| fail(&ctx, s))?
-        .into_inner();
+    let snapshot_index = g.cluster.snapshot().await.map_err(|e| fail(&ctx, e))?.value;
     Ok(Json(SnapshotJson {
         status: "ok",
         message: "Snapshot created successfully",
-        snapshot_index: r.snapshot_index,
+        snapshot_index,
     }))
 }

@@ -3,9 +3,9 @@
 //! route.
 //!
 //! ```text
-//!  GET ...?min_index=N ──► pb request's min_index ──► api read (waits until N is applied)
-//!  pb::ResponseHeader ──► X-Konsul-Index / X-Konsul-KnownLeader / X-Konsul-LastContact
-//!  X-Konsul-Request-Id: <client>/<seq> ──► pb::RequestId ──► api write (applied at most once)
+//!  GET ...?min_index=N ──► the read's min_index ──► api read (waits until N is applied)
+//!  the answer's header ──► X-Konsul-Index / X-Konsul-KnownLeader / X-Konsul-LastContact
+//!  X-Konsul-Request-Id: <client>/<seq> ──► store::RequestId ──► api write (applied once)
 //! ```
 //!
 //! The names follow Consul's `X-Consul-Index`, `X-Consul-KnownLeader` and
@@ -25,6 +25,8 @@ use crate::api::call;
 use crate::error::Error;
 use crate::gateway::context::Ctx;
 use crate::gateway::error::fail;
+use crate::raft::node::HeaderInfo;
+use crate::store::RequestId;
 
 /// The index the answer reflects: the applied index for KV reads, the catalog index for
 /// catalog listings.
@@ -56,7 +58,7 @@ pub fn min_index_value(value: Option<&str>) -> Result<u64, Error> {
 }
 
 /// The request id a write carries in [`REQUEST_ID_HEADER`], if any.
-pub fn request_id(headers: &HeaderMap) -> Result<Option<pb::RequestId>, Error> {
+pub fn request_id(headers: &HeaderMap) -> Result<Option<RequestId>, Error> {
     let Some(value) = headers.get(REQUEST_ID_HEADER) else {
         return Ok(None);
     };
@@ -66,21 +68,49 @@ pub fn request_id(headers: &HeaderMap) -> Result<Option<pb::RequestId>, Error> {
     call::parse_request_id_header(value).map(Some)
 }
 
+/// What the freshness headers say about an answer: from the typed API's [`HeaderInfo`] or
+/// from a protobuf response header.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Freshness {
+    /// The applied index the answer reflects.
+    pub applied_index: u64,
+    /// Whether the answering node knows a leader.
+    pub known_leader: bool,
+    /// Milliseconds since it last heard from the leader.
+    pub last_contact_ms: u64,
+}
+
+impl From<&HeaderInfo> for Freshness {
+    fn from(h: &HeaderInfo) -> Self {
+        Freshness {
+            applied_index: h.applied_index,
+            known_leader: h.known_leader,
+            last_contact_ms: u64::try_from(h.last_contact.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+impl From<Option<&pb::ResponseHeader>> for Freshness {
+    fn from(h: Option<&pb::ResponseHeader>) -> Self {
+        h.map(|h| Freshness {
+            applied_index: h.applied_index,
+            known_leader: h.known_leader,
+            last_contact_ms: h.last_contact_ms,
+        })
+        .unwrap_or_default()
+    }
+}
+
 /// A JSON answer with the freshness headers of `header`; `index` is what
 /// [`INDEX_HEADER`] says.
-pub fn fresh_json<T: Serialize>(
-    header: Option<&pb::ResponseHeader>,
-    index: u64,
-    body: T,
-) -> Response {
+pub fn fresh_json<T: Serialize>(header: impl Into<Freshness>, index: u64, body: T) -> Response {
     let mut response = Json(body).into_response();
-    let h = header.cloned().unwrap_or_default();
-    add_headers(response.headers_mut(), &h, index);
+    add_headers(response.headers_mut(), header.into(), index);
     response
 }
 
 /// Sets the freshness headers of `h` on an answer (also on a 404 for a missing key).
-pub fn add_headers(headers: &mut HeaderMap, h: &pb::ResponseHeader, index: u64) {
+pub fn add_headers(headers: &mut HeaderMap, h: Freshness, index: u64) {
     for (name, value) in [
         (INDEX_HEADER, index.to_string()),
         (KNOWN_LEADER_HEADER, h.known_leader.to_string()),
@@ -94,17 +124,17 @@ pub fn add_headers(headers: &mut HeaderMap, h: &pb::ResponseHeader, index: u64) 
 
 /// The 404 of a read that found nothing, still saying what it reflected: this node's state
 /// after the read.
-pub fn not_found(g: &crate::gateway::Gateway, ctx: &Ctx, status: tonic::Status) -> Response {
-    let header = crate::api::convert::header(g.node.header());
-    let mut answer = fail(ctx, status).into_response();
-    add_headers(answer.headers_mut(), &header, header.applied_index);
+pub fn not_found(g: &crate::gateway::Gateway, ctx: &Ctx, e: impl Into<tonic::Status>) -> Response {
+    let header = Freshness::from(&g.node.header());
+    let mut answer = fail(ctx, e).into_response();
+    add_headers(answer.headers_mut(), header, header.applied_index);
     answer
 }
 
 /// A KV read's answer: [`fresh_json`] with the applied index.
-pub fn read_json<T: Serialize>(header: Option<&pb::ResponseHeader>, body: T) -> Response {
-    let index = header.map_or(0, |h| h.applied_index);
-    fresh_json(header, index, body)
+pub fn read_json<T: Serialize>(header: impl Into<Freshness>, body: T) -> Response {
+    let header = header.into();
+    fresh_json(header, header.applied_index, body)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! REST health routes: `/health` (a summary), `/health/live` (the process answers) and
 //! `/health/ready` (200 only while the node is ready: leader known and log applied; 503
-//! otherwise, so load balancers and orchestrators stop sending traffic).
+//! otherwise, so load balancers and orchestrators stop sending traffic), as views over
+//! `api::health::HealthApi`.
 
 use axum::Json;
 use axum::extract::State;
@@ -63,15 +64,16 @@ pub struct StatusAnswer {
 #[utoipa::path(get, path = "/health", tag = "health",
     responses((status = 200, description = "Summary", body = HealthAnswer)))]
 pub async fn health(State(g): State<Gateway>) -> Json<HealthAnswer> {
-    let h = g.node.header();
+    let summary = g.health.summary();
+    let h = summary.header;
     Json(HealthAnswer {
         status: "healthy",
         version: g.version.to_string(),
         uptime: go_duration(g.started.elapsed()),
         timestamp: rfc3339(g.deps.clock.now()),
-        ready: g.node.is_ready(),
+        ready: summary.ready,
         kv_store: KvSummary {
-            total_keys: g.node.view().read(|s| s.len()),
+            total_keys: summary.total_keys,
         },
         raft: RaftSummary {
             node_id: h.served_by,
@@ -100,7 +102,7 @@ pub async fn live(State(g): State<Gateway>) -> Json<StatusAnswer> {
     ))]
 pub async fn ready(State(g): State<Gateway>) -> (StatusCode, Json<StatusAnswer>) {
     let timestamp = rfc3339(g.deps.clock.now());
-    if g.node.is_ready() {
+    if g.health.ready() {
         (
             StatusCode::OK,
             Json(StatusAnswer {

@@ -1,4 +1,5 @@
-//! REST routes for single keys and listing (`/kv/...`), as views over `api::kv::KvApi`.
+//! REST routes for single keys and listing (`/kv/...`), as views over the typed
+//! `api::kv::KvApi`.
 //!
 //! Reads are served `stale` by default, as the Go server did (any node answers from its own
 //! state); `?consistent=true` or `?consistency=strong` asks for a linearizable read and
@@ -10,12 +11,10 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use http::HeaderMap;
-use konsul_proto::v1 as pb;
-use konsul_proto::v1::kv_service_server::KvService;
 use serde::{Deserialize, Serialize};
-use tonic::Request;
 use utoipa::ToSchema;
 
+use crate::api::kv::Put;
 use crate::error::Error;
 use crate::gateway::Gateway;
 use crate::gateway::body::JsonBody;
@@ -23,7 +22,7 @@ use crate::gateway::context::Ctx;
 use crate::gateway::error::{HttpError, fail};
 use crate::gateway::format::text_or_base64;
 use crate::gateway::freshness;
-use crate::gateway::query::read_consistency;
+use crate::gateway::query::read_options;
 
 /// A value as JSON: UTF-8 text as is; other bytes base64-encoded with `encoding: "base64"`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -98,21 +97,14 @@ pub async fn list(
     ctx: Ctx,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, HttpError> {
-    let consistency = read_consistency(&q).map_err(|e| fail(&ctx, e))?;
-    let req = pb::ListRequest {
-        prefix: q.get("prefix").cloned().unwrap_or_default(),
-        keys_only: true,
-        consistency: consistency as i32,
-        limit: 0,
-        min_index: freshness::min_index(&q).map_err(|e| fail(&ctx, e))?,
-    };
-    let resp =
-        g.kv.list(Request::new(req))
+    let read = read_options(&q).map_err(|e| fail(&ctx, e))?;
+    let prefix = q.get("prefix").map_or("", String::as_str);
+    let answer =
+        g.kv.list(prefix, true, 0, read, g.deadline())
             .await
-            .map_err(|s| fail(&ctx, s))?
-            .into_inner();
-    let keys: Vec<String> = resp.kvs.into_iter().map(|kv| kv.key).collect();
-    Ok(freshness::read_json(resp.header.as_ref(), keys))
+            .map_err(|e| fail(&ctx, e))?;
+    let keys: Vec<String> = answer.value.entries.into_iter().map(|kv| kv.key).collect();
+    Ok(freshness::read_json(&answer.header, keys))
 }
 
 /// The same listing at `/kv` (no trailing slash), as the Go server answered both.
@@ -145,20 +137,13 @@ pub async fn get(
     Path(key): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, HttpError> {
-    let consistency = read_consistency(&q).map_err(|e| fail(&ctx, e))?;
-    let req = pb::GetRequest {
-        key,
-        consistency: consistency as i32,
-        min_index: freshness::min_index(&q).map_err(|e| fail(&ctx, e))?,
+    let read = read_options(&q).map_err(|e| fail(&ctx, e))?;
+    let answer = match g.kv.get(&key, read, g.deadline()).await {
+        Ok(a) => a,
+        Err(e @ Error::NotFound(_)) => return Ok(freshness::not_found(&g, &ctx, e)),
+        Err(e) => return Err(fail(&ctx, e)),
     };
-    let resp = match g.kv.get(Request::new(req)).await {
-        Ok(r) => r.into_inner(),
-        Err(s) if s.code() == tonic::Code::NotFound => {
-            return Ok(freshness::not_found(&g, &ctx, s));
-        }
-        Err(s) => return Err(fail(&ctx, s)),
-    };
-    let kv = resp.kv.unwrap_or_default();
+    let kv = answer.value;
     let metadata = flag(&q, "metadata");
     let (value, encoding) = text_or_base64(kv.value);
     let body = KvValue {
@@ -169,7 +154,7 @@ pub async fn get(
         create_index: metadata.then_some(kv.create_index),
         flags: metadata.then_some(kv.flags),
     };
-    Ok(freshness::read_json(resp.header.as_ref(), body))
+    Ok(freshness::read_json(&answer.header, body))
 }
 
 /// Write one key; `cas` in the body makes it a compare-and-swap.
@@ -190,20 +175,18 @@ pub async fn put(
     headers: HeaderMap,
     JsonBody(body): JsonBody<PutBody>,
 ) -> Result<Json<PutAnswer>, HttpError> {
-    let req = pb::PutRequest {
+    let put = Put {
         key,
         value: body.value.into_bytes(),
         flags: body.flags.unwrap_or(0),
         cas: body.cas,
-        request_id: freshness::request_id(&headers).map_err(|e| fail(&ctx, e))?,
     };
+    let id = freshness::request_id(&headers).map_err(|e| fail(&ctx, e))?;
     let kv =
-        g.kv.put(Request::new(req))
+        g.kv.put(put, id, g.deadline())
             .await
-            .map_err(|s| fail(&ctx, s))?
-            .into_inner()
-            .kv
-            .unwrap_or_default();
+            .map_err(|e| fail(&ctx, e))?
+            .value;
     Ok(Json(PutAnswer {
         message: "key set",
         key: kv.key,
@@ -244,14 +227,10 @@ pub async fn delete(
             )
         })?),
     };
-    let req = pb::DeleteRequest {
-        key: key.clone(),
-        cas,
-        request_id: freshness::request_id(&headers).map_err(|e| fail(&ctx, e))?,
-    };
-    g.kv.delete(Request::new(req))
+    let id = freshness::request_id(&headers).map_err(|e| fail(&ctx, e))?;
+    g.kv.delete(key.clone(), cas, id, g.deadline())
         .await
-        .map_err(|s| fail(&ctx, s))?;
+        .map_err(|e| fail(&ctx, e))?;
     Ok(Json(DeleteAnswer {
         message: "key deleted",
         key,

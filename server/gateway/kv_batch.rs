@@ -1,5 +1,5 @@
-//! REST batch routes (`POST /batch/kv/...`), as views over the batch methods of
-//! `api::kv::KvApi`. Request and response shapes follow the Konsul REST contract; every
+//! REST batch routes (`POST /batch/kv/...`), as views over the typed batch methods
+//! of `api::kv::KvApi`. Request and response shapes follow the Konsul REST contract; every
 //! batch is one Raft entry, so a batch is applied whole or not at all.
 
 use std::collections::{BTreeMap, HashMap};
@@ -8,10 +8,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use http::HeaderMap;
-use konsul_proto::v1 as pb;
-use konsul_proto::v1::kv_service_server::KvService;
 use serde::{Deserialize, Serialize};
-use tonic::Request;
 use utoipa::ToSchema;
 
 use crate::error::Error;
@@ -21,7 +18,8 @@ use crate::gateway::context::Ctx;
 use crate::gateway::error::{HttpError, fail};
 use crate::gateway::format::text_or_base64;
 use crate::gateway::freshness;
-use crate::gateway::query::read_consistency;
+use crate::gateway::query::read_options;
+use crate::store::{KvCasItem, KvDeleteCasItem, KvSetItem};
 
 /// Body naming keys (batch get and delete).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -114,26 +112,21 @@ pub async fn get(
     Query(q): Query<HashMap<String, String>>,
     JsonBody(body): JsonBody<KeysBody>,
 ) -> Result<Response, HttpError> {
-    let consistency = read_consistency(&q).map_err(|e| fail(&ctx, e))?;
-    let req = pb::BatchGetRequest {
-        keys: body.keys,
-        consistency: consistency as i32,
-        min_index: freshness::min_index(&q).map_err(|e| fail(&ctx, e))?,
-    };
-    let resp =
-        g.kv.batch_get(Request::new(req))
+    let read = read_options(&q).map_err(|e| fail(&ctx, e))?;
+    let answer =
+        g.kv.batch_get(&body.keys, read, g.deadline())
             .await
-            .map_err(|s| fail(&ctx, s))?
-            .into_inner();
+            .map_err(|e| fail(&ctx, e))?;
     let body = BatchGetAnswer {
-        found: resp
+        found: answer
+            .value
             .found
             .into_iter()
             .map(|kv| (kv.key, text_or_base64(kv.value).0))
             .collect(),
-        not_found: resp.not_found,
+        not_found: answer.value.not_found,
     };
-    Ok(freshness::read_json(resp.header.as_ref(), body))
+    Ok(freshness::read_json(&answer.header, body))
 }
 
 /// Write many keys atomically (one Raft entry).
@@ -151,20 +144,18 @@ pub async fn set(
     let items = body
         .items
         .into_iter()
-        .map(|(key, value)| pb::BatchPutItem {
+        .map(|(key, value)| KvSetItem {
             key,
             value: value.into_bytes(),
             flags: 0,
         })
         .collect();
+    let id = freshness::request_id(&headers).map_err(|e| fail(&ctx, e))?;
     let resp =
-        g.kv.batch_put(Request::new(pb::BatchPutRequest {
-            items,
-            request_id: freshness::request_id(&headers).map_err(|e| fail(&ctx, e))?,
-        }))
-        .await
-        .map_err(|s| fail(&ctx, s))?
-        .into_inner();
+        g.kv.batch_put(items, id, g.deadline())
+            .await
+            .map_err(|e| fail(&ctx, e))?
+            .value;
     let count = resp.keys.len();
     Ok(Json(BatchKeysAnswer {
         message: format!("Successfully set {count} keys"),
@@ -185,14 +176,12 @@ pub async fn delete(
     headers: HeaderMap,
     JsonBody(body): JsonBody<KeysBody>,
 ) -> Result<Json<BatchKeysAnswer>, HttpError> {
+    let id = freshness::request_id(&headers).map_err(|e| fail(&ctx, e))?;
     let resp =
-        g.kv.batch_delete(Request::new(pb::BatchDeleteRequest {
-            keys: body.keys,
-            request_id: freshness::request_id(&headers).map_err(|e| fail(&ctx, e))?,
-        }))
-        .await
-        .map_err(|s| fail(&ctx, s))?
-        .into_inner();
+        g.kv.batch_delete(body.keys, id, g.deadline())
+            .await
+            .map_err(|e| fail(&ctx, e))?
+            .value;
     let count = resp.keys.len();
     Ok(Json(BatchKeysAnswer {
         message: format!("Successfully deleted {count} keys"),
@@ -218,24 +207,24 @@ pub async fn set_cas(
     let mut items = Vec::with_capacity(body.items.len());
     for (key, value) in body.items {
         let expected_index = expected(&ctx, &body.expected_indices, &key)?;
-        items.push(pb::BatchPutCasItem {
+        items.push(KvCasItem {
             key,
             value: value.into_bytes(),
             expected_index,
         });
     }
-    let resp =
-        g.kv.batch_put_cas(Request::new(pb::BatchPutCasRequest {
-            items,
-            request_id: freshness::request_id(&headers).map_err(|e| fail(&ctx, e))?,
-        }))
-        .await
-        .map_err(|s| fail(&ctx, s))?
-        .into_inner();
-    let count = resp.new_indices.len();
+    let id = freshness::request_id(&headers).map_err(|e| fail(&ctx, e))?;
+    let written =
+        g.kv.batch_put_cas(items, id, g.deadline())
+            .await
+            .map_err(|e| fail(&ctx, e))?
+            .value;
+    let index = written.index;
+    let new_indices: BTreeMap<String, u64> = written.keys.into_iter().map(|k| (k, index)).collect();
+    let count = new_indices.len();
     Ok(Json(BatchCasAnswer {
         message: format!("Successfully set {count} keys with CAS"),
-        new_indices: resp.new_indices.into_iter().collect(),
+        new_indices,
         count,
     }))
 }
@@ -257,23 +246,21 @@ pub async fn delete_cas(
     let mut items = Vec::with_capacity(body.keys.len());
     for key in body.keys {
         let expected_index = expected(&ctx, &body.expected_indices, &key)?;
-        items.push(pb::BatchDeleteCasItem {
+        items.push(KvDeleteCasItem {
             key,
             expected_index,
         });
     }
-    let resp =
-        g.kv.batch_delete_cas(Request::new(pb::BatchDeleteCasRequest {
-            items,
-            request_id: freshness::request_id(&headers).map_err(|e| fail(&ctx, e))?,
-        }))
-        .await
-        .map_err(|s| fail(&ctx, s))?
-        .into_inner();
-    let count = resp.keys.len();
+    let id = freshness::request_id(&headers).map_err(|e| fail(&ctx, e))?;
+    let keys =
+        g.kv.batch_delete_cas(items, id, g.deadline())
+            .await
+            .map_err(|e| fail(&ctx, e))?
+            .value;
+    let count = keys.len();
     Ok(Json(BatchKeysAnswer {
         message: format!("Successfully deleted {count} keys with CAS"),
-        keys: resp.keys,
+        keys,
         count,
     }))
 }

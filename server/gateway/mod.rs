@@ -1,9 +1,9 @@
-//! The REST/JSON gateway: a view over the gRPC services of `api/`, on the same listener.
+//! The REST/JSON gateway: a view over the typed API of `api/`, on the same listener.
 //!
-//! A REST call is parsed here (path, query, JSON body), turned into the protobuf request of
-//! the matching gRPC method, and answered by calling that very method on the `api/`
-//! service; the result (or the gRPC status) is rendered as the JSON of the Konsul REST
-//! contract. There is no second copy of any logic: validation, Raft and the store are
+//! A REST call is parsed here (path, query, JSON body) into the arguments of the typed
+//! `api/` method that the gRPC service calls too; the answer, or the error through its
+//! ErrorInfo reason, is rendered as the JSON of the Konsul REST contract. No protobuf type
+//! is involved. There is no second copy of any logic: validation, Raft and the store are
 //! reached only through `api/`. [`routes`] holds the one route table, from which both the
 //! axum router and the OpenAPI document's coverage test are derived.
 
@@ -31,6 +31,7 @@ use std::sync::Arc;
 
 use crate::api::catalog::CatalogApi;
 use crate::api::cluster::ClusterApi;
+use crate::api::health::HealthApi;
 use crate::api::kv::KvApi;
 use crate::api::validate::Limits;
 use crate::deps::Deps;
@@ -39,13 +40,15 @@ use crate::raft::node::RaftNode;
 /// Everything a REST handler needs, cloned per request (cheap: handles only).
 #[derive(Clone)]
 pub struct Gateway {
-    /// The KV gRPC service the KV routes call.
+    /// The typed KV API the KV routes call.
     pub kv: KvApi,
-    /// The catalog gRPC service the service routes call.
+    /// The typed catalog API the service and health-check routes call.
     pub catalog: CatalogApi,
-    /// The cluster gRPC service the /cluster routes call.
+    /// The typed cluster API the /cluster routes call.
     pub cluster: ClusterApi,
-    /// The node, for health and readiness.
+    /// The typed health API the /health routes call.
+    pub health: HealthApi,
+    /// The node, for the header of a 404 and the request timeout.
     pub node: RaftNode,
     /// Clock and randomness for timestamps and request ids.
     pub deps: Deps,
@@ -55,4 +58,12 @@ pub struct Gateway {
     pub started: tokio::time::Instant,
     /// The server version reported by /health.
     pub version: Arc<str>,
+}
+
+impl Gateway {
+    /// When a REST call must be answered: REST has no `grpc-timeout`, so every call gets the
+    /// node's `request_timeout` from now.
+    pub fn deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + self.node.request_timeout()
+    }
 }

@@ -4,18 +4,27 @@
 
 use std::collections::HashMap;
 
-use konsul_proto::v1 as pb;
-
+use crate::api::ReadOptions;
 use crate::error::Error;
 use crate::gateway::freshness;
+use crate::raft::node::ReadConsistency;
+
+/// The freshness a REST read asks for: its consistency parameters (stale by default, as
+/// the Go server served every read) and `min_index`.
+pub fn read_options(q: &HashMap<String, String>) -> Result<ReadOptions, Error> {
+    Ok(ReadOptions {
+        consistency: read_consistency(q)?,
+        min_index: freshness::min_index(q)?,
+    })
+}
 
 /// Parses the read-consistency query parameters shared by every read route.
-pub fn read_consistency(q: &HashMap<String, String>) -> Result<pb::Consistency, Error> {
+pub fn read_consistency(q: &HashMap<String, String>) -> Result<ReadConsistency, Error> {
     if let Some(v) = q.get("consistency") {
         return match v.as_str() {
-            "stale" => Ok(pb::Consistency::Stale),
-            "leader" | "default" => Ok(pb::Consistency::Leader),
-            "strong" | "linearizable" => Ok(pb::Consistency::Strong),
+            "stale" => Ok(ReadConsistency::Stale),
+            "leader" | "default" => Ok(ReadConsistency::Leader),
+            "strong" | "linearizable" => Ok(ReadConsistency::Strong),
             other => Err(Error::invalid(
                 "consistency",
                 format!("must be stale, leader or strong (got '{other}')"),
@@ -23,8 +32,8 @@ pub fn read_consistency(q: &HashMap<String, String>) -> Result<pb::Consistency, 
         };
     }
     Ok(match q.get("consistent").map(String::as_str) {
-        Some("true") => pb::Consistency::Strong,
-        _ => pb::Consistency::Stale,
+        Some("true") => ReadConsistency::Strong,
+        _ => ReadConsistency::Stale,
     })
 }
 

@@ -167,6 +167,7 @@ impl Store {
             create_index: entry.create_index,
             modify_index: entry.modify_index,
             expires_at_ms: entry.expires_at_ms,
+            checks: entry.checks.clone(),
         }
     }
 

@@ -22,6 +22,7 @@ mod check;
 mod command;
 mod kv;
 mod requests;
+mod response;
 mod snapshot;
 #[cfg(test)]
 mod tests;
@@ -32,13 +33,13 @@ pub use check::{
     TTL_PASSED_OUTPUT,
 };
 pub use command::{
-    CasFailure, Command, ExpiredService, KvCasItem, KvDeleteCasItem, KvSetItem, Response,
-    SERVICE_KEY_PREFIX,
+    Command, ExpiredService, KvCasItem, KvDeleteCasItem, KvSetItem, SERVICE_KEY_PREFIX,
 };
 pub use kv::KvEntry;
 pub use requests::{
     MAX_CLIENTS, MAX_PER_CLIENT, MAX_REMEMBERED, RETENTION_MS, RequestId, RequestLog, Seen,
 };
+pub use response::{CasFailure, Response};
 pub use snapshot::{MAX_SNAPSHOT_KEY_LEN, MAX_SNAPSHOT_VALUE_LEN};
 
 use std::collections::{BTreeMap, BTreeSet};

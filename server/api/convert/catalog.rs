@@ -1,45 +1,74 @@
-//! Catalog and health-check types between protobuf and the store: registrations (checked
-//! against the limits on the way in), stored entries, check definitions, statuses and
-//! states as a reader sees them. Both `catalog.rs` and `checks.rs` use these, and neither
-//! imports the other.
+//! The typed catalog API's inputs and outputs (`catalog_types.rs`) and the store's catalog
+//! types, to and from protobuf: registrations on the way in, services and checks as a
+//! reader sees them on the way out, check definitions and statuses both ways.
 
 use konsul_proto::v1 as pb;
 use konsul_proto::v1::check_definition::Kind as PbKind;
 
-use crate::api::catalog_validate::{self as check, CatalogLimits};
-use crate::api::check_validate::{self, RawCheck};
-use crate::error::Result;
-use crate::store::{CheckDefinition, CheckKind, CheckState, CheckStatus, Service, ServiceEntry};
+use crate::api::catalog_types::{CheckView, Registration, ServiceView};
+use crate::api::check_validate::RawCheck;
+use crate::error::{Error, Result};
+use crate::store::{CheckDefinition, CheckKind, CheckStatus};
 
-/// A protobuf registration checked against `limits` and turned into the store's type: a
-/// missing TTL becomes the configured default, and its checks' defaults are filled in.
-pub fn service_from_pb(limits: &CatalogLimits, field: &str, s: pb::Service) -> Result<Service> {
-    let raw = s.checks.into_iter().map(raw_from_pb).collect();
-    let mut service = check::service(
-        limits, field, s.name, s.id, s.address, s.port, s.tags, s.meta, s.ttl_ms,
-    )?;
-    service.checks = check_validate::checks(&format!("{field}.checks"), &service, raw)?;
-    Ok(service)
+/// A protobuf registration as the typed API takes it (validated there).
+pub fn registration_from_pb(s: pb::Service) -> Registration {
+    Registration {
+        name: s.name,
+        id: s.id,
+        address: s.address,
+        port: s.port,
+        tags: s.tags,
+        meta: s.meta,
+        ttl_ms: s.ttl_ms,
+        checks: s.checks.into_iter().map(raw_from_pb).collect(),
+    }
 }
 
-/// A stored entry as the API shows it to a reader at `now_ms`.
-pub fn entry_to_pb(key: &str, e: &ServiceEntry, now_ms: u64) -> pb::ServiceEntry {
-    let s = &e.service;
+/// A service as a reader saw it, as the protobuf API shows it.
+pub fn service_view_to_pb(v: ServiceView) -> pb::ServiceEntry {
+    let s = v.service;
     pb::ServiceEntry {
         service: Some(pb::Service {
-            name: s.name.clone(),
-            id: s.id.clone(),
-            address: s.address.clone(),
-            port: u32::from(s.port),
-            tags: s.tags.clone(),
-            meta: s.meta.clone(),
-            ttl_ms: s.ttl_ms,
             checks: s.checks.iter().map(definition_to_pb).collect(),
+            name: s.name,
+            id: s.id,
+            address: s.address,
+            port: u32::from(s.port),
+            tags: s.tags,
+            meta: s.meta,
+            ttl_ms: s.ttl_ms,
         }),
-        create_index: e.create_index,
-        modify_index: e.modify_index,
-        expires_at_ms: e.expires_at_ms,
-        checks: checks_to_pb(key, e, now_ms),
+        create_index: v.create_index,
+        modify_index: v.modify_index,
+        expires_at_ms: v.expires_at_ms,
+        checks: v.checks.into_iter().map(check_view_to_pb).collect(),
+    }
+}
+
+/// A check as a reader saw it, as the protobuf API shows it.
+pub fn check_view_to_pb(c: CheckView) -> pb::Check {
+    pb::Check {
+        definition: Some(definition_to_pb(&c.definition)),
+        service_key: c.service_key,
+        service_name: c.service_name,
+        status: status_to_pb(c.status) as i32,
+        output: c.output,
+        last_check_ms: c.last_check_ms,
+        expires_at_ms: c.expires_at_ms,
+    }
+}
+
+/// The status of a protobuf TTL report: unspecified means passing; an unknown number is
+/// INVALID_ARGUMENT naming `status`.
+pub fn report_status_from_pb(raw: i32) -> Result<CheckStatus> {
+    match pb::CheckStatus::try_from(raw) {
+        Ok(pb::CheckStatus::Unspecified | pb::CheckStatus::Passing) => Ok(CheckStatus::Passing),
+        Ok(pb::CheckStatus::Warning) => Ok(CheckStatus::Warning),
+        Ok(pb::CheckStatus::Critical) => Ok(CheckStatus::Critical),
+        Err(_) => Err(Error::invalid(
+            "status",
+            format!("{raw} is not a check status"),
+        )),
     }
 }
 
@@ -115,27 +144,4 @@ pub fn status_to_pb(s: CheckStatus) -> pb::CheckStatus {
         CheckStatus::Warning => pb::CheckStatus::Warning,
         CheckStatus::Critical => pb::CheckStatus::Critical,
     }
-}
-
-/// Every check of `entry`, in registration order, as a reader at `now_ms` sees it.
-pub fn checks_to_pb(key: &str, entry: &ServiceEntry, now_ms: u64) -> Vec<pb::Check> {
-    let fresh = CheckState::new_check();
-    entry
-        .service
-        .checks
-        .iter()
-        .map(|def| {
-            let state = entry.checks.get(&def.id).unwrap_or(&fresh);
-            let (status, output) = state.at(now_ms);
-            pb::Check {
-                definition: Some(definition_to_pb(def)),
-                service_key: key.to_owned(),
-                service_name: entry.service.name.clone(),
-                status: status_to_pb(status) as i32,
-                output: output.to_owned(),
-                last_check_ms: state.last_check_ms,
-                expires_at_ms: state.expires_at_ms,
-            }
-        })
-        .collect()
 }

@@ -48,6 +48,7 @@ fn registered(key: &str, create_index: u64, modify_index: u64, expires_at_ms: u6
         create_index,
         modify_index,
         expires_at_ms,
+        checks: Default::default(),
     }
 }
 

@@ -251,10 +251,16 @@ fn re_registering_keeps_unchanged_checks_and_resets_changed_ones() {
     );
     let mut changed_q = tcp("q");
     changed_q.interval_ms = 9_000;
-    store.apply(
+    let answer = store.apply(
         4,
         register(svc("web", vec![ttl("t", 10_000), changed_q, ttl("new", 0)])),
     );
+    // The answer carries the states it wrote, so the API needs no read back.
+    let Response::Registered { checks, .. } = answer else {
+        panic!("{answer:?}");
+    };
+    assert_eq!(&checks, &store.service("web").unwrap().checks);
+    assert_eq!(checks["t"].status, CheckStatus::Passing);
     assert_eq!(state(&store, "web", "t").status, CheckStatus::Passing);
     assert_eq!(state(&store, "web", "q"), &CheckState::new_check());
     assert_eq!(state(&store, "web", "new"), &CheckState::new_check());
