@@ -21,8 +21,7 @@ use tokio::time::Instant;
 
 use crate::api::catalog_types::{Registration, ServiceView};
 use crate::api::catalog_validate::{self as check, CatalogLimits};
-use crate::api::kv::{BatchDeleted, BatchWritten};
-use crate::api::{Answer, ReadOptions};
+use crate::api::{Answer, BatchDeleted, BatchWritten, ReadOptions};
 use crate::deps::Clock;
 use crate::error::{Error, Result};
 use crate::leader::heartbeats::Heartbeats;

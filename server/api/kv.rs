@@ -14,7 +14,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use crate::api::validate::Limits;
-use crate::api::{Answer, ReadOptions, call};
+use crate::api::{Answer, BatchDeleted, BatchWritten, ReadOptions, call};
 use crate::deps::Clock;
 use crate::error::{Error, Result};
 use crate::raft::node::RaftNode;
@@ -85,24 +85,6 @@ pub struct BatchRead {
     pub found: Vec<KeyValue>,
     /// The keys that do not, in request order.
     pub not_found: Vec<String>,
-}
-
-/// What a batch write wrote: its keys, all at one index.
-#[derive(Debug, Clone)]
-pub struct BatchWritten {
-    /// The keys written (or deleted), in request order.
-    pub keys: Vec<String>,
-    /// The log index of the batch.
-    pub index: u64,
-}
-
-/// What a batch delete removed.
-#[derive(Debug, Clone)]
-pub struct BatchDeleted {
-    /// The keys asked for, in request order.
-    pub keys: Vec<String>,
-    /// How many of them existed.
-    pub deleted: u64,
 }
 
 /// The KV service over one Raft node.

@@ -42,3 +42,21 @@ pub struct ReadOptions {
     /// Wait until this node has applied at least this index (0: no wait).
     pub min_index: u64,
 }
+
+/// What a batch write wrote: its keys, all at one index.
+#[derive(Debug, Clone)]
+pub struct BatchWritten {
+    /// The keys written (or deleted), in request order.
+    pub keys: Vec<String>,
+    /// The log index of the batch.
+    pub index: u64,
+}
+
+/// What a batch delete removed.
+#[derive(Debug, Clone)]
+pub struct BatchDeleted {
+    /// The keys asked for, in request order.
+    pub keys: Vec<String>,
+    /// How many of them existed.
+    pub deleted: u64,
+}

@@ -29,20 +29,18 @@ fn reply<T>(r: Result<T>) -> Result<Response<T>, Status> {
     r.map(Response::new).map_err(Status::from)
 }
 
-impl CatalogApi {
-    /// A query call: the filters, checked for what `kind` requires, then the typed query.
-    async fn query_call(
-        &self,
-        kind: QueryKind,
-        filter: ServiceFilter,
-        consistency: i32,
-        min_index: u64,
-        deadline: tokio::time::Instant,
-    ) -> Result<(Option<pb::ResponseHeader>, Vec<pb::ServiceEntry>)> {
-        let read = convert::read_options(consistency, min_index);
-        let a = self.query(kind, filter, read, deadline).await?;
-        Ok((header(a.header), entries(a.value)))
-    }
+/// A query call: the typed query with the filters `kind` requires, as protobuf entries.
+async fn query_call(
+    api: &CatalogApi,
+    kind: QueryKind,
+    filter: ServiceFilter,
+    consistency: i32,
+    min_index: u64,
+    deadline: tokio::time::Instant,
+) -> Result<(Option<pb::ResponseHeader>, Vec<pb::ServiceEntry>)> {
+    let read = convert::read_options(consistency, min_index);
+    let a = api.query(kind, filter, read, deadline).await?;
+    Ok((header(a.header), entries(a.value)))
 }
 
 #[tonic::async_trait]
@@ -129,15 +127,15 @@ impl CatalogService for CatalogApi {
             meta: BTreeMap::new(),
             passing_only: req.passing_only,
         };
-        let a = self
-            .query_call(
-                QueryKind::Tags,
-                filter,
-                req.consistency,
-                req.min_index,
-                deadline,
-            )
-            .await;
+        let a = query_call(
+            self,
+            QueryKind::Tags,
+            filter,
+            req.consistency,
+            req.min_index,
+            deadline,
+        )
+        .await;
         reply(a.map(|(header, entries)| pb::QueryTagsResponse { header, entries }))
     }
 
@@ -152,15 +150,15 @@ impl CatalogService for CatalogApi {
             meta: req.meta,
             passing_only: req.passing_only,
         };
-        let a = self
-            .query_call(
-                QueryKind::Metadata,
-                filter,
-                req.consistency,
-                req.min_index,
-                deadline,
-            )
-            .await;
+        let a = query_call(
+            self,
+            QueryKind::Metadata,
+            filter,
+            req.consistency,
+            req.min_index,
+            deadline,
+        )
+        .await;
         reply(a.map(|(header, entries)| pb::QueryMetadataResponse { header, entries }))
     }
 
@@ -175,15 +173,15 @@ impl CatalogService for CatalogApi {
             meta: req.meta,
             passing_only: req.passing_only,
         };
-        let a = self
-            .query_call(
-                QueryKind::Any,
-                filter,
-                req.consistency,
-                req.min_index,
-                deadline,
-            )
-            .await;
+        let a = query_call(
+            self,
+            QueryKind::Any,
+            filter,
+            req.consistency,
+            req.min_index,
+            deadline,
+        )
+        .await;
         reply(a.map(|(header, entries)| pb::QueryResponse { header, entries }))
     }
 

@@ -11,6 +11,7 @@ pub mod ghost;
 pub mod link_proxy;
 pub mod mesh;
 pub mod process_cluster;
+mod process_start;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

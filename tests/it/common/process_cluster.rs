@@ -19,12 +19,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use konsul_client::{Client, ClusterStatus, NodeState};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 
 use super::link_proxy::Fault;
-use super::mesh::{Addrs, Mesh, RouteList};
-use super::{DEADLINE, wait_until};
+use super::mesh::{Addrs, Mesh};
+use super::process_start::{owned, routes_env, routes_json, startup_addresses};
+use super::wait_until;
 
 /// How long a restart keeps retrying while the old ports are still held.
 const REBIND_DEADLINE: Duration = Duration::from_secs(10);
@@ -117,29 +117,6 @@ pub struct ProcessCluster {
     extra: Vec<(String, String)>,
     /// The proxies between the nodes, when started with [`ProcessCluster::start_faulty`].
     mesh: Option<Arc<Mesh>>,
-}
-
-fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-fn routes_env(routes: &RouteList) -> String {
-    routes
-        .iter()
-        .map(|(from, to)| format!("{from}={to}"))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn routes_json(routes: &RouteList) -> serde_json::Value {
-    let map: serde_json::Map<String, serde_json::Value> = routes
-        .iter()
-        .map(|(from, to)| (from.clone(), serde_json::Value::String(to.clone())))
-        .collect();
-    serde_json::json!({ "routes": map })
 }
 
 /// What to bind on a start: fresh ports, or the ones a node had before.
@@ -480,27 +457,4 @@ impl Drop for ProcessCluster {
             );
         }
     }
-}
-
-/// Reads the child's startup line ("... listening: gRPC+REST on <addr>, Raft peers on
-/// <addr>") and keeps draining its stdout afterwards. `None` when the process closes stdout
-/// first (it exited, e.g. because a port was still in use).
-async fn startup_addresses(child: &mut Child) -> Option<(SocketAddr, SocketAddr)> {
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(DEADLINE, lines.next_line())
-        .await
-        .expect("startup line in time")
-        .ok()??;
-    let field = |marker: &str| -> SocketAddr {
-        line.split(marker)
-            .nth(1)
-            .and_then(|s| s.split(',').next())
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or_else(|| panic!("unexpected startup line: {line}"))
-    };
-    let addrs = (field("gRPC+REST on "), field("Raft peers on "));
-    // Keep draining stdout so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Some(addrs)
 }
