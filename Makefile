@@ -5,9 +5,9 @@ GOBIN_DIR := $(shell go env GOPATH 2>/dev/null)/bin
 export GRPCURL ?= $(GOBIN_DIR)/grpcurl
 BUF := .bin-npm/node_modules/.bin/buf
 
-.PHONY: test tools lint fmt-check clippy buf-lint buf-breaking cargo-test bench-smoke run chaos
+.PHONY: test tools lint fmt-check clippy buf-lint buf-breaking cargo-test bench-smoke openapi-fuzz run chaos
 
-test: tools lint cargo-test bench-smoke
+test: tools lint cargo-test bench-smoke openapi-fuzz
 
 tools:
 	scripts/install-test-tools.sh
@@ -41,6 +41,11 @@ bench-smoke:
 	cargo build --workspace --bins --features konsul/failpoints
 	$(BENCH_SMOKE) BENCH_OPS="put get" scripts/bench.sh
 	$(BENCH_SMOKE) BENCH_OPS="put heartbeat" scripts/bench-cluster.sh
+
+# /openapi.json tells the truth: schemathesis over every operation of a standalone node
+# (the debug binary bench-smoke built), seed 1, no failure allowed (scripts/openapi-fuzz.sh).
+openapi-fuzz:
+	scripts/openapi-fuzz.sh
 
 run:
 	cargo run --release --bin konsul

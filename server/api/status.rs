@@ -33,8 +33,9 @@ pub fn code(e: &Error) -> Code {
         | Error::NotLeader { .. }
         | Error::NoLeader
         | Error::NoQuorum(_)
-        | Error::Unavailable(_)
-        | Error::ClusteringDisabled => Code::Unavailable,
+        | Error::Unavailable(_) => Code::Unavailable,
+        // Join or leave on a standalone node is the caller's mistake, not the server's.
+        Error::ClusteringDisabled => Code::FailedPrecondition,
         Error::WriteQueueFull(_) => Code::ResourceExhausted,
         Error::RequestIdExpired(_) | Error::Config(_) => Code::FailedPrecondition,
         Error::Storage(_) | Error::Internal(_) => Code::Internal,
@@ -157,7 +158,7 @@ mod tests {
             ),
             (
                 Error::ClusteringDisabled,
-                Code::Unavailable,
+                Code::FailedPrecondition,
                 r::CLUSTERING_DISABLED,
             ),
             (

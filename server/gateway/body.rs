@@ -64,5 +64,62 @@ impl<T: DeserializeOwned> FromRequest<Gateway> for JsonBody<T> {
 }
 
 fn parse<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, String> {
-    serde_json::from_slice(bytes).map_err(|e| format!("Invalid JSON body: {e}"))
+    let mut value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("Invalid JSON body: {e}"))?;
+    whole_numbers(&mut value);
+    T::deserialize(value).map_err(|e| format!("Invalid JSON body: {e}"))
+}
+
+/// Writes numbers such as `8819.0` as the integers they are. JSON has one number type, and
+/// JSON Schema counts a number without a fractional part as an integer, so an integer field
+/// takes `8819.0` as it takes `8819`; `8819.5` is still refused by the field's type.
+fn whole_numbers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f >= 0.0
+                && f < u64::MAX as f64
+            {
+                *value = Value::from(f as u64);
+            } else if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f < 0.0
+                && f >= i64::MIN as f64
+            {
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers),
+        Value::Object(fields) => fields.values_mut().for_each(whole_numbers),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Body {
+        flags: u64,
+        #[serde(default)]
+        port: Option<u32>,
+    }
+
+    #[test]
+    fn whole_numbers_written_with_a_fraction_are_integers() {
+        let b: Body = parse(&Bytes::from_static(br#"{"flags": 8819.0, "port": 80.0}"#)).unwrap();
+        assert_eq!((b.flags, b.port), (8819, Some(80)));
+        let e = parse::<Body>(&Bytes::from_static(br#"{"flags": 1.5}"#)).unwrap_err();
+        assert!(
+            e.starts_with("Invalid JSON body: invalid type: floating point"),
+            "{e}"
+        );
+        let e = parse::<Body>(&Bytes::from_static(br#"{"flags": -1.0}"#)).unwrap_err();
+        assert!(e.contains("invalid value"), "{e}");
+        let e = parse::<Body>(&Bytes::from_static(b"{")).unwrap_err();
+        assert!(e.starts_with("Invalid JSON body: "), "{e}");
+    }
 }

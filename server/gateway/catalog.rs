@@ -21,7 +21,7 @@ use crate::gateway::context::Ctx;
 use crate::gateway::error::{HttpError, fail};
 use crate::gateway::format::rfc3339;
 use crate::gateway::freshness;
-use crate::gateway::query::{last_min_index, last_passing, passing_param, read_options};
+use crate::gateway::query::{flag, last_min_index, last_passing, passing_param, read_options};
 use crate::raft::node::ReadConsistency;
 use crate::store::{Service, service_key};
 
@@ -215,6 +215,7 @@ pub async fn register(
     responses(
         (status = 200, description = "Removed (or absent)"),
         (status = 400, description = "Bad input", body = crate::gateway::error::ErrorEnvelope),
+        (status = 404, description = "CAS on a missing service", body = crate::gateway::error::ErrorEnvelope),
         (status = 409, description = "CAS conflict", body = crate::gateway::error::ShortError),
     ))]
 pub async fn deregister(
@@ -328,7 +329,8 @@ pub async fn get(
     };
     let e = answer.value;
     let service = ServiceJson::from_service(e.service);
-    let value = if q.get("metadata").map(String::as_str) == Some("true") {
+    let metadata = flag("metadata", q.get("metadata").map(String::as_str));
+    let value = if metadata.map_err(|e| fail(&ctx, e))? {
         let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(e.expires_at_ms);
         serde_json::to_value(ServiceWithMeta {
             service,

@@ -50,7 +50,7 @@ pub struct GetAnswer {
 
 /// Answer of POST /batch/services/register.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct RegisterAnswer {
+pub struct BatchRegisterAnswer {
     /// "Registered N services".
     pub message: String,
     /// Catalog keys registered, in request order.
@@ -113,13 +113,13 @@ pub async fn get(
 
 /// Register many services in one Raft entry: all or nothing.
 #[utoipa::path(post, path = "/batch/services/register", tag = "batch", request_body = ServicesBody,
-    responses((status = 200, description = "Registered", body = RegisterAnswer),
+    responses((status = 200, description = "Registered", body = BatchRegisterAnswer),
               (status = 400, description = "Bad input; nothing registered", body = crate::gateway::error::ErrorEnvelope)))]
 pub async fn register(
     State(g): State<Gateway>,
     ctx: Ctx,
     JsonBody(body): JsonBody<ServicesBody>,
-) -> Result<Json<RegisterAnswer>, HttpError> {
+) -> Result<Json<BatchRegisterAnswer>, HttpError> {
     non_empty(&ctx, body.services.len(), "Services array cannot be empty")?;
     let registrations = body
         .services
@@ -135,7 +135,7 @@ pub async fn register(
         .map_err(|e| fail(&ctx, e))?
         .value
         .keys;
-    Ok(Json(RegisterAnswer {
+    Ok(Json(BatchRegisterAnswer {
         message: format!("Registered {} services", keys.len()),
         count: keys.len(),
         registered: keys,

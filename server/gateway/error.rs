@@ -138,7 +138,7 @@ impl IntoResponse for HttpError {
                 NO_LEADER_DETAIL,
             ),
             Some(r::CLUSTERING_DISABLED) => short(
-                StatusCode::SERVICE_UNAVAILABLE,
+                StatusCode::BAD_REQUEST,
                 CLUSTERING_DISABLED,
                 CLUSTERING_DISABLED_DETAIL,
             ),

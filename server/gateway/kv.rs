@@ -22,7 +22,7 @@ use crate::gateway::context::Ctx;
 use crate::gateway::error::{HttpError, fail};
 use crate::gateway::format::text_or_base64;
 use crate::gateway::freshness;
-use crate::gateway::query::read_options;
+use crate::gateway::query::{self, read_options};
 
 /// A value as JSON: UTF-8 text as is; other bytes base64-encoded with `encoding: "base64"`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -76,11 +76,6 @@ pub struct DeleteAnswer {
     pub message: &'static str,
     /// The key.
     pub key: String,
-}
-
-/// Parses a boolean query flag; only the exact string "true" turns it on (contract).
-fn flag(q: &HashMap<String, String>, name: &str) -> bool {
-    q.get(name).map(String::as_str) == Some("true")
 }
 
 /// List every key (optionally under `?prefix=`), as a JSON array of strings.
@@ -144,7 +139,8 @@ pub async fn get(
         Err(e) => return Err(fail(&ctx, e)),
     };
     let kv = answer.value;
-    let metadata = flag(&q, "metadata");
+    let metadata = query::flag("metadata", q.get("metadata").map(String::as_str))
+        .map_err(|e| fail(&ctx, e))?;
     let (value, encoding) = text_or_base64(kv.value);
     let body = KvValue {
         key: kv.key,

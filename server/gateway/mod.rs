@@ -23,6 +23,7 @@ pub mod health;
 pub mod kv;
 pub mod kv_batch;
 pub mod openapi;
+pub mod openapi_rules;
 pub mod query;
 pub mod routes;
 pub mod stages;

@@ -3,10 +3,13 @@
 //! from this document.
 
 use axum::Json;
+use axum::extract::State;
 use utoipa::OpenApi;
 
+use crate::api::validate::Limits;
 use crate::gateway::{
-    catalog, catalog_batch, checks, cluster, error, health, kv, kv_batch, stages,
+    Gateway, catalog, catalog_batch, checks, cluster, error, health, kv, kv_batch, openapi_rules,
+    stages,
 };
 
 /// The generated document.
@@ -26,7 +29,7 @@ use crate::gateway::{
         checks::list, checks::service, checks::update_ttl,
         openapi_json, stages::stages,
     ),
-    components(schemas(error::ErrorEnvelope, error::ShortError)),
+    components(schemas(error::ErrorEnvelope, error::ShortError, catalog::ServiceWithMeta)),
     tags(
         (name = "kv", description = "Keys and values"),
         (name = "catalog", description = "Service registration and discovery"),
@@ -38,9 +41,16 @@ use crate::gateway::{
 )]
 pub struct ApiDoc;
 
-/// This OpenAPI document.
+/// This OpenAPI document, with the rules of `openapi_rules` and this node's limits.
 #[utoipa::path(get, path = "/openapi.json", tag = "meta",
     responses((status = 200, description = "The OpenAPI 3 document")))]
-pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn openapi_json(State(g): State<Gateway>) -> Json<serde_json::Value> {
+    Json(document(&g.limits))
+}
+
+/// The served document: the generated one with every rule written in.
+pub fn document(limits: &Limits) -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    openapi_rules::apply(&mut doc, limits);
+    doc
 }

@@ -20,6 +20,7 @@ pub fn read_options(q: &HashMap<String, String>) -> Result<ReadOptions, Error> {
 
 /// Parses the read-consistency query parameters shared by every read route.
 pub fn read_consistency(q: &HashMap<String, String>) -> Result<ReadConsistency, Error> {
+    let consistent = flag("consistent", q.get("consistent").map(String::as_str))?;
     if let Some(v) = q.get("consistency") {
         return match v.as_str() {
             "stale" => Ok(ReadConsistency::Stale),
@@ -31,22 +32,29 @@ pub fn read_consistency(q: &HashMap<String, String>) -> Result<ReadConsistency, 
             )),
         };
     }
-    Ok(match q.get("consistent").map(String::as_str) {
-        Some("true") => ReadConsistency::Strong,
-        _ => ReadConsistency::Stale,
+    Ok(if consistent {
+        ReadConsistency::Strong
+    } else {
+        ReadConsistency::Stale
     })
 }
 
-/// The `passing` query parameter: absent or `false` → all, empty or `true` → passing only.
-pub fn passing_param(value: Option<&str>) -> Result<bool, Error> {
+/// A flag parameter (`passing`, `consistent`, `metadata`): absent or `false` → off, empty
+/// (`?passing`, as Consul writes flags) or `true` → on; anything else names the parameter.
+pub fn flag(name: &str, value: Option<&str>) -> Result<bool, Error> {
     match value {
         None | Some("false") => Ok(false),
         Some("" | "true") => Ok(true),
         Some(other) => Err(Error::invalid(
-            "passing",
+            name,
             format!("'{other}' is not true or false"),
         )),
     }
+}
+
+/// The `passing` query parameter: absent or `false` → all, empty or `true` → passing only.
+pub fn passing_param(value: Option<&str>) -> Result<bool, Error> {
+    flag("passing", value)
 }
 
 /// The `passing` parameter of a route that reads its query as pairs (the last one wins).

@@ -296,3 +296,44 @@ async fn health_routes_and_openapi_cover_every_route() {
         }
     }
 }
+
+/// Flag parameters take `true`, `false` or nothing (`?consistent`, as Consul writes flags);
+/// anything else is a 400 naming the parameter, as /openapi.json says. The served document
+/// carries the node's own limits.
+#[tokio::test]
+async fn flags_take_true_false_or_nothing_and_the_document_says_so() {
+    let node = TestNode::start_with(&[("KONSUL_MAX_BATCH_KV", "7")]).await;
+    let c = Client::new();
+    let (s, _) = send(c.put(node.url("/kv/f")).json(&json!({"value": "v"}))).await;
+    assert_eq!(s, 200);
+    for query in [
+        "consistent",
+        "consistent=true",
+        "consistent=false",
+        "metadata=",
+    ] {
+        let (s, b) = send(c.get(node.url(&format!("/kv/f?{query}")))).await;
+        assert_eq!(s, 200, "{query}: {b}");
+    }
+    let (_, b) = send(c.get(node.url("/kv/f?metadata"))).await;
+    assert!(
+        b["modify_index"].is_u64(),
+        "a bare ?metadata turns it on: {b}"
+    );
+    for (query, field) in [
+        ("consistent=maybe", "consistent"),
+        ("metadata=1", "metadata"),
+        ("consistency=", "consistency"),
+    ] {
+        let (s, b) = send(c.get(node.url(&format!("/kv/f?{query}")))).await;
+        assert_eq!(s, 400, "{query}: {b}");
+        let message = b["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("{field}: ")),
+            "{query}: {message}"
+        );
+    }
+    let (_, doc) = send(c.get(node.url("/openapi.json"))).await;
+    let keys = &doc["components"]["schemas"]["KeysBody"]["properties"]["keys"];
+    assert_eq!(keys["maxItems"], 7, "{keys}");
+}

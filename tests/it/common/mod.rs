@@ -95,6 +95,16 @@ impl TestNode {
         Self { server, dir }
     }
 
+    /// Like [`TestNode::start`], with `extra` `KONSUL_*` settings.
+    pub async fn start_with(extra: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = test_config_with(dir.path(), extra);
+        let server = start_with_deps(config, deps_with_clock(None))
+            .await
+            .expect("server starts");
+        Self { server, dir }
+    }
+
     /// Like [`TestNode::start`], with `clock` as the node's wall clock (e.g. a
     /// [`clock::ManualClock`]) and `extra` `KONSUL_*` settings.
     pub async fn start_with_clock(clock: Arc<dyn Clock>, extra: &[(&str, &str)]) -> Self {
