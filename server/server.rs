@@ -143,7 +143,6 @@ impl Server {
             catalog,
             cluster,
             health: HealthApi::new(node.clone()),
-            node: node.clone(),
             deps: deps.clone(),
             limits,
             started: tokio::time::Instant::now(),

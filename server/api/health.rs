@@ -9,6 +9,7 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 use crate::raft::node::{HeaderInfo, RaftNode};
+use crate::raft::stages::StageTotals;
 
 /// What `/health` reports about the node.
 #[derive(Debug, Clone)]
@@ -46,6 +47,19 @@ impl HealthApi {
     /// Whether the node is ready: a leader known and the log applied.
     pub fn ready(&self) -> bool {
         self.node.is_ready()
+    }
+
+    /// The node's header facts now (what a 404 of a read says it reflected).
+    pub fn header(&self) -> HeaderInfo {
+        self.node.header()
+    }
+
+    /// The node's name and its write-path counters (`GET /debug/stages`).
+    pub fn write_stages(&self) -> (String, Vec<StageTotals>) {
+        (
+            self.node.member().name.clone(),
+            self.node.stages().snapshot(),
+        )
     }
 }
 

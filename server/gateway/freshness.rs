@@ -125,7 +125,7 @@ pub fn add_headers(headers: &mut HeaderMap, h: Freshness, index: u64) {
 /// The 404 of a read that found nothing, still saying what it reflected: this node's state
 /// after the read.
 pub fn not_found(g: &crate::gateway::Gateway, ctx: &Ctx, e: impl Into<tonic::Status>) -> Response {
-    let header = Freshness::from(&g.node.header());
+    let header = Freshness::from(&g.health.header());
     let mut answer = fail(ctx, e).into_response();
     add_headers(answer.headers_mut(), header, header.applied_index);
     answer

@@ -36,7 +36,6 @@ use crate::api::health::HealthApi;
 use crate::api::kv::KvApi;
 use crate::api::validate::Limits;
 use crate::deps::Deps;
-use crate::raft::node::RaftNode;
 
 /// Everything a REST handler needs, cloned per request (cheap: handles only).
 #[derive(Clone)]
@@ -47,10 +46,8 @@ pub struct Gateway {
     pub catalog: CatalogApi,
     /// The typed cluster API the /cluster routes call.
     pub cluster: ClusterApi,
-    /// The typed health API the /health routes call.
+    /// The typed health API the /health and /debug/stages routes call.
     pub health: HealthApi,
-    /// The node, for the header of a 404 and the request timeout.
-    pub node: RaftNode,
     /// Clock and randomness for timestamps and request ids.
     pub deps: Deps,
     /// Body size limit and friends.
@@ -65,6 +62,6 @@ impl Gateway {
     /// When a REST call must be answered: REST has no `grpc-timeout`, so every call gets the
     /// node's `request_timeout` from now.
     pub fn deadline(&self) -> tokio::time::Instant {
-        tokio::time::Instant::now() + self.node.request_timeout()
+        tokio::time::Instant::now() + self.kv.request_timeout()
     }
 }

@@ -36,10 +36,8 @@ pub struct StageJson {
 #[utoipa::path(get, path = "/debug/stages", tag = "meta",
     responses((status = 200, description = "Time and counts per write-path stage on this node", body = StagesJson)))]
 pub async fn stages(State(g): State<Gateway>) -> Json<StagesJson> {
-    let stages = g
-        .node
-        .stages()
-        .snapshot()
+    let (node, stages) = g.health.write_stages();
+    let stages = stages
         .into_iter()
         .map(|t| StageJson {
             stage: t.stage.to_owned(),
@@ -48,8 +46,5 @@ pub async fn stages(State(g): State<Gateway>) -> Json<StagesJson> {
             total_us: t.total_us,
         })
         .collect();
-    Json(StagesJson {
-        node: g.node.member().name.clone(),
-        stages,
-    })
+    Json(StagesJson { node, stages })
 }

@@ -3,17 +3,28 @@
 
 use std::time::Duration;
 
-use konsul_client::{Consistency, Error, Service, ServiceKey, ServiceQuery, Services};
+use konsul_client::{
+    Client, Consistency, Error, Registered, Service, ServiceKey, ServiceQuery, Services,
+};
 
 use super::client_for;
 use crate::common::TestNode;
 
+/// One scenario in named steps, each checking what the one before left.
 #[tokio::test]
 async fn catalog_calls_through_the_sdk() {
     let node = TestNode::start().await;
     let client = client_for(&node).await;
+    let (i1, r1) = two_instances_and_a_plain_service_register(&client).await;
+    every_key_form_reads_and_listings_are_sorted(&client, &i1, &r1).await;
+    queries_match_tags_metadata_or_both(&client).await;
+    heartbeats_move_the_deadline_not_the_indices(&client, &r1).await;
+    cas_guards_registration_and_deregistration(&client, &i1, &r1).await;
+    bad_input_names_the_field(&client).await;
+}
 
-    // Two instances of one name, and a service registered without an id.
+/// Two instances of one name, and a service registered without an id.
+async fn two_instances_and_a_plain_service_register(client: &Client) -> (Service, Registered) {
     let i1 = Service::new("web", "10.0.0.1", 8001)
         .with_id("i1")
         .with_tags(["http", "v1"])
@@ -40,10 +51,18 @@ async fn catalog_calls_through_the_sdk() {
         .register(Service::new("db", "10.0.0.3", 5432).with_tags(["sql"]))
         .await
         .unwrap();
+    (i1, r1)
+}
 
-    // Reads by key: "name/id", (name, id) and a bare name are all keys.
+/// Reads by key: "name/id", (name, id) and a bare name are all keys.
+/// Listings are sorted by key, at every consistency.
+async fn every_key_form_reads_and_listings_are_sorted(
+    client: &Client,
+    i1: &Service,
+    r1: &Registered,
+) {
     let got = client.get_service("web/i1").await.unwrap().unwrap();
-    assert_eq!(got.service, i1);
+    assert_eq!(&got.service, i1);
     assert_eq!(got.modify_index, r1.entry.modify_index);
     let got = client
         .get_service_with(("web", "i2"), Consistency::Stale)
@@ -64,8 +83,10 @@ async fn catalog_calls_through_the_sdk() {
     assert_eq!(keys, ["db", "web/i1", "web/i2"]);
     let stale = client.list_services_with(Consistency::Stale).await.unwrap();
     assert_eq!(stale.entries.len(), 3);
+}
 
-    // Queries by tags, by metadata and by both.
+/// Queries by tags, by metadata and by both.
+async fn queries_match_tags_metadata_or_both(client: &Client) {
     let http = client.query_tags(["http"]).await.unwrap();
     assert_eq!(http.entries.len(), 2);
     let v1 = client
@@ -95,8 +116,10 @@ async fn catalog_calls_through_the_sdk() {
     assert!(none.entries.is_empty());
     let empty = client.query_services(ServiceQuery::new()).await;
     assert!(matches!(empty, Err(Error::InvalidArgument(_))), "{empty:?}");
+}
 
-    // Heartbeats move the deadline, not the indices.
+/// Heartbeats move the deadline, not the indices.
+async fn heartbeats_move_the_deadline_not_the_indices(client: &Client, r1: &Registered) {
     let hb = client.heartbeat(("web", "i1")).await.unwrap();
     assert!(hb.expires_at >= r1.entry.expires_at);
     let after = client.get_service("web/i1").await.unwrap().unwrap();
@@ -106,8 +129,14 @@ async fn catalog_calls_through_the_sdk() {
     assert!(matches!(ghost, Err(Error::NotFound(_))), "{ghost:?}");
     let ghost = client.heartbeat("web").await;
     assert!(matches!(ghost, Err(Error::NotFound(_))), "{ghost:?}");
+}
 
-    // CAS registration and deregistration.
+/// CAS registration and deregistration.
+async fn cas_guards_registration_and_deregistration(
+    client: &Client,
+    i1: &Service,
+    r1: &Registered,
+) {
     let taken = client.register_cas(i1.clone(), 0).await;
     assert!(
         matches!(&taken, Err(Error::CasConflict { message }) if message.contains("web/i1")),
@@ -139,8 +168,10 @@ async fn catalog_calls_through_the_sdk() {
     assert!(client.deregister("web/i2").await.unwrap());
     assert!(!client.deregister("web/i2").await.unwrap(), "already gone");
     assert!(client.get_service("web/i2").await.unwrap().is_none());
+}
 
-    // Bad input names the field.
+/// Bad input names the field.
+async fn bad_input_names_the_field(client: &Client) {
     let bad = client.register(Service::new("a/b", "h", 1)).await;
     assert!(
         matches!(&bad, Err(Error::InvalidArgument(m)) if m.contains("service.name")),
