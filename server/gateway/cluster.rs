@@ -161,6 +161,7 @@ fn state_name(role: Role) -> &'static str {
 }
 
 fn peer_json(p: PeerStatus) -> PeerJson {
+    let last_contact_ms = p.last_contact_ms();
     PeerJson {
         id: p.member.name,
         address: p.member.raft_addr,
@@ -169,9 +170,7 @@ fn peer_json(p: PeerStatus) -> PeerJson {
         is_leader: p.is_leader,
         match_index: p.match_index.unwrap_or(0),
         lag: p.lag.unwrap_or(0),
-        last_contact_ms: p
-            .last_contact
-            .map_or(-1, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        last_contact_ms,
     }
 }
 
@@ -182,6 +181,7 @@ pub async fn status(State(g): State<Gateway>, ctx: Ctx) -> Result<Json<StatusJso
     let s = g.cluster.status().await.map_err(|e| fail(&ctx, e))?.value;
     let voters = s.peers.iter().filter(|p| p.voter).count();
     let leader = s.leader.clone().unwrap_or_default();
+    let quorum_contact_ms = s.quorum_contact_ms();
     let stats = BTreeMap::from([
         ("term", s.term.to_string()),
         ("last_log_index", s.last_index.to_string()),
@@ -211,9 +211,7 @@ pub async fn status(State(g): State<Gateway>, ctx: Ctx) -> Result<Json<StatusJso
         applied_index: s.applied_index,
         commit_index: s.commit_index,
         quorum_lost: s.quorum_lost,
-        quorum_contact_ms: s
-            .quorum_contact
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        quorum_contact_ms,
         stats,
     }))
 }

@@ -85,6 +85,23 @@ pub struct ClusterStatus {
     pub quorum_lost: bool,
 }
 
+impl PeerStatus {
+    /// Milliseconds since this node last heard from the peer; -1 when it never has (the
+    /// wire and JSON form of [`PeerStatus::last_contact`]).
+    pub fn last_contact_ms(&self) -> i64 {
+        self.last_contact
+            .map_or(-1, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
+}
+
+impl ClusterStatus {
+    /// On the leader, milliseconds since a quorum last acknowledged it; 0 elsewhere.
+    pub fn quorum_contact_ms(&self) -> u64 {
+        self.quorum_contact
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
 impl RaftNode {
     /// The cluster as this node sees it now.
     pub async fn cluster_status(&self) -> Result<ClusterStatus> {

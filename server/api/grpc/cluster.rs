@@ -20,6 +20,7 @@ fn role(r: Role) -> pb::NodeState {
 }
 
 fn peer(p: PeerStatus) -> pb::Peer {
+    let last_contact_ms = p.last_contact_ms();
     pb::Peer {
         id: p.member.name,
         address: p.member.raft_addr,
@@ -32,9 +33,7 @@ fn peer(p: PeerStatus) -> pb::Peer {
         is_leader: p.is_leader,
         match_index: p.match_index.unwrap_or(0),
         lag: p.lag.unwrap_or(0),
-        last_contact_ms: p
-            .last_contact
-            .map_or(-1, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        last_contact_ms,
     }
 }
 
@@ -46,6 +45,7 @@ impl ClusterService for ClusterApi {
     ) -> Result<Response<pb::StatusResponse>, Status> {
         let a = ClusterApi::status(self).await?;
         let s = a.value;
+        let quorum_contact_ms = s.quorum_contact_ms();
         let leader = s.leader.unwrap_or_default();
         Ok(Response::new(pb::StatusResponse {
             header: Some(convert::header(a.header)),
@@ -61,9 +61,7 @@ impl ClusterService for ClusterApi {
             last_snapshot_index: s.last_snapshot_index.unwrap_or(0),
             peers: s.peers.into_iter().map(peer).collect(),
             quorum_lost: s.quorum_lost,
-            quorum_contact_ms: s
-                .quorum_contact
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            quorum_contact_ms,
         }))
     }
 
