@@ -74,10 +74,32 @@ fn assert_untouched(c: &TestCluster, i: usize) {
     assert!(!node.is_ready());
 }
 
+/// Who is who once a follower's data dir is wiped.
+struct Wiped {
+    leader: usize,
+    survivor: usize,
+    victim: usize,
+    name: String,
+    old_incarnation: u64,
+    new_incarnation: u64,
+}
+
+/// One scenario in named steps, each relying on what the one before left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wiped_member_never_votes_or_acks_and_must_leave_before_it_joins_again() {
     let mut c = TestCluster::start(3).await;
     write(&c, (0..10).map(|i| format!("before/{i}")), &[0, 1, 2]).await;
+    let w = a_follower_restarts_with_a_wiped_data_dir(&mut c).await;
+    the_intact_members_keep_the_cluster_writable(&c, &w).await;
+    joining_it_again_is_refused(&c, &w).await;
+    without_the_leader_no_vote_is_granted(&mut c, &w).await;
+    the_intact_member_comes_back(&mut c, &w).await;
+    leave_then_join_adds_it_afresh(&c, &w).await;
+}
+
+/// A follower is killed, its data dir wiped, and it restarts under its old name and address
+/// as a new incarnation.
+async fn a_follower_restarts_with_a_wiped_data_dir(c: &mut TestCluster) -> Wiped {
     let leader = c.leader().await;
     let (victim, survivor) = match leader {
         0 => (2, 1),
@@ -88,23 +110,42 @@ async fn a_wiped_member_never_votes_or_acks_and_must_leave_before_it_joins_again
     let old_incarnation = c.node(victim).server().node().identity().incarnation;
 
     c.kill(victim).await;
-    wipe(&c, victim);
+    wipe(c, victim);
     c.restart(victim).await;
     let new_incarnation = c.node(victim).server().node().identity().incarnation;
     assert_ne!(
         new_incarnation, old_incarnation,
         "a wiped node is a new incarnation"
     );
+    Wiped {
+        leader,
+        survivor,
+        victim,
+        name,
+        old_incarnation,
+        new_incarnation,
+    }
+}
 
-    // The two intact members keep the cluster writable; the wiped one gets nothing.
+/// The two intact members keep the cluster writable; the wiped one gets nothing.
+async fn the_intact_members_keep_the_cluster_writable(c: &TestCluster, w: &Wiped) {
+    let leader = w.leader;
+    let survivor = w.survivor;
     write(
-        &c,
+        c,
         (0..10).map(|i| format!("while-wiped/{i}")),
         &[leader, survivor],
     )
     .await;
+}
 
-    // Joining it again at the same address is refused: it is not the member it was.
+/// Joining it again at the same address is refused: it is not the member it was.
+async fn joining_it_again_is_refused(c: &TestCluster, w: &Wiped) {
+    let leader = w.leader;
+    let victim = w.victim;
+    let name = &w.name;
+    let old_incarnation = w.old_incarnation;
+    let new_incarnation = w.new_incarnation;
     let err = c.join(c.node(victim).join_request()).await.unwrap_err();
     assert_eq!(err.code(), Code::AlreadyExists, "{err:?}");
     let msg = err.message();
@@ -129,9 +170,14 @@ async fn a_wiped_member_never_votes_or_acks_and_must_leave_before_it_joins_again
         .await
         .unwrap();
     assert_eq!(r.status(), 409);
+}
 
-    // Without the leader, the survivor campaigns again and again: the wiped node refuses
-    // every vote (it would grant them from its empty log otherwise), so no leader arises.
+/// Without the leader, the survivor campaigns again and again: the wiped node refuses
+/// every vote (it would grant them from its empty log otherwise), so no leader arises.
+async fn without_the_leader_no_vote_is_granted(c: &mut TestCluster, w: &Wiped) {
+    let leader = w.leader;
+    let survivor = w.survivor;
+    let victim = w.victim;
     let term_before = c
         .node(survivor)
         .server()
@@ -151,17 +197,27 @@ async fn a_wiped_member_never_votes_or_acks_and_must_leave_before_it_joins_again
         survivor_raft.metrics().borrow_watched().state,
         ServerState::Leader
     );
-    assert_untouched(&c, victim);
+    assert_untouched(c, victim);
+}
 
-    // The intact member comes back: the cluster has a leader and every write again.
+/// The intact member comes back: the cluster has a leader and every write again.
+async fn the_intact_member_comes_back(c: &mut TestCluster, w: &Wiped) {
+    let leader = w.leader;
+    let survivor = w.survivor;
+    let victim = w.victim;
     c.restart(leader).await;
     c.wait_ready(leader).await;
     c.wait_ready(survivor).await;
-    assert_untouched(&c, victim);
+    assert_untouched(c, victim);
+}
 
-    // Leave, then join: the node is added afresh with its new incarnation and catches up.
-    // The two intact nodes may still trade leadership once after the restart: a leave that
-    // met no leader changed nothing and is sent again.
+/// Leave, then join: the node is added afresh with its new incarnation and catches up.
+/// The two intact nodes may still trade leadership once after the restart: a leave that
+/// met no leader changed nothing and is sent again.
+async fn leave_then_join_adds_it_afresh(c: &TestCluster, w: &Wiped) {
+    let victim = w.victim;
+    let name = &w.name;
+    let new_incarnation = w.new_incarnation;
     let leader = wait_until(&format!("{name} removed"), || {
         let c = &c;
         let name = name.clone();
@@ -192,12 +248,12 @@ async fn a_wiped_member_never_votes_or_acks_and_must_leave_before_it_joins_again
         .borrow_watched()
         .membership_config
         .membership()
-        .get_node(&node_id_for_name(&name))
+        .get_node(&node_id_for_name(name))
         .cloned()
         .expect("the node is a member again");
     assert_eq!(recorded.incarnation, new_incarnation);
 
-    write(&c, (0..5).map(|i| format!("after/{i}")), &[0, 1, 2]).await;
+    write(c, (0..5).map(|i| format!("after/{i}")), &[0, 1, 2]).await;
     c.wait_ready(victim).await;
     let expected = &c.contents(leader).await;
     assert_eq!(expected.len(), 25);
