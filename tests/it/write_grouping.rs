@@ -9,11 +9,16 @@ use common::TestNode;
 use konsul_proto::v1 as pb;
 use tonic::Code;
 
+/// Two steps on one node: concurrent writers, then racing CAS increments.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writes_keep_their_indices_and_cas_loses_no_update() {
     let node = TestNode::start().await;
+    every_write_is_stored_at_the_index_it_was_acked_with(&node).await;
+    racing_cas_increments_lose_no_update(&node).await;
+}
 
-    // 64 concurrent writers to distinct keys.
+/// 64 concurrent writers to distinct keys; each key is read back strongly.
+async fn every_write_is_stored_at_the_index_it_was_acked_with(node: &TestNode) {
     let mut tasks = Vec::new();
     for i in 0..64 {
         let mut kv = node.kv().await;
@@ -58,8 +63,11 @@ async fn concurrent_writes_keep_their_indices_and_cas_loses_no_update() {
             );
         }
     }
+}
 
-    // 16 clients increment one counter with CAS, retrying on conflict.
+/// 16 clients increment one counter with CAS, retrying on conflict.
+async fn racing_cas_increments_lose_no_update(node: &TestNode) {
+    let mut kv = node.kv().await;
     kv.put(pb::PutRequest {
         key: "counter".into(),
         value: b"0".to_vec(),
