@@ -18,7 +18,6 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::HeaderMap;
-use konsul_proto::v1 as pb;
 use serde::Serialize;
 
 use crate::api::call;
@@ -68,8 +67,7 @@ pub fn request_id(headers: &HeaderMap) -> Result<Option<RequestId>, Error> {
     call::parse_request_id_header(value).map(Some)
 }
 
-/// What the freshness headers say about an answer: from the typed API's [`HeaderInfo`] or
-/// from a protobuf response header.
+/// What the freshness headers say about an answer, from the typed API's [`HeaderInfo`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Freshness {
     /// The applied index the answer reflects.
@@ -87,17 +85,6 @@ impl From<&HeaderInfo> for Freshness {
             known_leader: h.known_leader,
             last_contact_ms: u64::try_from(h.last_contact.as_millis()).unwrap_or(u64::MAX),
         }
-    }
-}
-
-impl From<Option<&pb::ResponseHeader>> for Freshness {
-    fn from(h: Option<&pb::ResponseHeader>) -> Self {
-        h.map(|h| Freshness {
-            applied_index: h.applied_index,
-            known_leader: h.known_leader,
-            last_contact_ms: h.last_contact_ms,
-        })
-        .unwrap_or_default()
     }
 }
 
@@ -154,13 +141,13 @@ mod tests {
 
     #[test]
     fn the_headers_say_what_the_read_reflects() {
-        let h = pb::ResponseHeader {
+        let h = HeaderInfo {
             applied_index: 17,
             known_leader: true,
-            last_contact_ms: 25,
+            last_contact: std::time::Duration::from_millis(25),
             ..Default::default()
         };
-        let r = read_json(Some(&h), "x");
+        let r = read_json(&h, "x");
         assert_eq!(r.headers()[INDEX_HEADER], "17");
         assert_eq!(r.headers()[KNOWN_LEADER_HEADER], "true");
         assert_eq!(r.headers()[LAST_CONTACT_HEADER], "25");
