@@ -4,6 +4,7 @@
 //!
 //! ```text
 //!  log writer ── "log.fsync" ───────────► a slow disk on one node
+//!  log writer ── "log.fail" ────────────► a dying disk: the Raft core stops
 //!  raft node  ── "write.reply" ─────────► a leader that is slow to answer a committed write
 //!  raft node  ── "read.local" ──────────► the broken read path the fault suite must catch
 //!  network    ── "peer.replicate" ──────► AppendEntries that carry log positions arrive late
@@ -30,6 +31,9 @@ pub struct FaultPoints {
 
 /// The log writer sleeps this long before each commit (a slow fsync).
 pub const LOG_FSYNC: &str = "log.fsync";
+/// The log writer's next commit fails as a dying disk's would (nothing is written): the
+/// log takes no more writes and the Raft core stops with a storage error.
+pub const LOG_FAIL: &str = "log.fail";
 /// The leader waits this long after a write is applied before it answers.
 pub const WRITE_REPLY: &str = "write.reply";
 /// Leader and strong reads skip every freshness check and serve local state: a deliberately

@@ -49,8 +49,17 @@ async fn run(config: Config) -> konsul::Result<()> {
         server.client_addr(),
         server.raft_addr()
     );
+    // A Raft core that stopped by itself (it panicked, or the log's disk failed) leaves a
+    // node that answers every write "raft stopped": exit non-zero with the cause as the last
+    // line, so a supervisor restarts the process instead of leaving it half alive.
+    let node = server.node().clone();
     tokio::select! {
         res = server.wait() => return res,
+        cause = node.raft_stopped() => {
+            tracing::error!(cause = %cause, "the Raft core stopped; exiting so the node can be restarted");
+            let _ = server.shutdown().await;
+            return Err(konsul::Error::Internal(format!("the Raft core stopped: {cause}")));
+        }
         _ = shutdown => {}
     }
     tracing::info!("shutting down: draining calls in flight, then stopping raft");

@@ -74,6 +74,17 @@ pub enum CodecError {
     /// A membership openraft refuses (no voters, or a voter without its node entry).
     #[error("raft codec: invalid membership: {0}")]
     BadMembership(String),
+    /// AppendEntries whose entries do not follow `prev_log_id` one index at a time in
+    /// non-decreasing terms: no leader sends them.
+    #[error(
+        "raft codec: entries are not contiguous: expected index {expected} (in a term no lower than the one before), found {found}"
+    )]
+    NotContiguous {
+        /// The index the next entry must have.
+        expected: u64,
+        /// The index it had.
+        found: u64,
+    },
 }
 
 impl From<CodecError> for crate::Error {
@@ -84,6 +95,19 @@ impl From<CodecError> for crate::Error {
 
 /// Result of a decode.
 pub type DecodeResult<T> = Result<T, CodecError>;
+
+/// The largest term and log index a message may carry. openraft adds one to both (a new
+/// election's term, the next entry's index) and panics on the overflow, so a peer message
+/// naming term 2^64-1 would stop the Raft core at its next election. Half the range is more
+/// than any cluster will reach (a term per millisecond for 292 million years).
+pub const MAX_TERM_OR_INDEX: u64 = u64::MAX / 2;
+
+fn bounded(field: &'static str, value: u64) -> DecodeResult<u64> {
+    if value > MAX_TERM_OR_INDEX {
+        return Err(CodecError::OutOfRange { field, value });
+    }
+    Ok(value)
+}
 
 fn required<T>(field: Option<T>, name: &'static str) -> DecodeResult<T> {
     field.ok_or(CodecError::Missing(name))
@@ -100,12 +124,12 @@ pub fn encode_leader_id(id: &LeaderIdOf<TypeConfig>) -> pb::LeaderId {
     }
 }
 
-/// Decodes a leader id.
-pub fn decode_leader_id(id: pb::LeaderId) -> LeaderIdOf<TypeConfig> {
-    LeaderIdOf::<TypeConfig> {
-        term: id.term,
+/// Decodes a leader id; a term above [`MAX_TERM_OR_INDEX`] is refused.
+pub fn decode_leader_id(id: pb::LeaderId) -> DecodeResult<LeaderIdOf<TypeConfig>> {
+    Ok(LeaderIdOf::<TypeConfig> {
+        term: bounded("LeaderId.term", id.term)?,
         node_id: id.node_id,
-    }
+    })
 }
 
 /// Encodes a log id.
@@ -116,11 +140,12 @@ pub fn encode_log_id(id: &LogIdOf<TypeConfig>) -> pb::LogId {
     }
 }
 
-/// Decodes a log id; its leader id is required.
+/// Decodes a log id; its leader id is required, and neither its term nor its index may be
+/// above [`MAX_TERM_OR_INDEX`].
 pub fn decode_log_id(id: pb::LogId) -> DecodeResult<LogIdOf<TypeConfig>> {
     let leader: CommittedLeaderIdOf<TypeConfig> =
-        decode_leader_id(required(id.leader_id, "LogId.leader_id")?);
-    Ok(LogId::new(leader, id.index))
+        decode_leader_id(required(id.leader_id, "LogId.leader_id")?)?;
+    Ok(LogId::new(leader, bounded("LogId.index", id.index)?))
 }
 
 /// Encodes a log id that openraft allows to be absent (empty log, nothing committed).
@@ -143,7 +168,7 @@ pub fn encode_vote(vote: &VoteOf<TypeConfig>) -> pb::Vote {
 
 /// Decodes a vote; its leader id is required.
 pub fn decode_vote(vote: pb::Vote) -> DecodeResult<VoteOf<TypeConfig>> {
-    let leader_id = decode_leader_id(required(vote.leader_id, "Vote.leader_id")?);
+    let leader_id = decode_leader_id(required(vote.leader_id, "Vote.leader_id")?)?;
     Ok(Vote {
         leader_id,
         committed: vote.committed,
@@ -395,14 +420,29 @@ pub fn encode_append_request(req: AppendEntriesRequest<TypeConfig>) -> pb::Appen
 pub fn decode_append_request(
     req: pb::AppendEntriesRequest,
 ) -> DecodeResult<AppendEntriesRequest<TypeConfig>> {
+    let prev_log_id = decode_opt_log_id(req.prev_log_id)?;
+    let entries: Vec<EntryOf<TypeConfig>> = req
+        .entries
+        .into_iter()
+        .map(decode_entry)
+        .collect::<DecodeResult<_>>()?;
+    // Entries follow prev_log_id one index at a time, in non-decreasing terms: what every
+    // leader sends, and what openraft's log handling assumes without checking.
+    let first = prev_log_id.as_ref().map_or(0, |p| p.index + 1);
+    let mut term = prev_log_id.as_ref().map_or(0, |p| p.leader_id.term);
+    for (expected, e) in (first..).zip(&entries) {
+        if e.log_id.index != expected || e.log_id.leader_id.term < term {
+            return Err(CodecError::NotContiguous {
+                expected,
+                found: e.log_id.index,
+            });
+        }
+        term = e.log_id.leader_id.term;
+    }
     Ok(AppendEntriesRequest {
         vote: decode_vote(required(req.vote, "AppendEntriesRequest.vote")?)?,
-        prev_log_id: decode_opt_log_id(req.prev_log_id)?,
-        entries: req
-            .entries
-            .into_iter()
-            .map(decode_entry)
-            .collect::<DecodeResult<_>>()?,
+        prev_log_id,
+        entries,
         leader_commit: decode_opt_log_id(req.leader_commit)?,
     })
 }

@@ -355,6 +355,21 @@ impl RaftNode {
         &self.raft
     }
 
+    /// Resolves once the Raft core has stopped (a panic, a storage failure, or a shutdown)
+    /// with the cause. A node whose core stopped by itself serves nothing but errors, so
+    /// `main` exits non-zero on it and a supervisor restarts the process.
+    pub async fn raft_stopped(&self) -> String {
+        let mut metrics = self.metrics_watch();
+        let stopped = metrics
+            .wait_for(|m| m.running_state.is_err())
+            .await
+            .map(|m| match &m.running_state {
+                Err(fatal) => fatal.to_string(),
+                Ok(()) => String::new(),
+            });
+        stopped.unwrap_or_else(|_| "the Raft core's metrics ended".to_owned())
+    }
+
     /// openraft's metrics as a tokio watch (openraft 0.10 hands out its own watch type, which
     /// has no `wait_for`): a task copies every change until the node stops or every
     /// receiver is gone.

@@ -29,6 +29,7 @@ mod discovery;
 mod durability;
 mod fault_regressions;
 mod grpc_meta;
+mod hostile_peer;
 mod kv_consistency;
 mod kv_grpc;
 mod kv_rest;

@@ -99,10 +99,14 @@ pub(super) fn spawn(
             let (back, batch, result) = blocking
                 .run(move || {
                     faults.pause_blocking(faults::LOG_FSYNC);
-                    let result = commit(&mut segments, batch, &index);
-                    let (batch, result) = match result {
-                        Ok(batch) => (batch, Ok(())),
-                        Err((batch, e)) => (batch, Err(e.to_string())),
+                    let (batch, result) = if faults.fires(faults::LOG_FAIL) {
+                        let e = "failpoint log.fail: the disk refused the write".to_owned();
+                        (batch, Err(e))
+                    } else {
+                        match commit(&mut segments, batch, &index) {
+                            Ok(batch) => (batch, Ok(())),
+                            Err((batch, e)) => (batch, Err(e.to_string())),
+                        }
                     };
                     (segments, batch, result)
                 })

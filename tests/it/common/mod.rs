@@ -188,6 +188,15 @@ pub struct Process {
 /// Starts the `konsul` binary with its data in `data_dir` on fresh ports, reads the startup
 /// line for its client address and waits until /health/ready answers 200.
 pub async fn spawn_process(data_dir: &Path, extra_env: &[(&str, &str)]) -> Process {
+    spawn_process_logging(data_dir, extra_env, Stdio::inherit()).await
+}
+
+/// [`spawn_process`] with the process's stderr (its log) sent to `stderr`.
+pub async fn spawn_process_logging(
+    data_dir: &Path,
+    extra_env: &[(&str, &str)],
+    stderr: Stdio,
+) -> Process {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_konsul"));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -199,7 +208,7 @@ pub async fn spawn_process(data_dir: &Path, extra_env: &[(&str, &str)]) -> Proce
         .env("KONSUL_RAFT_LEADER_LEASE_TIMEOUT", "100ms")
         .env("KONSUL_LOG_LEVEL", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .kill_on_drop(true);
     for (k, v) in extra_env {
         cmd.env(k, v);

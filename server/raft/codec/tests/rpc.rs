@@ -73,7 +73,7 @@ fn ids_votes_and_optional_log_ids_round_trip() {
         Some(id)
     );
     let leader = LeaderId::new(9, 3);
-    assert_eq!(decode_leader_id(encode_leader_id(&leader)), leader);
+    assert_eq!(decode_leader_id(encode_leader_id(&leader)).unwrap(), leader);
     for vote in [Vote::new(3, 1), Vote::new_committed(4, 2), Vote::new(0, 0)] {
         assert_eq!(decode_vote(encode_vote(&vote)).unwrap(), vote);
     }
@@ -204,4 +204,72 @@ fn append_entries_rpcs_round_trip() {
         decode_append_response(empty),
         Err(CodecError::Missing("AppendEntriesResponse.result"))
     );
+}
+
+/// A peer message naming a term or index near 2^64 would make openraft overflow (and panic)
+/// when it adds one; the codec refuses it before openraft sees it.
+#[test]
+fn terms_and_indices_that_would_overflow_are_refused() {
+    let huge = |term: u64, index: u64| VoteRequest::<TypeConfig> {
+        vote: Vote::new(term, 2),
+        last_log_id: Some(log_id(1, 2, index)),
+        leadership_transfer: false,
+    };
+    let ok = decode_vote_request(encode_vote_request(&huge(MAX_TERM_OR_INDEX, 7))).unwrap();
+    assert_eq!(ok.vote, Vote::new(MAX_TERM_OR_INDEX, 2));
+    assert_eq!(
+        decode_vote_request(encode_vote_request(&huge(u64::MAX, 7))).unwrap_err(),
+        CodecError::OutOfRange {
+            field: "LeaderId.term",
+            value: u64::MAX
+        }
+    );
+    assert_eq!(
+        decode_vote_request(encode_vote_request(&huge(3, u64::MAX))).unwrap_err(),
+        CodecError::OutOfRange {
+            field: "LogId.index",
+            value: u64::MAX
+        }
+    );
+    let entry = encode_entry(Entry {
+        log_id: log_id(MAX_TERM_OR_INDEX + 1, 1, 1),
+        payload: EntryPayload::Blank,
+    });
+    assert!(matches!(
+        decode_entry(entry),
+        Err(CodecError::OutOfRange {
+            field: "LeaderId.term",
+            ..
+        })
+    ));
+}
+
+/// AppendEntries whose entries skip an index, repeat one, or go back a term is refused.
+#[test]
+fn entries_that_do_not_follow_prev_log_id_are_refused() {
+    let blank = |term, index| Entry {
+        log_id: log_id(term, 1, index),
+        payload: EntryPayload::Blank,
+    };
+    let request = |prev: Option<LogIdOf<TypeConfig>>, entries: Vec<Entry>| {
+        encode_append_request(AppendEntriesRequest::<TypeConfig> {
+            vote: Vote::new_committed(3, 1),
+            prev_log_id: prev,
+            entries,
+            leader_commit: None,
+        })
+    };
+    assert!(decode_append_request(request(None, vec![blank(1, 0), blank(1, 1)])).is_ok());
+    let refused = [
+        (Some(log_id(2, 1, 4)), vec![blank(3, 6)], 5, 6),
+        (Some(log_id(2, 1, 4)), vec![blank(3, 5), blank(3, 5)], 6, 5),
+        (None, vec![blank(1, 1)], 0, 1),
+        (Some(log_id(2, 1, 4)), vec![blank(1, 5)], 5, 5),
+    ];
+    for (prev, entries, expected, found) in refused {
+        assert_eq!(
+            decode_append_request(request(prev, entries)).unwrap_err(),
+            CodecError::NotContiguous { expected, found }
+        );
+    }
 }
