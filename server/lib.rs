@@ -30,6 +30,7 @@ pub mod raft;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 
 pub use config::Config;
 pub use error::{Error, Result};

@@ -2,12 +2,16 @@
 //! SIGINT and shut down cleanly. Everything else lives in the library.
 
 use clap::Parser;
-use konsul::config::{Config, Flags};
+use konsul::config::{Command, Config, Flags, TlsCommand};
+use konsul::deps::Clock;
 use konsul::server::{Listeners, Server, VERSION};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let flags = Flags::parse();
+    if let Some(command) = &flags.command {
+        return run_command(command);
+    }
     let config = match Config::load(&flags, &|k| std::env::var(k).ok()) {
         Ok(c) => c,
         Err(e) => {
@@ -64,6 +68,44 @@ async fn run(config: Config) -> konsul::Result<()> {
     }
     tracing::info!("shutting down: draining calls in flight, then stopping raft");
     server.shutdown().await
+}
+
+/// Runs a command other than the node itself; bad input exits 2 naming the flag.
+fn run_command(command: &Command) -> std::process::ExitCode {
+    let Command::Tls {
+        action:
+            TlsCommand::Init {
+                nodes,
+                dir,
+                hosts,
+                days,
+                force,
+            },
+    } = command;
+    let request = konsul::tls::init::InitRequest {
+        nodes: nodes.clone(),
+        dir: dir.clone(),
+        hosts: hosts.clone(),
+        days: *days,
+        force: *force,
+    };
+    match konsul::tls::init::init(&request, konsul::deps::SystemClock.now()) {
+        Ok(written) => {
+            println!("wrote {}", written.ca_cert.display());
+            for (name, cert, key) in written.nodes {
+                println!("wrote {} and {} for {name}", cert.display(), key.display());
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e @ konsul::Error::InvalidArgument(_)) => {
+            eprintln!("konsul tls init: {e}");
+            std::process::ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("konsul tls init: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// Registers SIGTERM and SIGINT now and returns a future that resolves on either.

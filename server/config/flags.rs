@@ -87,6 +87,44 @@ pub struct Flags {
     /// How often the leader removes services past their deadline, 100ms to 1h [env: KONSUL_CLEANUP_INTERVAL] [default: 1s]
     #[arg(long, value_name = "DURATION", value_parser = parse::duration)]
     pub cleanup_interval: Option<Duration>,
+
+    /// A command other than running the node (`konsul tls init ...`).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The commands of the `konsul` binary besides running a node.
+#[derive(Clone, Debug, PartialEq, clap::Subcommand)]
+pub enum Command {
+    /// Certificates for TLS.
+    Tls {
+        /// What to do.
+        #[command(subcommand)]
+        action: TlsCommand,
+    },
+}
+
+/// `konsul tls ...`.
+#[derive(Clone, Debug, PartialEq, clap::Subcommand)]
+pub enum TlsCommand {
+    /// Write a development CA and a key and certificate per node (server and client use).
+    Init {
+        /// Node names, comma-separated (each certificate is valid for its node's name)
+        #[arg(long, value_delimiter = ',', required = true)]
+        nodes: Vec<String>,
+        /// Directory to write ca.pem, ca-key.pem, <node>.pem and <node>-key.pem into
+        #[arg(long, default_value = "./certs")]
+        dir: PathBuf,
+        /// Extra DNS names or IP addresses every node certificate is valid for, comma-separated
+        #[arg(long, value_delimiter = ',')]
+        hosts: Vec<String>,
+        /// Days the certificates are valid, 1 to 3650
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        /// Replace files that already exist
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 impl Flags {

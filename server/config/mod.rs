@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 pub use env::unknown_env_vars;
-pub use flags::Flags;
+pub use flags::{Command, Flags, TlsCommand};
 pub(crate) use join_entry::parse_address;
 pub use join_entry::{EXEC_PREFIX, JoinEntry, SRV_PREFIX};
 pub use logging::{LogFormat, LogLevel};

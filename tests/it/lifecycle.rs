@@ -88,3 +88,43 @@ async fn a_stopped_raft_core_ends_the_process_non_zero_naming_the_cause() {
         "last line: {last}"
     );
 }
+
+/// `konsul tls init` writes a CA and a key and certificate per node, and refuses to replace
+/// them (exit 2, naming the file) unless asked to.
+#[tokio::test]
+async fn tls_init_writes_a_ca_and_node_certificates_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    let run = || {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_konsul"))
+            .env_clear()
+            .args(["tls", "init", "--nodes", "n1,n2,n3", "--hosts", "10.1.2.3"])
+            .arg("--dir")
+            .arg(&certs)
+            .output()
+    };
+    let out = run().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for file in [
+        "ca.pem",
+        "ca-key.pem",
+        "n1.pem",
+        "n1-key.pem",
+        "n3.pem",
+        "n3-key.pem",
+    ] {
+        let text = std::fs::read_to_string(certs.join(file)).unwrap();
+        assert!(text.starts_with("-----BEGIN "), "{file}: {text}");
+    }
+    let again = run().await.unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        err.contains("already exists") && err.contains("--force"),
+        "{err}"
+    );
+}
