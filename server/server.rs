@@ -37,6 +37,7 @@ use crate::forward::ForwardLayer;
 use crate::gateway::{self, Gateway};
 use crate::leader::heartbeats::Heartbeats;
 use crate::leader::{self, LeaderSettings};
+use crate::raft::allowlist::Allowlist;
 use crate::raft::dial::{PEER_CONNECTION_WINDOW, PEER_STREAM_WINDOW};
 use crate::raft::node::RaftNode;
 use crate::raft::service::RaftPeerService;
@@ -186,7 +187,8 @@ impl Server {
             peer = peer.refuse_votes_until(node.started + node.timing.election_timeout_max);
         }
         let mut stop = stop_rx.clone();
-        let incoming = peer_incoming(listeners.raft);
+        let allowlist = Allowlist::new(&config.raft.allowed_cidrs);
+        let incoming = peer_incoming(listeners.raft, allowlist);
         tasks.spawn(async move {
             tonic::transport::Server::builder()
                 .initial_stream_window_size(PEER_STREAM_WINDOW)
@@ -229,8 +231,29 @@ impl Server {
 /// reach connections handed in through `serve_with_incoming`, so it is set here. (Without it
 /// a follower's small AppendEntries answers waited on Nagle and delayed ACKs: 3-node writes
 /// at 64 clients had a p99 of ~47 ms, docs/benchmarks.md.)
-fn peer_incoming(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
-    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
+///
+/// A connection from outside `allowlist` is dropped, so closed, as soon as it is accepted.
+fn peer_incoming(
+    listener: tokio::net::TcpListener,
+    allowlist: Allowlist,
+) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use futures::StreamExt;
+    tonic::transport::server::TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .filter(move |conn| {
+            let allowed = match conn {
+                Ok(stream) => match stream.peer_addr() {
+                    Ok(peer) if allowlist.allows(peer.ip()) => true,
+                    Ok(peer) => {
+                        tracing::warn!(%peer, "peer port: closed a connection from outside raft.allowed_cidrs");
+                        false
+                    }
+                    Err(_) => allowlist.is_open(),
+                },
+                Err(_) => true,
+            };
+            std::future::ready(allowed)
+        })
 }
 
 /// A node that is serving. Dropping it without [`RunningServer::shutdown`] leaves its tasks
@@ -375,7 +398,7 @@ mod tests {
     async fn peer_connections_have_nagle_off() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let mut incoming = super::peer_incoming(listener);
+        let mut incoming = std::pin::pin!(super::peer_incoming(listener, Default::default()));
         let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
         let accepted = incoming.next().await.unwrap().unwrap();
         assert!(accepted.nodelay().unwrap());

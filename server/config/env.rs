@@ -118,6 +118,7 @@ pub(crate) static VARS: &[EnvVar] = &[
     var!("KONSUL_RAFT_LOG_SEGMENT_BYTES",    Count,     parse::number,   raft.log_segment_bytes),
     var!("KONSUL_RAFT_LOG_LEVEL",            LogLevel,  str::parse,      raft.log_level),
     var!("KONSUL_RAFT_JOIN",                 List,      join_list,       raft.join),
+    var!("KONSUL_RAFT_ALLOWED_CIDRS",        List,      join_list,       raft.allowed_cidrs),
     var!("KONSUL_RAFT_DISCOVERY_DNS_SERVER", Text,      text,            raft.discovery_dns_server),
 ];
 

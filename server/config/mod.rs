@@ -222,6 +222,11 @@ pub struct RaftConfig {
     /// `KONSUL_RAFT_DISCOVERY_DNS_SERVER`. Default empty: the system's (`/etc/resolv.conf`).
     /// Lets discovery use a cluster-internal DNS server without changing the host's resolver.
     pub discovery_dns_server: String,
+    /// Networks peers may connect from: CIDRs (`10.0.0.0/24`, `fd00::/64`) or single
+    /// addresses. `KONSUL_RAFT_ALLOWED_CIDRS`, comma-separated. Default empty: any address.
+    /// A connection to the peer port from anywhere else is closed at once, before any byte
+    /// of it is read (so before a TLS handshake, once peer TLS exists).
+    pub allowed_cidrs: Vec<String>,
 }
 
 impl Default for Config {
@@ -285,6 +290,7 @@ impl Default for RaftConfig {
             log_segment_bytes: crate::raft::log_store::DEFAULT_SEGMENT_BYTES,
             log_level: LogLevel::Warn,
             join: Vec::new(),
+            allowed_cidrs: Vec::new(),
             discovery_dns_server: String::new(),
         }
     }

@@ -216,6 +216,11 @@ impl Config {
                 p.add("raft.join", message);
             }
         }
+        for entry in &r.allowed_cidrs {
+            if let Err(message) = crate::raft::allowlist::parse_network(entry) {
+                p.add("raft.allowed_cidrs", message);
+            }
+        }
         if !r.discovery_dns_server.is_empty()
             && r.discovery_dns_server.parse::<SocketAddr>().is_err()
         {

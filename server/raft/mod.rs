@@ -22,6 +22,7 @@
 //! snapshot every `raft.snapshot_interval` when anything changed) and `events` (leader
 //! changes and lost peers, for the operator's log).
 
+pub mod allowlist;
 pub mod batcher;
 pub mod cluster_status;
 pub mod codec;

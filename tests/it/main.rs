@@ -36,6 +36,7 @@ mod kv_rest;
 mod lifecycle;
 mod link_proxy;
 mod partition;
+mod peer_allowlist;
 mod recovery;
 mod sdk;
 mod write_grouping;

@@ -61,6 +61,9 @@ fn every_raft_variable_sets_its_field() {
         ("KONSUL_RAFT_DISCOVERY_DNS_SERVER", "127.0.0.1:5353", |r| {
             r.discovery_dns_server == "127.0.0.1:5353"
         }),
+        ("KONSUL_RAFT_ALLOWED_CIDRS", "10.0.0.0/24, fd00::1", |r| {
+            r.allowed_cidrs == ["10.0.0.0/24", "fd00::1"]
+        }),
     ];
     for (var, value, check) in cases {
         let mut c = Config::default();
