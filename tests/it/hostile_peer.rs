@@ -33,6 +33,17 @@ fn vote(term: u64) -> rpb::VoteRequest {
     }
 }
 
+/// Node `i`'s openraft metrics now.
+fn metrics(c: &TestCluster, i: usize) -> openraft::RaftMetrics<konsul::raft::TypeConfig> {
+    c.node(i)
+        .server()
+        .node()
+        .raft()
+        .metrics()
+        .borrow_watched()
+        .clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vote_whose_term_would_overflow_is_refused_and_the_cluster_elects_on() {
     let mut c = TestCluster::start(3).await;
@@ -49,14 +60,7 @@ async fn a_vote_whose_term_would_overflow_is_refused_and_the_cluster_elects_on()
             assert_eq!(err.code(), Code::InvalidArgument, "term {term}: {err:?}");
             assert!(err.message().contains("LeaderId.term"), "{err:?}");
         }
-        let m = c
-            .node(i)
-            .server()
-            .node()
-            .raft()
-            .metrics()
-            .borrow_watched()
-            .clone();
+        let m = metrics(&c, i);
         assert!(m.current_term < 1_000, "the vote moved: {m:?}");
     }
 
@@ -75,14 +79,7 @@ async fn a_vote_whose_term_would_overflow_is_refused_and_the_cluster_elects_on()
     .await
     .expect("the cluster still takes writes");
     for &i in &survivors {
-        let m = c
-            .node(i)
-            .server()
-            .node()
-            .raft()
-            .metrics()
-            .borrow_watched()
-            .clone();
+        let m = metrics(&c, i);
         assert!(
             m.running_state.is_ok(),
             "{}: {:?}",
