@@ -11,6 +11,10 @@ use super::{Config, env, parse::format_duration};
 use crate::api::catalog_validate::{MAX_TTL_MS, MIN_TTL_MS};
 use crate::{Error, Result};
 
+/// The largest `limits.max_request_bytes`: half the largest peer message
+/// (`raft::network::MAX_PEER_MESSAGE_BYTES`), leaving room for an entry's framing.
+pub const MAX_REQUEST_BYTES_CAP: usize = crate::raft::network::MAX_PEER_MESSAGE_BYTES / 2;
+
 /// The shortest Raft timer accepted. Below a few milliseconds the timers fire faster than a
 /// loaded machine schedules tasks, and the heartbeat interval (a fifth of the heartbeat
 /// timeout, in whole milliseconds) would round to zero.
@@ -120,6 +124,30 @@ impl Config {
                     ),
                 );
             }
+        }
+        // What a request may hold must fit what the node itself can carry: one request is one
+        // log entry, which must fit one peer message (with room for its framing), and a key
+        // must fit a snapshot record. Higher limits would let a write in that no follower
+        // can receive, or that no snapshot can hold.
+        if l.max_request_bytes > MAX_REQUEST_BYTES_CAP {
+            p.add(
+                "limits.max_request_bytes",
+                format!(
+                    "{} is above {MAX_REQUEST_BYTES_CAP} (half the largest peer message, so one \
+                     request always fits one replication message)",
+                    l.max_request_bytes
+                ),
+            );
+        }
+        if l.max_key_bytes > crate::store::MAX_SNAPSHOT_KEY_LEN {
+            p.add(
+                "limits.max_key_bytes",
+                format!(
+                    "{} is above {} (the longest key a snapshot record holds)",
+                    l.max_key_bytes,
+                    crate::store::MAX_SNAPSHOT_KEY_LEN
+                ),
+            );
         }
     }
 

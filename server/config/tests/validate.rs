@@ -39,6 +39,14 @@ fn validate_rejects_inconsistent_settings() {
             Box::new(|c| c.limits.max_value_bytes = 4 << 20),
         ),
         (
+            "limits.max_request_bytes (KONSUL_MAX_REQUEST_BYTES) 8388609 is above 8388608",
+            Box::new(|c| c.limits.max_request_bytes = (8 << 20) + 1),
+        ),
+        (
+            "limits.max_key_bytes (KONSUL_MAX_KEY_BYTES) 65537 is above 65536",
+            Box::new(|c| c.limits.max_key_bytes = 65537),
+        ),
+        (
             "raft.node_id (KONSUL_RAFT_NODE_ID) is required when raft.enabled is true",
             Box::new(|c| c.raft.enabled = true),
         ),
