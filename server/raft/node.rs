@@ -357,17 +357,18 @@ impl RaftNode {
 
     /// Resolves once the Raft core has stopped (a panic, a storage failure, or a shutdown)
     /// with the cause. A node whose core stopped by itself serves nothing but errors, so
-    /// `main` exits non-zero on it and a supervisor restarts the process.
+    /// `main` exits non-zero on it and a supervisor restarts the process. It asks the core
+    /// twice a second rather than following every metrics change, which would cost the
+    /// write path a wakeup per change.
     pub async fn raft_stopped(&self) -> String {
-        let mut metrics = self.metrics_watch();
-        let stopped = metrics
-            .wait_for(|m| m.running_state.is_err())
-            .await
-            .map(|m| match &m.running_state {
-                Err(fatal) => fatal.to_string(),
-                Ok(()) => String::new(),
-            });
-        stopped.unwrap_or_else(|_| "the Raft core's metrics ended".to_owned())
+        let mut ticks = tokio::time::interval(Duration::from_millis(500));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(fatal) = self.raft.is_initialized().await {
+                return fatal.to_string();
+            }
+        }
     }
 
     /// openraft's metrics as a tokio watch (openraft 0.10 hands out its own watch type, which
