@@ -111,29 +111,8 @@ impl CatalogApi {
         ServiceView::of(key, e, now_ms, self.heartbeats.deadline(key, e))
     }
 
-    pub(crate) fn written<T>(&self, value: T) -> Answer<T> {
-        Answer {
-            value,
-            header: self.node.header(),
-        }
-    }
-
-    pub(crate) fn read_at<T>(&self, value: T, applied: u64) -> Answer<T> {
-        Answer {
-            value,
-            header: self.node.header_at(applied),
-        }
-    }
-
     pub(crate) fn now_ms(&self) -> u64 {
         self.clock.now_ms()
-    }
-
-    /// Makes a following read as fresh as `read` asks, by `deadline`.
-    pub(crate) async fn fresh(&self, read: ReadOptions, deadline: Instant) -> Result<()> {
-        self.node
-            .read_until(read.consistency, read.min_index, deadline)
-            .await
     }
 }
 
@@ -183,7 +162,7 @@ impl CatalogApi {
         read: ReadOptions,
         deadline: Instant,
     ) -> Result<Answer<Listing>> {
-        self.fresh(read, deadline).await?;
+        read.wait(&self.node, deadline).await?;
         let now = self.now_ms();
         // Catalog keys sort by name first only up to '/'; sort by (name, key) explicitly.
         let ((mut found, catalog_index), applied) = self.node.view().read_at(|s| {
@@ -199,7 +178,8 @@ impl CatalogApi {
         });
         found.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         let services = found.into_iter().map(|(_, _, e)| e).collect();
-        Ok(self.read_at(
+        Ok(Answer::at(
+            &self.node,
             Listing {
                 services,
                 catalog_index,
@@ -238,7 +218,7 @@ impl CatalogApi {
                     expires_at_ms,
                     checks,
                 };
-                Ok(self.written(self.shown(&key, &entry, now)))
+                Ok(Answer::now(&self.node, self.shown(&key, &entry, now)))
             }
             Response::CasFailed(f) => Err(cas_error(f)),
             Response::CheckIdTaken { check_id, owner } => Err(check_taken(check_id, owner)),
@@ -261,7 +241,7 @@ impl CatalogApi {
             expected_index: cas,
         };
         match self.node.write_until(command, deadline).await?.response {
-            Response::Deleted { existed } => Ok(self.written(existed)),
+            Response::Deleted { existed } => Ok(Answer::now(&self.node, existed)),
             Response::CasFailed(f) => Err(cas_error(f)),
             other => Err(unexpected(other)),
         }
@@ -287,7 +267,7 @@ impl CatalogApi {
                 .and_then(|e| self.heartbeats.renew(&key, e, now))
         });
         let expires_at_ms = renewed.ok_or_else(|| Error::NotFound(SERVICE_NOT_FOUND.into()))?;
-        Ok(self.read_at(expires_at_ms, applied))
+        Ok(Answer::at(&self.node, expires_at_ms, applied))
     }
 
     /// One service (`name`, or instance `name/id`), read at `read`.
@@ -299,14 +279,14 @@ impl CatalogApi {
         deadline: Instant,
     ) -> Result<Answer<ServiceView>> {
         let key = key_of(name, id)?;
-        self.fresh(read, deadline).await?;
+        read.wait(&self.node, deadline).await?;
         let now = self.now_ms();
         let (entry, applied) = self
             .node
             .view()
             .read_at(|s| s.service(&key).map(|e| self.shown(&key, e, now)));
         let entry = entry.ok_or_else(|| Error::NotFound(SERVICE_NOT_FOUND.into()))?;
-        Ok(self.read_at(entry, applied))
+        Ok(Answer::at(&self.node, entry, applied))
     }
 
     /// Every live service (only passing ones with `passing_only`), with the catalog index.
@@ -381,7 +361,7 @@ impl CatalogApi {
         };
         match self.node.write_until(command, deadline).await?.response {
             Response::BatchWritten { keys, index } => {
-                Ok(self.written(BatchWritten { keys, index }))
+                Ok(Answer::now(&self.node, BatchWritten { keys, index }))
             }
             Response::CheckIdTaken { check_id, owner } => Err(check_taken(check_id, owner)),
             other => Err(unexpected(other)),
@@ -401,10 +381,13 @@ impl CatalogApi {
         let asked = keys.clone();
         let command = Command::CatalogBatchDeregister { keys };
         match self.node.write_until(command, deadline).await?.response {
-            Response::BatchDeleted { deleted } => Ok(self.written(BatchDeleted {
-                keys: asked,
-                deleted,
-            })),
+            Response::BatchDeleted { deleted } => Ok(Answer::now(
+                &self.node,
+                BatchDeleted {
+                    keys: asked,
+                    deleted,
+                },
+            )),
             other => Err(unexpected(other)),
         }
     }
@@ -420,7 +403,7 @@ impl CatalogApi {
         for (i, k) in keys.iter().enumerate() {
             check::key(&format!("keys[{i}]"), k)?;
         }
-        self.fresh(read, deadline).await?;
+        read.wait(&self.node, deadline).await?;
         let now = self.now_ms();
         let (batch, applied) = self.node.view().read_at(|s| {
             let mut batch = BatchServices {
@@ -435,6 +418,6 @@ impl CatalogApi {
             }
             batch
         });
-        Ok(self.read_at(batch, applied))
+        Ok(Answer::at(&self.node, batch, applied))
     }
 }

@@ -81,7 +81,7 @@ impl CatalogApi {
                         .into_iter()
                         .find(|c| c.definition.id == check_id)
                 });
-                Ok(self.written(check))
+                Ok(Answer::now(&self.node, check))
             }
             Response::NotFound { .. } => Err(Error::NotFound(CHECK_NOT_FOUND.into())),
             Response::NotTtlCheck { .. } => {
@@ -97,13 +97,14 @@ impl CatalogApi {
         read: ReadOptions,
         deadline: Instant,
     ) -> Result<Answer<CheckListing>> {
-        self.fresh(read, deadline).await?;
+        read.wait(&self.node, deadline).await?;
         let now = self.now_ms();
         let ((checks, catalog_index), applied) = self
             .node
             .view()
             .read_at(|s| (live_checks(s, now, None, false), s.catalog_index()));
-        Ok(self.read_at(
+        Ok(Answer::at(
+            &self.node,
             CheckListing {
                 checks,
                 catalog_index,
@@ -122,12 +123,12 @@ impl CatalogApi {
         deadline: Instant,
     ) -> Result<Answer<Vec<CheckView>>> {
         crate::api::catalog_validate::name("name", name)?;
-        self.fresh(read, deadline).await?;
+        read.wait(&self.node, deadline).await?;
         let now = self.now_ms();
         let (checks, applied) = self
             .node
             .view()
             .read_at(|s| live_checks(s, now, Some(name), passing_only));
-        Ok(self.read_at(checks, applied))
+        Ok(Answer::at(&self.node, checks, applied))
     }
 }

@@ -30,13 +30,6 @@ impl ClusterApi {
     pub fn new(node: RaftNode) -> Self {
         Self { node }
     }
-
-    fn answer<T>(&self, value: T) -> Answer<T> {
-        Answer {
-            value,
-            header: self.node.header(),
-        }
-    }
 }
 
 /// The leader a node knows, and whether it is that node.
@@ -113,20 +106,20 @@ impl ClusterApi {
     /// This node's view of the cluster.
     pub async fn status(&self) -> Result<Answer<ClusterStatus>> {
         let status = self.node.cluster_status().await?;
-        Ok(self.answer(status))
+        Ok(Answer::now(&self.node, status))
     }
 
     /// The leader this node knows; `NoLeader` when it knows none.
     pub fn leader(&self) -> Result<Answer<LeaderInfo>> {
         let member = self.node.leader().ok_or(Error::NoLeader)?;
         let is_self = member.name == self.node.member().name;
-        Ok(self.answer(LeaderInfo { member, is_self }))
+        Ok(Answer::now(&self.node, LeaderInfo { member, is_self }))
     }
 
     /// Every member, voters first, then by name.
     pub async fn peers(&self) -> Result<Answer<Vec<PeerStatus>>> {
         let status = self.node.cluster_status().await?;
-        Ok(self.answer(status.peers))
+        Ok(Answer::now(&self.node, status.peers))
     }
 
     /// Adds a node as a learner, then, once caught up, as a voter. Leader only.
@@ -147,7 +140,7 @@ impl ClusterApi {
                 catch_up_timeout,
             })
             .await?;
-        Ok(self.answer(joined))
+        Ok(Answer::now(&self.node, joined))
     }
 
     /// Removes member `node_id` (a follower or the leader itself). Leader only.
@@ -156,13 +149,13 @@ impl ClusterApi {
             return Err(Error::invalid("node_id", "is required"));
         }
         let member = self.node.leave(node_id).await?;
-        Ok(self.answer(member))
+        Ok(Answer::now(&self.node, member))
     }
 
     /// Builds a snapshot on this node now; answers the last index it covers.
     pub async fn snapshot(&self) -> Result<Answer<u64>> {
         let index = self.node.snapshot().await?;
-        Ok(self.answer(index))
+        Ok(Answer::now(&self.node, index))
     }
 }
 

@@ -110,26 +110,6 @@ impl KvApi {
         self.node.request_timeout()
     }
 
-    fn written<T>(&self, value: T) -> Answer<T> {
-        Answer {
-            value,
-            header: self.node.header(),
-        }
-    }
-
-    fn read_at<T>(&self, value: T, applied: u64) -> Answer<T> {
-        Answer {
-            value,
-            header: self.node.header_at(applied),
-        }
-    }
-
-    async fn barrier(&self, read: ReadOptions, deadline: Instant) -> Result<()> {
-        self.node
-            .read_until(read.consistency, read.min_index, deadline)
-            .await
-    }
-
     /// Proposes `command` (identified by `id` when given) and waits for its outcome until
     /// `deadline`; a retry the state machine refused as forgotten becomes an error here.
     async fn write(
@@ -178,13 +158,13 @@ impl KvApi {
         deadline: Instant,
     ) -> Result<Answer<KeyValue>> {
         self.limits.key("key", key)?;
-        self.barrier(read, deadline).await?;
+        read.wait(&self.node, deadline).await?;
         let (kv, applied) = self
             .node
             .view()
             .read_at(|s| s.get(key).map(|e| KeyValue::of(key, e, true)));
         let kv = kv.ok_or_else(|| Error::NotFound(KEY_NOT_FOUND.into()))?;
-        Ok(self.read_at(kv, applied))
+        Ok(Answer::at(&self.node, kv, applied))
     }
 
     /// The keys under `prefix` in order, at most `limit` (0: all), with their values unless
@@ -203,7 +183,7 @@ impl KvApi {
                 format!("the limit is {} bytes", self.limits.max_key_bytes),
             ));
         }
-        self.barrier(read, deadline).await?;
+        read.wait(&self.node, deadline).await?;
         let limit = if limit == 0 {
             usize::MAX
         } else {
@@ -218,7 +198,7 @@ impl KvApi {
                 .collect();
             (entries, it.next().is_some())
         });
-        Ok(self.read_at(Listing { entries, more }, applied))
+        Ok(Answer::at(&self.node, Listing { entries, more }, applied))
     }
 
     /// Writes one key; answers its new version (without the value).
@@ -248,13 +228,16 @@ impl KvApi {
                 flags,
                 create_index,
                 modify_index,
-            } => Ok(self.written(KeyValue {
-                key,
-                value: Vec::new(),
-                flags,
-                create_index,
-                modify_index,
-            })),
+            } => Ok(Answer::now(
+                &self.node,
+                KeyValue {
+                    key,
+                    value: Vec::new(),
+                    flags,
+                    create_index,
+                    modify_index,
+                },
+            )),
             Response::CasFailed(f) => Err(cas_error(f, false)),
             other => Err(unexpected(other)),
         }
@@ -277,7 +260,7 @@ impl KvApi {
             },
         };
         match self.write(command, id, deadline).await? {
-            Response::Deleted { existed } => Ok(self.written(existed)),
+            Response::Deleted { existed } => Ok(Answer::now(&self.node, existed)),
             Response::CasFailed(f) => Err(cas_error(f, false)),
             other => Err(unexpected(other)),
         }
@@ -291,7 +274,7 @@ impl KvApi {
         deadline: Instant,
     ) -> Result<Answer<BatchRead>> {
         self.limits.batch("keys", keys.iter().map(String::as_str))?;
-        self.barrier(read, deadline).await?;
+        read.wait(&self.node, deadline).await?;
         let (batch, applied) = self.node.view().read_at(|s| {
             let mut batch = BatchRead {
                 found: Vec::new(),
@@ -305,7 +288,7 @@ impl KvApi {
             }
             batch
         });
-        Ok(self.read_at(batch, applied))
+        Ok(Answer::at(&self.node, batch, applied))
     }
 
     /// Writes many keys atomically at one index.
@@ -324,7 +307,7 @@ impl KvApi {
             .await?
         {
             Response::BatchWritten { keys, index } => {
-                Ok(self.written(BatchWritten { keys, index }))
+                Ok(Answer::now(&self.node, BatchWritten { keys, index }))
             }
             other => Err(unexpected(other)),
         }
@@ -343,10 +326,13 @@ impl KvApi {
             .write(Command::KvBatchDelete { keys }, id, deadline)
             .await?
         {
-            Response::BatchDeleted { deleted } => Ok(self.written(BatchDeleted {
-                keys: asked,
-                deleted,
-            })),
+            Response::BatchDeleted { deleted } => Ok(Answer::now(
+                &self.node,
+                BatchDeleted {
+                    keys: asked,
+                    deleted,
+                },
+            )),
             other => Err(unexpected(other)),
         }
     }
@@ -367,7 +353,7 @@ impl KvApi {
             .await?
         {
             Response::BatchWritten { keys, index } => {
-                Ok(self.written(BatchWritten { keys, index }))
+                Ok(Answer::now(&self.node, BatchWritten { keys, index }))
             }
             Response::CasFailed(f) => Err(cas_error(f, true)),
             other => Err(unexpected(other)),
@@ -389,7 +375,7 @@ impl KvApi {
             .write(Command::KvBatchDeleteCas { items }, id, deadline)
             .await?
         {
-            Response::BatchDeleted { .. } => Ok(self.written(keys)),
+            Response::BatchDeleted { .. } => Ok(Answer::now(&self.node, keys)),
             Response::CasFailed(f) => Err(cas_error(f, true)),
             other => Err(unexpected(other)),
         }

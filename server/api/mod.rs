@@ -22,7 +22,7 @@ pub mod kv;
 pub mod status;
 pub mod validate;
 
-use crate::raft::node::{HeaderInfo, ReadConsistency};
+use crate::raft::node::{HeaderInfo, RaftNode, ReadConsistency};
 
 /// An answer and the header facts of the state it came from: for a read, the applied state
 /// it read; for a write, this node just after the write was applied.
@@ -34,6 +34,25 @@ pub struct Answer<T> {
     pub header: HeaderInfo,
 }
 
+impl<T> Answer<T> {
+    /// `value` with `node`'s header facts now (the answer of a write, or of a call that reads
+    /// no store).
+    pub(crate) fn now(node: &RaftNode, value: T) -> Self {
+        Answer {
+            value,
+            header: node.header(),
+        }
+    }
+
+    /// `value`, read from the store at `applied`, with `node`'s header facts.
+    pub(crate) fn at(node: &RaftNode, value: T, applied: u64) -> Self {
+        Answer {
+            value,
+            header: node.header_at(applied),
+        }
+    }
+}
+
 /// How fresh a read must be.
 #[derive(Debug, Clone, Copy)]
 pub struct ReadOptions {
@@ -41,6 +60,18 @@ pub struct ReadOptions {
     pub consistency: ReadConsistency,
     /// Wait until this node has applied at least this index (0: no wait).
     pub min_index: u64,
+}
+
+impl ReadOptions {
+    /// Makes a following read of `node`'s store as fresh as asked, by `deadline`.
+    pub(crate) async fn wait(
+        self,
+        node: &RaftNode,
+        deadline: tokio::time::Instant,
+    ) -> crate::error::Result<()> {
+        node.read_until(self.consistency, self.min_index, deadline)
+            .await
+    }
 }
 
 /// What a batch write wrote: its keys, all at one index.
